@@ -1,0 +1,315 @@
+"""Event normalisation and validation: pure functions, no I/O, time passed in.
+
+`normalise_event(raw, now_ms, limits)` returns an `Event` or a `Rejection` with a
+machine-readable reason. Units are fixed here (durations to seconds, completion to 0-1,
+quiz field names), PII is masked and secret-looking keys are dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+KNOWN_TYPES = frozenset(
+    {
+        "course_interaction",
+        "learning_session",
+        "quiz_attempt",
+        "search",
+        "button_click",
+        "link_click",
+        "form_submit",
+    }
+)
+UI_TYPES = frozenset({"button_click", "link_click", "form_submit"})
+
+# Reason codes written to dead letters and counted.
+MISSING_FIELD = "missing_field"
+BAD_TYPE = "bad_type"
+BAD_TIMESTAMP = "bad_timestamp"
+FUTURE_TIMESTAMP = "future_timestamp"
+TOO_LARGE = "too_large"
+ID_COLLISION = "id_collision"
+NOT_OBJECT = "not_object"
+BAD_JSON = "bad_json"
+OUT_OF_RANGE = "out_of_range"
+REASONS = (MISSING_FIELD, BAD_TYPE, BAD_TIMESTAMP, FUTURE_TIMESTAMP, TOO_LARGE, ID_COLLISION,
+           NOT_OBJECT, BAD_JSON, OUT_OF_RANGE)
+
+# A duration above a day cannot be seconds of one session: it was sent in milliseconds.
+MAX_PLAUSIBLE_SECONDS = 86_400.0
+
+_SECRET_KEY = re.compile(r"pass(word|wd)?|token|secret|api[_-]?key|authorization|credential",
+                         re.IGNORECASE)
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_IPV4 = re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)"
+                   r"(?![\d.])")
+_PHONE = re.compile(r"(?<![\w/=-])\+?\d{1,3}?[\s.-]?\(?\d{2,4}\)?[\s.-]?\d{3,4}[\s.-]?\d{3,4}"
+                    r"(?![\w/])")
+_MAYBE_PII = re.compile(r"@|\d{3}")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_payload_bytes: int = 16_384
+    max_future_ms: int = 3_600_000
+
+
+@dataclass(slots=True)
+class Event:
+    """A normalised event. `ts` is epoch milliseconds, UTC."""
+
+    event_id: str
+    user_id: str
+    event_type: str
+    ts: int
+    session_id: str | None
+    properties: dict[str, Any]
+    content_hash: str
+    pii_masked: int = 0
+    keys_dropped: int = 0
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "user_id": self.user_id,
+            "event_type": self.event_type,
+            "timestamp": iso_from_ms(self.ts),
+            "session_id": self.session_id,
+            "properties": self.properties,
+        }
+
+
+@dataclass(slots=True)
+class Rejection:
+    reason: str
+    detail: str
+    payload: Any
+    event_id: str | None = None
+    user_id: str | None = None
+
+
+def iso_from_ms(ms: int) -> str:
+    """ISO 8601 UTC with a Z, millisecond precision."""
+    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def parse_timestamp_ms(value: Any) -> int | None:
+    """ISO 8601 (Z, offset or naive meaning UTC) to epoch ms; None when it is not one."""
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+def derive_event_id(raw: dict[str, Any]) -> str:
+    """Deterministic id from content, so a re-sent event without an id dedupes."""
+    body = {k: v for k, v in raw.items() if k != "event_id"}
+    digest = hashlib.blake2b(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=16)
+    return "d-" + digest.hexdigest()
+
+
+def _content_hash(user_id: str, event_type: str, ts: int, session_id: str | None,
+                  properties: dict[str, Any]) -> str:
+    body = orjson.dumps([user_id, event_type, ts, session_id, properties],
+                        option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(body, digest_size=12).hexdigest()
+
+
+def mask_text(text: str) -> tuple[str, int]:
+    """Mask e-mails, IP addresses and phone numbers; return (text, how many masked)."""
+    if not _MAYBE_PII.search(text):
+        return text, 0
+    total = 0
+    text, n = _EMAIL.subn("[email]", text)
+    total += n
+    text, n = _IPV4.subn("[ip]", text)
+    total += n
+    text, n = _PHONE.subn("[phone]", text)
+    total += n
+    return text, total
+
+
+def scrub(value: Any) -> tuple[Any, int, int]:
+    """Mask PII in every string and drop secret-looking keys, recursively.
+
+    Returns (clean value, strings masked, keys dropped)."""
+    if isinstance(value, str):
+        clean, n = mask_text(value)
+        return clean, n, 0
+    if isinstance(value, dict):
+        masked = dropped = 0
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if _SECRET_KEY.search(key):
+                dropped += 1
+                continue
+            clean_item, m, d = scrub(item)
+            masked += m
+            dropped += d
+            out[key] = clean_item
+        return out, masked, dropped
+    if isinstance(value, list):
+        masked = dropped = 0
+        items = []
+        for item in value:
+            clean_item, m, d = scrub(item)
+            masked += m
+            dropped += d
+            items.append(clean_item)
+        return items, masked, dropped
+    return value, 0, 0
+
+
+def _number(props: dict[str, Any], key: str) -> float | None | Rejection:
+    value = props.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return Rejection(BAD_TYPE, f"properties.{key} must be a number", None)
+    return float(value)
+
+
+def _normalise_properties(event_type: str, props: dict[str, Any]) -> Rejection | None:
+    """Fix units in place for the known types. Returns a Rejection if a field is unusable."""
+    for key in ("duration", "time_taken"):
+        ms_key = f"{key}_ms"
+        if ms_key in props:
+            value = _number(props, ms_key)
+            if isinstance(value, Rejection):
+                return value
+            if value is not None:
+                props[key] = value / 1000.0
+            del props[ms_key]
+        value = _number(props, key)
+        if isinstance(value, Rejection):
+            return value
+        if value is not None:
+            if value < 0:
+                return Rejection(OUT_OF_RANGE, f"properties.{key} is negative", None)
+            props[key] = value / 1000.0 if value > MAX_PLAUSIBLE_SECONDS else value
+    if event_type == "learning_session":
+        value = _number(props, "completion_rate")
+        if isinstance(value, Rejection):
+            return value
+        if value is not None:
+            if value < 0 or value > 100:
+                return Rejection(OUT_OF_RANGE, "properties.completion_rate is outside 0-100", None)
+            props["completion_rate"] = value / 100.0 if value > 1.0 else value
+    elif event_type == "quiz_attempt":
+        if "questions_total" in props and "total_questions" not in props:
+            props["total_questions"] = props.pop("questions_total")
+        if "questions_correct" in props and "score" not in props:
+            props["score"] = props.pop("questions_correct")
+        for key in ("score", "total_questions"):
+            value = _number(props, key)
+            if isinstance(value, Rejection):
+                return value
+        total = props.get("total_questions")
+        score = props.get("score")
+        if total is not None and score is not None and (score < 0 or score > total):
+            return Rejection(OUT_OF_RANGE, "properties.score is outside 0..total_questions", None)
+    elif event_type == "search":
+        count = _number(props, "results_count")
+        if isinstance(count, Rejection):
+            return count
+    return None
+
+
+def normalise_event(raw: Any, now_ms: int, limits: Limits, size: int | None = None
+                    ) -> Event | Rejection:
+    """Validate and normalise one raw event (a decoded JSON value).
+
+    `size` is the payload's size in bytes when known (a line read from a file); otherwise it is
+    measured. Returns an Event, or a Rejection carrying the reason code and the original."""
+    if not isinstance(raw, dict):
+        return Rejection(NOT_OBJECT, "an event must be a JSON object", raw)
+    if size is None:
+        try:
+            size = len(orjson.dumps(raw))
+        except TypeError:
+            return Rejection(BAD_TYPE, "the event holds values that are not JSON", repr(raw))
+    if size > limits.max_payload_bytes:
+        return Rejection(TOO_LARGE, f"payload is {size} bytes, limit {limits.max_payload_bytes}",
+                         raw, _str_or_none(raw.get("event_id")), _str_or_none(raw.get("user_id")))
+    user_id = raw.get("user_id")
+    event_type = raw.get("event_type")
+    event_id = raw.get("event_id")
+    for name, value in (("user_id", user_id), ("event_type", event_type)):
+        if value is None or value == "":
+            return Rejection(MISSING_FIELD, f"{name} is required", raw,
+                             _str_or_none(event_id), _str_or_none(user_id))
+        if not isinstance(value, str):
+            return Rejection(BAD_TYPE, f"{name} must be a string", raw,
+                             _str_or_none(event_id), _str_or_none(user_id))
+    assert isinstance(user_id, str) and isinstance(event_type, str)
+    if event_id is not None and (not isinstance(event_id, str) or not event_id):
+        return Rejection(BAD_TYPE, "event_id must be a non-empty string", raw, None, user_id)
+    props_in = raw.get("properties", {})
+    if props_in is None:
+        props_in = {}
+    if not isinstance(props_in, dict):
+        return Rejection(BAD_TYPE, "properties must be an object", raw,
+                         _str_or_none(event_id), user_id)
+    stamp = raw.get("timestamp")
+    if stamp is None:
+        stamp = props_in.get("timestamp")
+    if stamp is None:
+        return Rejection(MISSING_FIELD, "timestamp is required", raw, _str_or_none(event_id),
+                         user_id)
+    ts = parse_timestamp_ms(stamp)
+    if ts is None:
+        return Rejection(BAD_TIMESTAMP, f"timestamp {str(stamp)[:40]!r} is not ISO 8601", raw,
+                         _str_or_none(event_id), user_id)
+    if ts > now_ms + limits.max_future_ms:
+        return Rejection(FUTURE_TIMESTAMP,
+                         f"timestamp is {(ts - now_ms) // 1000} s in the future", raw,
+                         _str_or_none(event_id), user_id)
+    session_id = raw.get("session_id")
+    if session_id is None:
+        session_id = props_in.get("session_id")
+    if session_id is not None and not isinstance(session_id, str):
+        session_id = str(session_id) if isinstance(session_id, int) else None
+
+    props, masked, dropped = scrub(props_in)
+    props.pop("timestamp", None)
+    props.pop("session_id", None)
+    problem = _normalise_properties(event_type, props)
+    if problem is not None:
+        problem.payload = raw
+        problem.event_id = _str_or_none(event_id)
+        problem.user_id = user_id
+        return problem
+    if event_id is None:
+        event_id = derive_event_id(raw)
+    return Event(
+        event_id=event_id,
+        user_id=user_id,
+        event_type=event_type,
+        ts=ts,
+        session_id=session_id,
+        properties=props,
+        content_hash=_content_hash(user_id, event_type, ts, session_id, props),
+        pii_masked=masked,
+        keys_dropped=dropped,
+    )
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def day_of(ts_ms: int) -> str:
+    """UTC calendar day (YYYY-MM-DD) of an epoch-ms timestamp."""
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d")

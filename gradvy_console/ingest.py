@@ -1,0 +1,247 @@
+"""The one ingestion path every entry uses (task, batch task, file, simulator inbox).
+
+`Ingestor.ingest(items)` takes `(receipt, payload)` pairs, where the receipt names the inbox row
+the payload came from (None for direct ingestion) and the payload is raw JSON bytes or an
+already-decoded value. In one store transaction it claims the inbox rows, validates, dedupes by
+event_id, applies consent, stores events, dead letters, profile deltas and counters; then it
+updates live state. Every item ends in exactly one bucket: processed, duplicate, no_consent,
+dead-lettered, or skipped (another worker had already taken its inbox row).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from .analytics.events import (
+    BAD_JSON,
+    ID_COLLISION,
+    KNOWN_TYPES,
+    Event,
+    Limits,
+    Rejection,
+    normalise_event,
+)
+from .analytics.scoring import DAY_MS, ScoringModel, accumulate
+from .config import Config
+from .live import LiveBatch, LiveState
+from .store import DocumentStore, StoredEvent
+
+
+@dataclass
+class IngestResult:
+    processed: int = 0
+    duplicates: int = 0
+    no_consent: int = 0
+    dead_lettered: int = 0
+    skipped: int = 0
+    replayed: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def total(self) -> int:
+        return self.processed + self.duplicates + self.no_consent + self.dead_lettered
+
+    def add(self, other: IngestResult) -> IngestResult:
+        self.processed += other.processed
+        self.duplicates += other.duplicates
+        self.no_consent += other.no_consent
+        self.dead_lettered += other.dead_lettered
+        self.skipped += other.skipped
+        self.replayed += other.replayed
+        self.reasons.update(other.reasons)
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"processed": self.processed, "duplicates": self.duplicates,
+                "no_consent": self.no_consent, "dead_lettered": self.dead_lettered,
+                "skipped": self.skipped, "replayed": self.replayed,
+                "reasons": dict(sorted(self.reasons.items()))}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IngestResult:
+        return cls(processed=data["processed"], duplicates=data["duplicates"],
+                   no_consent=data["no_consent"], dead_lettered=data["dead_lettered"],
+                   skipped=data.get("skipped", 0), replayed=data.get("replayed", 0),
+                   reasons=Counter(data.get("reasons", {})))
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Ingestor:
+    def __init__(self, store: DocumentStore, live: LiveState, config: Config) -> None:
+        self.store = store
+        self.live = live
+        self.model = ScoringModel.from_settings(config.scoring)
+        self.limits = Limits(max_payload_bytes=config.ingest.max_payload_bytes,
+                             max_future_ms=config.ingest.max_future_seconds * 1000)
+        self.storage_purpose = config.consent.storage_purpose
+        self.profile_purpose = config.consent.profile_purpose
+
+    def ingest(self, items: list[tuple[str | None, Any]], at_ms: int | None = None
+               ) -> IngestResult:
+        at = now_ms() if at_ms is None else at_ms
+        result = IngestResult()
+        counters: Counter[str] = Counter()
+        with self.store.transaction() as tx:
+            receipts = [r for r, _ in items if r is not None]
+            taken = tx.take_receipts(receipts) if receipts else set()
+            rejections: list[Rejection] = []
+            rejection_receipts: list[str | None] = []
+            events: list[Event] = []
+            receipt_of: dict[str, str | None] = {}
+            first_hash: dict[str, str] = {}
+
+            def reject(rejection: Rejection, receipt: str | None) -> None:
+                rejections.append(rejection)
+                rejection_receipts.append(receipt)
+                result.reasons[rejection.reason] += 1
+
+            def seen_again(event: Event, stored_hash: str) -> None:
+                if stored_hash == event.content_hash:
+                    result.duplicates += 1
+                else:
+                    reject(Rejection(ID_COLLISION, "event_id already used for other content",
+                                     event.to_document(), event.event_id, event.user_id),
+                           receipt_of.get(event.event_id))
+
+            for receipt, payload in items:
+                if receipt is not None and receipt not in taken:
+                    result.skipped += 1
+                    continue
+                size = None
+                if isinstance(payload, bytes | bytearray | memoryview):
+                    raw_bytes = bytes(payload)
+                    size = len(raw_bytes)
+                    try:
+                        payload = orjson.loads(raw_bytes)
+                    except orjson.JSONDecodeError:
+                        reject(Rejection(BAD_JSON, "payload is not valid JSON", raw_bytes),
+                               receipt)
+                        continue
+                outcome = normalise_event(payload, at, self.limits, size)
+                if isinstance(outcome, Rejection):
+                    reject(outcome, receipt)
+                    continue
+                known = first_hash.get(outcome.event_id)
+                if known is not None:
+                    receipt_of.setdefault(outcome.event_id, receipt)
+                    seen_again(outcome, known)
+                    continue
+                first_hash[outcome.event_id] = outcome.content_hash
+                receipt_of[outcome.event_id] = receipt
+                events.append(outcome)
+
+            consent = self.store.consent_for(sorted({e.user_id for e in events}))
+            to_store: list[Event] = []
+            anon: Counter[tuple[str, str]] = Counter()
+            for event in events:
+                granted = consent.get(event.user_id, ())
+                if self.storage_purpose in granted:
+                    to_store.append(event)
+                else:
+                    anon[(_day_iso(event.ts), event.event_type)] += 1
+                    result.no_consent += 1
+
+            existing = tx.existing_events([e.event_id for e in to_store]) if to_store else {}
+            fresh: list[Event] = []
+            for event in to_store:
+                stored = existing.get(event.event_id)
+                if stored is None:
+                    fresh.append(event)
+                else:
+                    self._classify_stored(event, stored, receipt_of, result, seen_again)
+            inserted, raced = tx.insert_events(fresh, receipt_of)
+            for event in fresh:
+                if event.event_id in raced:
+                    self._classify_stored(event, raced[event.event_id], receipt_of, result,
+                                          seen_again)
+            result.processed += len(inserted)
+
+            profiled = [e for e in inserted if self.profile_purpose in consent[e.user_id]]
+            if profiled:
+                tx.apply_profile_deltas(accumulate(profiled, self.model), at)
+            if rejections:
+                tx.add_dead_letters(rejections, rejection_receipts, at)
+            result.dead_lettered = len(rejections)
+            if anon:
+                tx.add_anon_counts(dict(anon))
+            counters["processed"] += result.processed
+            counters["duplicates"] += result.duplicates
+            counters["no_consent"] += result.no_consent
+            counters["dead_lettered"] += result.dead_lettered
+            counters["profiled"] += len(profiled)
+            counters["no_profile_consent"] += len(inserted) - len(profiled)
+            for reason, n in result.reasons.items():
+                counters[f"rejected:{reason}"] += n
+            for event in inserted:
+                if event.pii_masked:
+                    counters["pii_masked"] += event.pii_masked
+                if event.keys_dropped:
+                    counters["keys_dropped"] += event.keys_dropped
+                if event.event_type not in KNOWN_TYPES:
+                    counters["unknown_type"] += 1
+            tx.add_counters(dict(counters))
+
+        self.live.record_batch(self._live_batch(inserted, anon, counters), at)
+        return result
+
+    @staticmethod
+    def _classify_stored(event: Event, stored: StoredEvent, receipt_of: dict[str, str | None],
+                         result: IngestResult, seen_again: Any) -> None:
+        receipt = receipt_of.get(event.event_id)
+        if receipt is not None and stored.receipt == receipt:
+            # This inbox row was already ingested by an interrupted run: a replay, not a dupe.
+            result.replayed += 1
+        else:
+            seen_again(event, stored.content_hash)
+
+    @staticmethod
+    def _live_batch(inserted: list[Event], anon: Counter[tuple[str, str]],
+                    counters: Counter[str]) -> LiveBatch:
+        batch = LiveBatch(counters={k: v for k, v in counters.items() if v})
+        minute: Counter[str] = Counter()
+        for event in inserted:
+            key = (event.user_id, _day_iso(event.ts))
+            entry = batch.user_days.get(key)
+            if entry is None:
+                batch.user_days[key] = (event.ts, {event.event_type: 1})
+            else:
+                last, counts = entry
+                counts[event.event_type] = counts.get(event.event_type, 0) + 1
+                if event.ts > last:
+                    batch.user_days[key] = (event.ts, counts)
+            if event.session_id:
+                batch.sessions.setdefault((event.user_id, event.session_id), []).append(
+                    {"event_id": event.event_id, "event_type": event.event_type, "ts": event.ts})
+            minute[event.event_type] += 1
+        for (_day, etype), n in anon.items():
+            minute[etype] += n
+        for items in batch.sessions.values():
+            items.sort(key=lambda item: (item["ts"], item["event_id"]))
+        batch.minute_counts = dict(minute)
+        return batch
+
+
+_DAY_CACHE: dict[int, str] = {}
+
+
+def _day_iso(ts_ms: int) -> str:
+    """UTC date of an epoch-ms timestamp, memoised by day number (hot path)."""
+    day = ts_ms // DAY_MS
+    text = _DAY_CACHE.get(day)
+    if text is None:
+        text = time.strftime("%Y-%m-%d", time.gmtime(day * 86_400))
+        _DAY_CACHE[day] = text
+    return text
+
+
+def decode_lines(data: bytes) -> list[tuple[int, bytes]]:
+    """Split NDJSON into (line number, bytes) for the non-blank lines."""
+    return [(i, line) for i, line in enumerate(data.splitlines(), start=1) if line.strip()]

@@ -1,0 +1,221 @@
+"""Live state in a SQLite file (`live.db` in the data dir): the embedded default.
+
+Expiry is a column: reads ignore expired rows and writes purge them now and then. A batch is
+applied in one `BEGIN IMMEDIATE` transaction with additive upserts, so concurrent workers never
+lose an update.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..store.sqlite import connect
+from .base import LiveBatch, LiveState
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS user_day (
+    user_id TEXT NOT NULL, day TEXT NOT NULL, last_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL, PRIMARY KEY (user_id, day));
+CREATE TABLE IF NOT EXISTS user_day_counts (
+    user_id TEXT NOT NULL, day TEXT NOT NULL, event_type TEXT NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (user_id, day, event_type));
+CREATE TABLE IF NOT EXISTS session_events (
+    id INTEGER PRIMARY KEY, user_id TEXT NOT NULL, session_id TEXT NOT NULL,
+    body TEXT NOT NULL, expires_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS session_events_key ON session_events (user_id, session_id, id);
+CREATE TABLE IF NOT EXISTS minute_counts (
+    minute INTEGER NOT NULL, event_type TEXT NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (minute, event_type));
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS kv (
+    key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_ms INTEGER NOT NULL, user_id TEXT);
+CREATE INDEX IF NOT EXISTS kv_user ON kv (user_id);
+"""
+
+
+class SqliteLive(LiveState):
+    backend = "sqlite"
+
+    def __init__(self, path: Path, user_day_ttl_s: int = 86_400, session_ttl_s: int = 3_600,
+                 session_max: int = 200, minute_ttl_s: int = 7_200) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.user_day_ttl_ms = user_day_ttl_s * 1000
+        self.session_ttl_ms = session_ttl_s * 1000
+        self.session_max = session_max
+        self.minute_ttl_ms = minute_ttl_s * 1000
+        self._local = threading.local()
+        self._conn().executescript(SCHEMA)
+        self._writes = 0
+
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path)
+            conn.execute("PRAGMA secure_delete=OFF")  # live rows hold no more than the store
+            self._local.conn = conn
+        return conn
+
+    def record_batch(self, batch: LiveBatch, now_ms: int) -> None:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            expires = now_ms + self.user_day_ttl_ms
+            conn.executemany(
+                "INSERT INTO user_day (user_id, day, last_ms, expires_ms) VALUES (?,?,?,?)"
+                " ON CONFLICT (user_id, day) DO UPDATE SET"
+                " last_ms = max(last_ms, excluded.last_ms), expires_ms = excluded.expires_ms",
+                [(u, d, last, expires) for (u, d), (last, _c) in batch.user_days.items()],
+            )
+            conn.executemany(
+                "INSERT INTO user_day_counts (user_id, day, event_type, n) VALUES (?,?,?,?)"
+                " ON CONFLICT (user_id, day, event_type) DO UPDATE SET n = n + excluded.n",
+                [(u, d, t, n) for (u, d), (_l, counts) in batch.user_days.items()
+                 for t, n in counts.items()],
+            )
+            if batch.sessions:
+                s_expires = now_ms + self.session_ttl_ms
+                conn.executemany(
+                    "INSERT INTO session_events (user_id, session_id, body, expires_ms)"
+                    " VALUES (?,?,?,?)",
+                    [(u, s, orjson.dumps(item).decode(), s_expires)
+                     for (u, s), items in batch.sessions.items() for item in items],
+                )
+                conn.executemany(
+                    "UPDATE session_events SET expires_ms = ? WHERE user_id = ? AND"
+                    " session_id = ?",
+                    [(s_expires, u, s) for (u, s) in batch.sessions],
+                )
+                conn.executemany(
+                    "DELETE FROM session_events WHERE user_id = ? AND session_id = ? AND id <="
+                    " (SELECT id FROM session_events WHERE user_id = ? AND session_id = ?"
+                    "  ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                    [(u, s, u, s, self.session_max) for (u, s) in batch.sessions],
+                )
+            minute = now_ms // 60_000
+            conn.executemany(
+                "INSERT INTO minute_counts (minute, event_type, n) VALUES (?,?,?)"
+                " ON CONFLICT (minute, event_type) DO UPDATE SET n = n + excluded.n",
+                [(minute, t, n) for t, n in batch.minute_counts.items()],
+            )
+            self._incr(conn, batch.counters)
+            self._writes += 1
+            if self._writes % 200 == 1:
+                self._purge(conn, now_ms)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _purge(self, conn: Any, now_ms: int) -> None:
+        conn.execute(
+            "DELETE FROM user_day_counts WHERE (user_id, day) IN"
+            " (SELECT user_id, day FROM user_day WHERE expires_ms <= ?)", (now_ms,))
+        conn.execute("DELETE FROM user_day WHERE expires_ms <= ?", (now_ms,))
+        conn.execute("DELETE FROM session_events WHERE expires_ms <= ?", (now_ms,))
+        conn.execute("DELETE FROM minute_counts WHERE minute < ?",
+                     ((now_ms - self.minute_ttl_ms) // 60_000,))
+        conn.execute("DELETE FROM kv WHERE expires_ms <= ?", (now_ms,))
+
+    @staticmethod
+    def _incr(conn: Any, counters: dict[str, int]) -> None:
+        conn.executemany(
+            "INSERT INTO counters (name, value) VALUES (?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+            [(k, v) for k, v in counters.items() if v],
+        )
+
+    def incr(self, counters: dict[str, int]) -> None:
+        conn = self._conn()
+        with conn:
+            self._incr(conn, counters)
+
+    def counters(self) -> dict[str, int]:
+        return {k: int(v) for k, v in self._conn().execute("SELECT name, value FROM counters")}
+
+    def user_day(self, user_id: str, day: str, now_ms: int) -> dict[str, Any] | None:
+        conn = self._conn()
+        row = conn.execute(
+            "SELECT last_ms FROM user_day WHERE user_id = ? AND day = ? AND expires_ms > ?",
+            (user_id, day, now_ms)).fetchone()
+        if row is None:
+            return None
+        counts = dict(conn.execute(
+            "SELECT event_type, n FROM user_day_counts WHERE user_id = ? AND day = ?",
+            (user_id, day)).fetchall())
+        return {"last_ms": int(row[0]), "counts": counts}
+
+    def session_events(self, user_id: str, session_id: str, now_ms: int
+                       ) -> list[dict[str, Any]]:
+        rows = self._conn().execute(
+            "SELECT body FROM session_events WHERE user_id = ? AND session_id = ? AND"
+            " expires_ms > ? ORDER BY id", (user_id, session_id, now_ms)).fetchall()
+        items = [orjson.loads(b) for (b,) in rows]
+        items.sort(key=lambda item: (item.get("ts", 0), item.get("event_id", "")))
+        return items
+
+    def events_per_minute(self, now_ms: int, minutes: int = 60) -> dict[int, dict[str, int]]:
+        since = now_ms // 60_000 - minutes + 1
+        out: dict[int, dict[str, int]] = {}
+        for minute, etype, n in self._conn().execute(
+            "SELECT minute, event_type, n FROM minute_counts WHERE minute >= ?", (since,)
+        ):
+            out.setdefault(int(minute), {})[etype] = int(n)
+        return out
+
+    def put_json(self, key: str, value: Any, ttl_s: float, user_id: str | None = None
+                 ) -> None:
+        expires = int(_now_ms() + ttl_s * 1000)
+        conn = self._conn()
+        with conn:
+            conn.execute(
+                "INSERT INTO kv (key, value, expires_ms, user_id) VALUES (?,?,?,?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+                " expires_ms = excluded.expires_ms, user_id = excluded.user_id",
+                (key, orjson.dumps(value).decode(), expires, user_id))
+
+    def get_json(self, key: str, now_ms: int) -> Any | None:
+        row = self._conn().execute(
+            "SELECT value FROM kv WHERE key = ? AND expires_ms > ?", (key, now_ms)).fetchone()
+        return None if row is None else orjson.loads(row[0])
+
+    def scan_json(self, prefix: str, now_ms: int) -> dict[str, Any]:
+        rows = self._conn().execute(
+            "SELECT key, value FROM kv WHERE key >= ? AND key < ? AND expires_ms > ?",
+            (prefix, prefix + "\uffff", now_ms)).fetchall()
+        return {k: orjson.loads(v) for k, v in rows}
+
+    def delete_json(self, key: str) -> None:
+        conn = self._conn()
+        with conn:
+            conn.execute("DELETE FROM kv WHERE key = ?", (key,))
+
+    def user_keys(self, user_id: str, now_ms: int) -> list[str]:
+        conn = self._conn()
+        keys = [f"user_day:{user_id}:{d}" for (d,) in conn.execute(
+            "SELECT day FROM user_day WHERE user_id = ? AND expires_ms > ?", (user_id, now_ms))]
+        keys += [f"session:{user_id}:{s}" for (s,) in conn.execute(
+            "SELECT DISTINCT session_id FROM session_events WHERE user_id = ? AND"
+            " expires_ms > ?", (user_id, now_ms))]
+        keys += [k for (k,) in conn.execute(
+            "SELECT key FROM kv WHERE user_id = ? AND expires_ms > ?", (user_id, now_ms))]
+        return keys
+
+    def ping(self) -> None:
+        self._conn().execute("SELECT 1")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+def _now_ms() -> int:
+    import time
+
+    return int(time.time() * 1000)

@@ -1,0 +1,255 @@
+"""The seven Huey queues and the task API the guide's snippets use.
+
+`configure(config)` builds one Huey instance per queue (embedded: `SqliteHuey`, one file per
+queue in the data dir; Redis: `PriorityRedisHuey`) and binds every registered task to its
+queue's instance, with priority, retries, retry delay and time limit from the configuration.
+Reconfiguring rebinds the same task objects, so `from gradvy_console.tasks import
+process_analytics_event` stays valid.
+
+Tasks get Celery-style `.delay(...)` and `.apply_async(args=[...], queue=..., priority=...)`;
+both return a `TaskResult` whose `.get()` blocks until a worker has run the task.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from huey import PriorityRedisHuey, SqliteHuey
+from huey.api import Huey, Result, TaskWrapper
+from huey.consumer import Consumer
+from huey.exceptions import HueyException, TaskException
+
+from .config import QUEUES, Config, TaskSettings
+from .errors import GradvyError
+
+
+class TaskFailed(GradvyError):
+    """The task ran and raised; the message carries the worker's error."""
+
+
+class TaskTimedOut(GradvyError):
+    """No worker ran the task in time (is a consumer for its queue running?)."""
+
+
+class TaskResult:
+    """A handle on an enqueued task. `.get()` waits for the outcome (Celery-like)."""
+
+    def __init__(self, result: Result | None, task_name: str, queue: str,
+                 default_timeout: float) -> None:
+        self._result = result
+        self.task_name = task_name
+        self.queue = queue
+        self._default_timeout = default_timeout
+
+    @property
+    def id(self) -> str:
+        return self._result.id if self._result is not None else ""
+
+    def get(self, timeout: float | None = None, blocking: bool = True) -> Any:
+        if self._result is None:
+            return None
+        wait = self._default_timeout if timeout is None else timeout
+        try:
+            return self._result.get(blocking=blocking, timeout=wait, max_delay=0.05,
+                                    preserve=False)
+        except TaskException as exc:
+            error = exc.metadata.get("error", "unknown error")
+            raise TaskFailed(f"{self.task_name} failed on queue {self.queue}: {error}") from None
+        except HueyException:
+            raise TaskTimedOut(
+                f"{self.task_name} did not finish within {wait:.0f} s: is a worker running"
+                f" for queue '{self.queue}'? (gradvy worker {self.queue})"
+            ) from None
+
+    def ready(self) -> bool:
+        return self._result is not None and self._result.is_ready()
+
+
+class GradvyTask(TaskWrapper):
+    """A Huey task wrapper bound to one of our queues, with Celery-style entry points."""
+
+    queue_name: str = "analytics"
+    result_timeout: float = 120.0
+    before_enqueue: Callable[..., tuple[tuple[Any, ...], dict[str, Any]]] | None = None
+
+    def delay(self, *args: Any, **kwargs: Any) -> TaskResult:
+        return self.apply_async(args=list(args), kwargs=kwargs)
+
+    def apply_async(self, args: list[Any] | tuple[Any, ...] | None = None,
+                    kwargs: dict[str, Any] | None = None, queue: str | None = None,
+                    priority: int | None = None, countdown: float | None = None,
+                    eta: Any = None, **_ignored: Any) -> TaskResult:
+        if queue is not None and queue != self.queue_name:
+            raise GradvyError(
+                f"Task {self.name} runs on queue '{self.queue_name}', not '{queue}'; route it in"
+                f" config.toml under [tasks.{self.name}] instead.", exit_code=2)
+        call_args = tuple(args or ())
+        call_kwargs = dict(kwargs or {})
+        if self.before_enqueue is not None:
+            call_args, call_kwargs = self.before_enqueue(*call_args, **call_kwargs)
+        if countdown is None and eta is None:
+            task = self.s(*call_args, **call_kwargs)
+            if priority is not None:
+                task.priority = priority
+            result = self.huey.enqueue(task)
+        else:
+            result = self.schedule(args=call_args, kwargs=call_kwargs, delay=countdown, eta=eta,
+                                   priority=priority)
+        return TaskResult(result, self.name or "", self.queue_name, self.result_timeout)
+
+    def apply_settings(self, settings: TaskSettings, result_timeout: float) -> None:
+        cls = self.task_class
+        cls.default_priority = settings.priority
+        cls.default_retries = settings.retries
+        cls.default_retry_delay = settings.retry_delay
+        cls.default_retry_backoff = settings.retry_backoff if settings.retry_backoff != 1 else 0
+        cls.default_timeout = settings.timeout or None
+        self.result_timeout = result_timeout
+
+
+_TASKS: dict[str, GradvyTask] = {}
+_lock = threading.RLock()
+
+
+class QueueSet:
+    """The Huey instances for one configuration."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.hueys: dict[str, Huey] = {name: self._make(name) for name in QUEUES}
+
+    def _make(self, queue: str) -> Huey:
+        name = f"gradvy-{queue}"
+        if self.config.redis_url:
+            from .live import redis_client
+
+            redis_client(self.config)  # one clear sentence if unreachable
+            return PriorityRedisHuey(name, url=self.config.redis_url, results=True,
+                                     blocking=True, read_timeout=1, utc=True)
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        # fsync=False: synchronous=NORMAL under WAL, durable across process crashes (the
+        # store's inbox, not the queue, is what must never lose an event).
+        return SqliteHuey(name, filename=str(self.config.data_dir / f"queue-{queue}.db"),
+                          results=True, fsync=False, timeout=60, utc=True)
+
+    def __getitem__(self, queue: str) -> Huey:
+        return self.hueys[queue]
+
+    def depths(self) -> dict[str, dict[str, int]]:
+        """Pending and scheduled counts per queue (cheap counts, nothing unpickled)."""
+        return {name: {"pending": h.pending_count(), "scheduled": h.scheduled_count()}
+                for name, h in self.hueys.items()}
+
+
+_current: QueueSet | None = None
+
+
+def configure(config: Config) -> QueueSet:
+    """Build the queues for `config` and bind every registered task to them."""
+    global _current
+    with _lock:
+        queues = QueueSet(config)
+        for name, wrapper in _TASKS.items():
+            _bind(wrapper, queues, config, name)
+        _current = queues
+        return queues
+
+
+def current() -> QueueSet:
+    """The active queues, configured from the environment on first use."""
+    global _current
+    with _lock:
+        if _current is None:
+            from .runtime import get_config
+
+            configure(get_config())
+        assert _current is not None
+        return _current
+
+
+def _bind(wrapper: GradvyTask, queues: QueueSet, config: Config, name: str) -> None:
+    settings = config.task_settings(name)
+    queue = settings.queue if name in config.tasks else wrapper.queue_name
+    huey = queues[queue]
+    old = wrapper.huey
+    if old is not huey:
+        try:
+            old._registry.unregister(wrapper.task_class)
+        except (KeyError, ValueError):
+            pass
+        wrapper.huey = huey
+        huey._registry.register(wrapper.task_class)
+    wrapper.queue_name = queue
+    defaults = settings if name in config.tasks else TaskSettings(queue=queue)
+    wrapper.apply_settings(defaults, config.ingest.result_timeout_seconds)
+
+
+def task(queue: str, name: str | None = None, periodic: Any = None) -> Callable[..., GradvyTask]:
+    """Register a function as a task on `queue` (the configuration may route it elsewhere)."""
+
+    def decorator(func: Callable[..., Any]) -> GradvyTask:
+        task_name = name or func.__name__
+        queues = current()
+        settings = queues.config.tasks.get(task_name)
+        target = settings.queue if settings else queue
+        huey = queues[target]
+        extra: dict[str, Any] = {}
+        if periodic is not None:
+            from huey.api import PeriodicTask
+
+            extra = {"validate_datetime": lambda self, ts: periodic(ts), "task_base": PeriodicTask}
+        wrapper = GradvyTask(huey, func, name=task_name, **extra)
+        wrapper.queue_name = target
+        _TASKS[task_name] = wrapper
+        _bind(wrapper, queues, queues.config, task_name)
+        return wrapper
+
+    return decorator
+
+
+def registered_tasks() -> dict[str, GradvyTask]:
+    return dict(_TASKS)
+
+
+class GracefulConsumer(Consumer):
+    """A Huey consumer that treats SIGTERM (what systemd sends) as gracefully as SIGINT."""
+
+    def __init__(self, huey: Huey, **options: Any) -> None:
+        super().__init__(huey, **options)
+        self._signal_actions[signal.SIGTERM] = (False, True)
+        self._signal_actions[signal.SIGINT] = (False, True)
+
+    def _handle_signal(self, signum: int, frame: Any) -> None:
+        self._signum = signum
+        self._restart, self._graceful = self._signal_actions[signum]
+        # A second signal of either kind interrupts the graceful shutdown.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+def make_consumer(queue: str, config: Config, workers: int | None = None,
+                  worker_type: str | None = None, periodic: bool = True) -> Consumer:
+    settings = config.queues[queue]
+    huey = current()[queue]
+    return GracefulConsumer(
+        huey,
+        workers=workers or settings.workers,
+        worker_type=worker_type or settings.worker_type,
+        periodic=periodic,
+        initial_delay=settings.initial_delay,
+        backoff=settings.backoff,
+        max_delay=settings.max_delay,
+        shutdown_timeout=settings.shutdown_timeout,
+        check_worker_health=True,
+        health_check_interval=5,
+    )
+
+
+def worker_identity(queue: str) -> str:
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}:{queue}"

@@ -1,0 +1,68 @@
+"""Rich rendering of `gradvy run status` (a front end: formats, computes nothing)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _age(ms: int | None, now_ms: int) -> str:
+    if not ms:
+        return "-"
+    seconds = max(0, (now_ms - ms) // 1000)
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h"
+
+
+def render_status(data: dict[str, Any], console: Console | None = None) -> None:
+    console = console or Console()
+    now = data["at"]
+    backends = data["backends"]
+    running = bool(data["consumers"])
+    console.print(f"[bold]Gradvy pipeline[/] on {data['host']} - "
+                  f"{'[green]running[/]' if running else '[yellow]no consumers running[/]'}"
+                  f"  (queues: {backends['queue']}, live: {backends['live']}, "
+                  f"store: {backends['store']}; data dir {data['data_dir']})")
+    if running:
+        started = min(c.get("started_ms", now) for c in data["consumers"])
+        console.print(f"Started {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(started / 1000))}"
+                      f" ({_age(started, now)} ago)")
+    events = data["events"]
+    users = data["users"]
+    table = Table(title="Events and users", show_header=False, box=None)
+    table.add_row("pending", str(events["pending"]),
+                  f"oldest {events['oldest_pending_age_s']} s" if events["pending"] else "")
+    table.add_row("processed", str(events["processed"]), f"profiled {events['profiled']}")
+    table.add_row("dead-lettered", str(events["dead_lettered"]),
+                  ", ".join(f"{k} {v}" for k, v in events["rejected"].items()))
+    table.add_row("duplicates", str(events["duplicates"]), "")
+    table.add_row("no consent", str(events["no_consent"]), "")
+    table.add_row("PII masked", str(events["pii_masked"]), f"keys dropped {events['keys_dropped']}")
+    table.add_row("users", str(users["total"]),
+                  f"active 24 h {users['active_24h']} ({users['activity_rate']:.1%})")
+    console.print(table)
+    queues = Table(title="Queues")
+    queues.add_column("queue")
+    queues.add_column("pending", justify="right")
+    queues.add_column("scheduled", justify="right")
+    queues.add_column("consumers", justify="right")
+    for name, depth in data["queues"].items():
+        n = sum(1 for c in data["consumers"] if c.get("queue") == name)
+        queues.add_row(name, str(depth.get("pending")), str(depth.get("scheduled")), str(n))
+    console.print(queues)
+    if data["consumers"]:
+        consumers = Table(title="Consumers")
+        for col in ("queue", "host", "pid", "workers", "done", "failed", "last beat", "current"):
+            consumers.add_column(col)
+        for c in data["consumers"]:
+            consumers.add_row(c.get("queue", "?"), c.get("host", "?"), str(c.get("pid")),
+                              f"{c.get('workers')} {c.get('worker_type')}", str(c.get("done")),
+                              str(c.get("failed")), _age(c.get("last_beat_ms"), now),
+                              c.get("current") or "-")
+        console.print(consumers)

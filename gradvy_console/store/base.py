@@ -1,0 +1,139 @@
+"""The document store interface. Business logic talks only to this; backends implement it.
+
+Collections: events (unique event_id), dead_letters, users (consent per purpose + profile
+accumulator), consent_history (append-only), inbox (pending raw events), anon_counts
+(no-consent events: a count per day and type), counters, and generic documents
+(courses, simulation ground truth). Every record that carries a user id is indexed by it.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from ..analytics.events import Event, Rejection
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    event_id: str
+    content_hash: str
+    receipt: str | None
+
+
+class IngestTx(abc.ABC):
+    """One unit of ingestion work. On SQLite it is a single write transaction; on MongoDB the
+    operations are individually atomic and replay-safe (see docs/architecture.md)."""
+
+    @abc.abstractmethod
+    def take_receipts(self, receipts: list[str]) -> set[str]:
+        """Claim these inbox rows for this transaction; return those that still existed."""
+
+    @abc.abstractmethod
+    def existing_events(self, event_ids: list[str]) -> dict[str, StoredEvent]:
+        """Events already stored among `event_ids`."""
+
+    @abc.abstractmethod
+    def insert_events(self, events: list[Event], receipts: dict[str, str | None]
+                      ) -> tuple[list[Event], dict[str, StoredEvent]]:
+        """Insert; return (inserted, already present) — a concurrent writer may have won."""
+
+    @abc.abstractmethod
+    def add_dead_letters(self, rejections: list[Rejection], receipts: list[str | None],
+                         at_ms: int) -> None: ...
+
+    @abc.abstractmethod
+    def apply_profile_deltas(self, deltas: dict[str, dict[str, Any]], at_ms: int) -> None: ...
+
+    @abc.abstractmethod
+    def add_counters(self, counts: dict[str, int]) -> None: ...
+
+    @abc.abstractmethod
+    def add_anon_counts(self, counts: dict[tuple[str, str], int]) -> None: ...
+
+
+class DocumentStore(abc.ABC):
+    backend: str = "?"
+
+    # --- ingestion ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def transaction(self) -> AbstractContextManager[IngestTx]: ...
+
+    @abc.abstractmethod
+    def inbox_put(self, payloads: list[bytes], at_ms: int) -> list[str]:
+        """Store raw event payloads as pending; return their receipts in order."""
+
+    @abc.abstractmethod
+    def inbox_claim(self, limit: int, lease_ms: int, now_ms: int) -> list[tuple[str, bytes]]:
+        """Lease up to `limit` pending payloads (oldest first) not leased by anyone else."""
+
+    @abc.abstractmethod
+    def inbox_get(self, receipts: list[str]) -> list[tuple[str, bytes]]: ...
+
+    @abc.abstractmethod
+    def inbox_count(self) -> int: ...
+
+    @abc.abstractmethod
+    def inbox_oldest_ms(self) -> int | None: ...
+
+    # --- users and consent ----------------------------------------------------------------
+    @abc.abstractmethod
+    def consent_for(self, user_ids: list[str]) -> dict[str, set[str]]:
+        """Granted purposes per user (users with no record are absent)."""
+
+    @abc.abstractmethod
+    def record_consent(self, user_id: str, changes: dict[str, bool], *, method: str,
+                       version: str, legal_basis: str, actor: str, at_ms: int) -> set[str]:
+        """Apply consent changes, append them to the history; return the granted purposes."""
+
+    @abc.abstractmethod
+    def consent_history(self, user_id: str) -> list[dict[str, Any]]: ...
+
+    @abc.abstractmethod
+    def get_user(self, user_id: str) -> dict[str, Any] | None:
+        """{'user_id', 'consent': {purpose: bool}, 'acc': accumulator, 'updated_ms'}."""
+
+    @abc.abstractmethod
+    def iter_users(self, batch: int = 1000) -> Iterator[dict[str, Any]]: ...
+
+    @abc.abstractmethod
+    def count_users(self) -> int: ...
+
+    @abc.abstractmethod
+    def count_users_active_since(self, since_ms: int) -> int: ...
+
+    # --- reads ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def user_events(self, user_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+        """A user's stored events, oldest first, as documents."""
+
+    @abc.abstractmethod
+    def count_events(self) -> int: ...
+
+    @abc.abstractmethod
+    def counters(self) -> dict[str, int]: ...
+
+    @abc.abstractmethod
+    def dead_letters(self, limit: int = 100, reason: str | None = None
+                     ) -> list[dict[str, Any]]: ...
+
+    @abc.abstractmethod
+    def count_dead_letters(self) -> int: ...
+
+    @abc.abstractmethod
+    def anon_counts(self) -> dict[tuple[str, str], int]: ...
+
+    # --- generic documents (catalogue, ground truth) --------------------------------------
+    @abc.abstractmethod
+    def put_documents(self, collection: str, docs: list[dict[str, Any]]) -> None:
+        """Upsert documents by their '_id'. A 'user_id' field is indexed."""
+
+    @abc.abstractmethod
+    def get_documents(self, collection: str, user_id: str | None = None
+                      ) -> list[dict[str, Any]]: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...

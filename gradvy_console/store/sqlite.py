@@ -1,0 +1,412 @@
+"""SQLite document store: the embedded default.
+
+WAL journal, `synchronous=NORMAL` (durable at checkpoints, never corrupt), `secure_delete` so
+erased data does not linger in free pages, one connection per thread, and every ingestion batch
+in one `BEGIN IMMEDIATE` transaction: taking the inbox rows, checking and inserting events,
+dead letters, profile deltas and counters commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..analytics.events import Event, Rejection
+from ..analytics.scoring import merge
+from .base import DocumentStore, IngestTx, StoredEvent
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    user_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    session_id TEXT,
+    props TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    receipt TEXT,
+    ingested_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_user_ts ON events (user_id, ts);
+CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY,
+    receipt TEXT UNIQUE,
+    reason TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    event_id TEXT,
+    user_id TEXT,
+    at_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_letters_user ON dead_letters (user_id);
+CREATE INDEX IF NOT EXISTS dead_letters_at ON dead_letters (at_ms);
+CREATE INDEX IF NOT EXISTS dead_letters_reason ON dead_letters (reason);
+CREATE TABLE IF NOT EXISTS users (
+    user_id TEXT PRIMARY KEY,
+    consent TEXT NOT NULL DEFAULT '{}',
+    acc TEXT NOT NULL DEFAULT '{}',
+    last_ms INTEGER,
+    updated_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS users_last ON users (last_ms);
+CREATE TABLE IF NOT EXISTS consent_history (
+    id INTEGER PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    granted INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
+    method TEXT NOT NULL,
+    version TEXT NOT NULL,
+    legal_basis TEXT NOT NULL,
+    actor TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS consent_history_user ON consent_history (user_id, at_ms);
+CREATE TABLE IF NOT EXISTS inbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    payload BLOB NOT NULL,
+    received_ms INTEGER NOT NULL,
+    leased_until INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS inbox_lease ON inbox (leased_until, id);
+CREATE TABLE IF NOT EXISTS anon_counts (
+    day TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (day, event_type)
+);
+CREATE TABLE IF NOT EXISTS counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS documents (
+    collection TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    user_id TEXT,
+    body TEXT NOT NULL,
+    PRIMARY KEY (collection, doc_id)
+);
+CREATE INDEX IF NOT EXISTS documents_user ON documents (user_id);
+"""
+
+# SQLite allows 32766 host parameters since 3.32; stay far below for IN (...) lists.
+_CHUNK = 900
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=60.0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA secure_delete=ON")
+    conn.execute("PRAGMA busy_timeout=60000")
+    conn.execute("PRAGMA cache_size=-32768")
+    return conn
+
+
+def _chunks(items: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start:start + _CHUNK]
+
+
+class _SqliteTx(IngestTx):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def take_receipts(self, receipts: list[str]) -> set[str]:
+        taken: set[str] = set()
+        for chunk in _chunks(receipts):
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"DELETE FROM inbox WHERE id IN ({marks}) RETURNING id", [int(r) for r in chunk]
+            ).fetchall()
+            taken.update(str(r[0]) for r in rows)
+        return taken
+
+    def existing_events(self, event_ids: list[str]) -> dict[str, StoredEvent]:
+        found: dict[str, StoredEvent] = {}
+        for chunk in _chunks(event_ids):
+            marks = ",".join("?" * len(chunk))
+            for event_id, content_hash, receipt in self.conn.execute(
+                f"SELECT event_id, hash, receipt FROM events WHERE event_id IN ({marks})", chunk
+            ):
+                found[event_id] = StoredEvent(event_id, content_hash, receipt)
+        return found
+
+    def insert_events(self, events: list[Event], receipts: dict[str, str | None]
+                      ) -> tuple[list[Event], dict[str, StoredEvent]]:
+        # The caller checked existence inside this same write transaction: no one can race us.
+        dumps = orjson.dumps
+        self.conn.executemany(
+            "INSERT INTO events (event_id, user_id, event_type, ts, session_id, props, hash,"
+            " receipt, ingested_ms) VALUES (?,?,?,?,?,?,?,?,strftime('%s','now')*1000)",
+            [
+                (e.event_id, e.user_id, e.event_type, e.ts, e.session_id, dumps(e.properties),
+                 e.content_hash, receipts.get(e.event_id))
+                for e in events
+            ],
+        )
+        return events, {}
+
+    def add_dead_letters(self, rejections: list[Rejection], receipts: list[str | None],
+                         at_ms: int) -> None:
+        rows = []
+        for rejection, receipt in zip(rejections, receipts, strict=True):
+            payload = rejection.payload
+            text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else (
+                orjson.dumps(payload, default=repr).decode())
+            rows.append((receipt, rejection.reason, rejection.detail, text, rejection.event_id,
+                         rejection.user_id, at_ms))
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO dead_letters (receipt, reason, detail, payload, event_id,"
+            " user_id, at_ms) VALUES (?,?,?,?,?,?,?)",
+            rows,
+        )
+
+    def apply_profile_deltas(self, deltas: dict[str, dict[str, Any]], at_ms: int) -> None:
+        users = list(deltas)
+        current: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(users):
+            marks = ",".join("?" * len(chunk))
+            for user_id, acc in self.conn.execute(
+                f"SELECT user_id, acc FROM users WHERE user_id IN ({marks})", chunk
+            ):
+                current[user_id] = orjson.loads(acc)
+        rows = []
+        for user_id, delta in deltas.items():
+            acc = merge(current.get(user_id, {}), delta)
+            rows.append((user_id, orjson.dumps(acc).decode(), acc.get("last"), at_ms))
+        self.conn.executemany(
+            "INSERT INTO users (user_id, acc, last_ms, updated_ms) VALUES (?,?,?,?)"
+            " ON CONFLICT (user_id) DO UPDATE SET acc=excluded.acc, last_ms=excluded.last_ms,"
+            " updated_ms=excluded.updated_ms",
+            rows,
+        )
+
+    def add_counters(self, counts: dict[str, int]) -> None:
+        self.conn.executemany(
+            "INSERT INTO counters (name, value) VALUES (?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+            [(k, v) for k, v in counts.items() if v],
+        )
+
+    def add_anon_counts(self, counts: dict[tuple[str, str], int]) -> None:
+        self.conn.executemany(
+            "INSERT INTO anon_counts (day, event_type, n) VALUES (?, ?, ?)"
+            " ON CONFLICT (day, event_type) DO UPDATE SET n = n + excluded.n",
+            [(day, etype, n) for (day, etype), n in counts.items()],
+        )
+
+
+class SqliteStore(DocumentStore):
+    backend = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        conn = self._conn()
+        conn.executescript(SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path)
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def transaction(self) -> Iterator[IngestTx]:
+        with self._write() as conn:
+            yield _SqliteTx(conn)
+
+    # --- inbox ----------------------------------------------------------------------------
+    def inbox_put(self, payloads: list[bytes], at_ms: int) -> list[str]:
+        receipts: list[str] = []
+        with self._write() as conn:
+            for payload in payloads:
+                cur = conn.execute("INSERT INTO inbox (payload, received_ms) VALUES (?, ?)",
+                                   (payload, at_ms))
+                receipts.append(str(cur.lastrowid))
+        return receipts
+
+    def inbox_claim(self, limit: int, lease_ms: int, now_ms: int) -> list[tuple[str, bytes]]:
+        with self._write() as conn:
+            rows = conn.execute(
+                "UPDATE inbox SET leased_until = ? WHERE id IN (SELECT id FROM inbox WHERE"
+                " leased_until <= ? ORDER BY id LIMIT ?) RETURNING id, payload",
+                (now_ms + lease_ms, now_ms, limit),
+            ).fetchall()
+        rows.sort()
+        return [(str(i), bytes(p)) for i, p in rows]
+
+    def inbox_get(self, receipts: list[str]) -> list[tuple[str, bytes]]:
+        out: list[tuple[str, bytes]] = []
+        for chunk in _chunks(receipts):
+            marks = ",".join("?" * len(chunk))
+            out.extend((str(i), bytes(p)) for i, p in self._conn().execute(
+                f"SELECT id, payload FROM inbox WHERE id IN ({marks}) ORDER BY id",
+                [int(r) for r in chunk]))
+        return out
+
+    def inbox_count(self) -> int:
+        return int(self._conn().execute("SELECT count(*) FROM inbox").fetchone()[0])
+
+    def inbox_oldest_ms(self) -> int | None:
+        row = self._conn().execute("SELECT min(received_ms) FROM inbox").fetchone()
+        return None if row[0] is None else int(row[0])
+
+    # --- users ----------------------------------------------------------------------------
+    def consent_for(self, user_ids: list[str]) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        conn = self._conn()
+        for chunk in _chunks(user_ids):
+            marks = ",".join("?" * len(chunk))
+            for user_id, consent in conn.execute(
+                f"SELECT user_id, consent FROM users WHERE user_id IN ({marks})", chunk
+            ):
+                out[user_id] = {p for p, granted in orjson.loads(consent).items() if granted}
+        return out
+
+    def record_consent(self, user_id: str, changes: dict[str, bool], *, method: str,
+                       version: str, legal_basis: str, actor: str, at_ms: int) -> set[str]:
+        with self._write() as conn:
+            row = conn.execute("SELECT consent FROM users WHERE user_id = ?",
+                               (user_id,)).fetchone()
+            consent = orjson.loads(row[0]) if row else {}
+            consent.update(changes)
+            conn.execute(
+                "INSERT INTO users (user_id, consent, updated_ms) VALUES (?, ?, ?)"
+                " ON CONFLICT (user_id) DO UPDATE SET consent=excluded.consent,"
+                " updated_ms=excluded.updated_ms",
+                (user_id, orjson.dumps(consent).decode(), at_ms),
+            )
+            conn.executemany(
+                "INSERT INTO consent_history (user_id, purpose, granted, at_ms, method, version,"
+                " legal_basis, actor) VALUES (?,?,?,?,?,?,?,?)",
+                [(user_id, p, int(g), at_ms, method, version, legal_basis, actor)
+                 for p, g in changes.items()],
+            )
+        return {p for p, g in consent.items() if g}
+
+    def consent_history(self, user_id: str) -> list[dict[str, Any]]:
+        cur = self._conn().execute(
+            "SELECT purpose, granted, at_ms, method, version, legal_basis, actor"
+            " FROM consent_history WHERE user_id = ? ORDER BY id", (user_id,))
+        return [
+            {"purpose": p, "granted": bool(g), "at_ms": at, "method": m, "version": v,
+             "legal_basis": lb, "actor": a}
+            for p, g, at, m, v, lb, a in cur
+        ]
+
+    def get_user(self, user_id: str) -> dict[str, Any] | None:
+        row = self._conn().execute(
+            "SELECT consent, acc, updated_ms FROM users WHERE user_id = ?", (user_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return {"user_id": user_id, "consent": orjson.loads(row[0]), "acc": orjson.loads(row[1]),
+                "updated_ms": row[2]}
+
+    def iter_users(self, batch: int = 1000) -> Iterator[dict[str, Any]]:
+        after = ""
+        conn = self._conn()
+        while True:
+            rows = conn.execute(
+                "SELECT user_id, consent, acc, updated_ms FROM users WHERE user_id > ?"
+                " ORDER BY user_id LIMIT ?", (after, batch)).fetchall()
+            if not rows:
+                return
+            for user_id, consent, acc, updated in rows:
+                yield {"user_id": user_id, "consent": orjson.loads(consent),
+                       "acc": orjson.loads(acc), "updated_ms": updated}
+            after = rows[-1][0]
+
+    def count_users(self) -> int:
+        return int(self._conn().execute("SELECT count(*) FROM users").fetchone()[0])
+
+    def count_users_active_since(self, since_ms: int) -> int:
+        return int(self._conn().execute(
+            "SELECT count(*) FROM users WHERE last_ms >= ?", (since_ms,)).fetchone()[0])
+
+    # --- reads ----------------------------------------------------------------------------
+    def user_events(self, user_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+        cur = self._conn().execute(
+            "SELECT event_id, event_type, ts, session_id, props FROM events WHERE user_id = ?"
+            " ORDER BY ts, event_id LIMIT ?", (user_id, limit))
+        return [
+            {"event_id": eid, "user_id": user_id, "event_type": et, "ts": ts,
+             "session_id": sid, "properties": orjson.loads(props)}
+            for eid, et, ts, sid, props in cur
+        ]
+
+    def count_events(self) -> int:
+        return int(self._conn().execute("SELECT count(*) FROM events").fetchone()[0])
+
+    def counters(self) -> dict[str, int]:
+        return {k: int(v) for k, v in self._conn().execute("SELECT name, value FROM counters")}
+
+    def dead_letters(self, limit: int = 100, reason: str | None = None
+                     ) -> list[dict[str, Any]]:
+        sql = ("SELECT id, reason, detail, payload, event_id, user_id, at_ms FROM dead_letters"
+               + (" WHERE reason = ?" if reason else "") + " ORDER BY id DESC LIMIT ?")
+        args: tuple[Any, ...] = (reason, limit) if reason else (limit,)
+        return [
+            {"id": str(i), "reason": r, "detail": d, "payload": p, "event_id": e,
+             "user_id": u, "at_ms": at}
+            for i, r, d, p, e, u, at in self._conn().execute(sql, args)
+        ]
+
+    def count_dead_letters(self) -> int:
+        return int(self._conn().execute("SELECT count(*) FROM dead_letters").fetchone()[0])
+
+    def anon_counts(self) -> dict[tuple[str, str], int]:
+        return {(d, t): int(n) for d, t, n in
+                self._conn().execute("SELECT day, event_type, n FROM anon_counts")}
+
+    # --- documents ------------------------------------------------------------------------
+    def put_documents(self, collection: str, docs: list[dict[str, Any]]) -> None:
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO documents (collection, doc_id, user_id, body) VALUES (?,?,?,?)"
+                " ON CONFLICT (collection, doc_id) DO UPDATE SET user_id=excluded.user_id,"
+                " body=excluded.body",
+                [(collection, doc_id, d.get("user_id"), orjson.dumps({**d, "_id": doc_id}).decode())
+                 for d in docs for doc_id in (str(d.get("_id") or uuid.uuid4().hex),)],
+            )
+
+    def get_documents(self, collection: str, user_id: str | None = None
+                      ) -> list[dict[str, Any]]:
+        if user_id is None:
+            cur = self._conn().execute(
+                "SELECT body FROM documents WHERE collection = ? ORDER BY doc_id", (collection,))
+        else:
+            cur = self._conn().execute(
+                "SELECT body FROM documents WHERE collection = ? AND user_id = ?"
+                " ORDER BY doc_id", (collection, user_id))
+        return [orjson.loads(b) for (b,) in cur]
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None

@@ -1,0 +1,115 @@
+"""Realtime queue: event ingestion tasks. Each is thin: load, call the engine, return counts."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+import orjson
+
+from .. import runtime
+from ..ingest import IngestResult, now_ms
+from ..queues import task
+
+
+def _persist_one(event_data: Any, receipt: str | None = None) -> tuple[tuple[Any, ...],
+                                                                      dict[str, Any]]:
+    """Before enqueueing, put the event in the store's inbox: the message never holds the only
+    copy. If the message is lost, the pending-events job finds the event again."""
+    if receipt is None:
+        receipt = runtime.store().inbox_put([_encode(event_data)], now_ms())[0]
+    return (event_data,), {"receipt": receipt}
+
+
+def _persist_many(events: list[Any] | None = None, receipts: list[str] | None = None
+                  ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    if receipts is None and events is not None:
+        receipts = runtime.store().inbox_put([_encode(e) for e in events], now_ms())
+        # The inbox holds the payloads now; the message carries only their receipts.
+        events = None
+    return (), {"events": events, "receipts": receipts}
+
+
+def _encode(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return repr(value).encode()
+
+
+def _outcome(result: IngestResult, event_id: str | None = None) -> dict[str, Any]:
+    if result.processed:
+        status = "processed"
+    elif result.duplicates:
+        status = "duplicate"
+    elif result.no_consent:
+        status = "no_consent"
+    elif result.dead_lettered:
+        status = "dead_lettered"
+    elif result.replayed:
+        status = "replayed"
+    else:
+        status = "already_processed"
+    out: dict[str, Any] = {"status": status, **result.as_dict()}
+    if event_id:
+        out["event_id"] = event_id
+    return out
+
+
+@task("realtime")
+def process_analytics_event(event_data: Any, receipt: str | None = None) -> dict[str, Any]:
+    """Ingest one event. Returns {'status': processed|duplicate|no_consent|dead_lettered|...}."""
+    result = runtime.ingestor().ingest([(receipt, event_data)])
+    event_id = event_data.get("event_id") if isinstance(event_data, dict) else None
+    return _outcome(result, event_id)
+
+
+process_analytics_event.before_enqueue = _persist_one
+
+
+@task("realtime")
+def batch_process_events(events: list[Any] | None = None, receipts: list[str] | None = None
+                         ) -> dict[str, Any]:
+    """Ingest many events in one transaction. With only receipts, the payloads are read from
+    the inbox (rows another worker already took are skipped)."""
+    if receipts is not None and events is None:
+        items: list[tuple[str | None, Any]] = list(runtime.store().inbox_get(receipts))
+        gone = len(receipts) - len(items)
+    elif receipts is not None and events is not None:
+        items = list(zip(receipts, events, strict=True))
+        gone = 0
+    else:
+        items = [(None, e) for e in (events or [])]
+        gone = 0
+    result = runtime.ingestor().ingest(items)
+    result.skipped += gone
+    return result.as_dict()
+
+
+batch_process_events.before_enqueue = _persist_many
+
+
+@task("realtime")
+def process_pending_events(batch_size: int = 1000, max_batches: int = 1000) -> dict[str, Any]:
+    """Drain the inbox: everything pending, including work whose queue message was lost."""
+    from ..pipeline import drain_inbox
+
+    return drain_inbox(runtime.store(), runtime.ingestor(), runtime.get_config(),
+                       batch_size=batch_size, max_batches=max_batches).as_dict()
+
+
+@task("realtime")
+def update_realtime_metrics() -> dict[str, Any]:
+    """Aggregate pipeline counters and rates into live state (`metrics:pipeline`, 5 min)."""
+    from ..pipeline import pipeline_metrics
+
+    metrics = pipeline_metrics(runtime.store(), runtime.live(), now_ms())
+    runtime.live().put_json("metrics:pipeline", metrics, ttl_s=300)
+    return metrics
+
+
+@task("realtime")
+def self_test_probe(token: str) -> dict[str, Any]:
+    """Echo a token with the worker's identity: proves a consumer ran it."""
+    return {"token": token, "host": socket.gethostname(), "pid": os.getpid()}

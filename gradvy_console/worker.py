@@ -1,0 +1,97 @@
+"""`gradvy worker QUEUE`: one queue's Huey consumer in the foreground, with a heartbeat.
+
+The heartbeat (host, pid, queue, started, last beat, tasks done and failed, current task) goes
+to live state every `heartbeat_ttl/3` seconds with an expiry, so a consumer that dies vanishes
+from the fleet on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+from huey import signals as S
+
+from . import runtime
+from .config import QUEUES, Config
+from .errors import GradvyError
+
+
+class Heartbeat:
+    def __init__(self, queue: str, config: Config, workers: int, worker_type: str) -> None:
+        self.queue = queue
+        self.ttl = config.live.heartbeat_ttl_seconds
+        self.key = f"hb:{socket.gethostname()}:{os.getpid()}:{queue}"
+        self.doc: dict[str, Any] = {
+            "host": socket.gethostname(), "pid": os.getpid(), "queue": queue,
+            "started_ms": int(time.time() * 1000), "workers": workers,
+            "worker_type": worker_type, "done": 0, "failed": 0, "current": None,
+        }
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{queue}", daemon=True)
+
+    def on_signal(self, signal: str, task: Any, *args: Any) -> None:
+        with self._lock:
+            if signal == S.SIGNAL_EXECUTING:
+                self.doc["current"] = task.name
+            elif signal == S.SIGNAL_COMPLETE:
+                self.doc["done"] += 1
+                self.doc["current"] = None
+            elif signal in (S.SIGNAL_ERROR, S.SIGNAL_TIMEOUT):
+                self.doc["failed"] += 1
+                self.doc["current"] = None
+
+    def beat(self) -> None:
+        with self._lock:
+            self.doc["last_beat_ms"] = int(time.time() * 1000)
+            doc = dict(self.doc)
+        try:
+            runtime.live().put_json(self.key, doc, ttl_s=self.ttl)
+        except Exception as exc:  # noqa: BLE001 - a missed beat must not kill the consumer
+            logging.getLogger("gradvy.worker").warning("heartbeat failed: %s", exc)
+
+    def _run(self) -> None:
+        while not self._stop.wait(max(1.0, self.ttl / 3)):
+            self.beat()
+
+    def start(self) -> None:
+        self.beat()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        try:
+            runtime.live().delete_json(self.key)
+        except Exception:  # noqa: BLE001 - best effort on the way out
+            pass
+
+
+def run_worker(config: Config, queue: str, workers: int | None = None,
+               worker_type: str | None = None, periodic: bool = True) -> None:
+    if queue not in QUEUES:
+        raise GradvyError(f"Unknown queue '{queue}'; queues are {', '.join(QUEUES)}.",
+                          exit_code=2)
+    if worker_type not in (None, "thread", "process"):
+        raise GradvyError("--worker-type must be 'thread' or 'process'.", exit_code=2)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    runtime.activate(config)
+    runtime.live().ping()
+    from . import tasks  # noqa: F401 - registers the tasks on their queues
+    from .queues import current, make_consumer
+
+    settings = config.queues[queue]
+    consumer = make_consumer(queue, config, workers, worker_type, periodic)
+    heartbeat = Heartbeat(queue, config, workers or settings.workers,
+                          worker_type or settings.worker_type)
+    current()[queue].signal()(heartbeat.on_signal)
+    heartbeat.start()
+    try:
+        consumer.run()
+    finally:
+        heartbeat.stop()
