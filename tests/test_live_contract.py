@@ -1,0 +1,97 @@
+"""One contract suite for live state: SQLite file and a real Redis server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gradvy_console.live import LiveBatch, LiveState
+from gradvy_console.live.sqlite import SqliteLive
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveState]:
+    if request.param == "sqlite":
+        state: LiveState = SqliteLive(tmp_path / "live.db", session_max=3)
+    else:
+        import redis
+
+        from gradvy_console.live.redis import RedisLive
+
+        url = request.getfixturevalue("redis_url")
+        state = RedisLive(redis.Redis.from_url(url), session_max=3)
+    yield state
+    state.close()
+
+
+def now() -> int:
+    return int(time.time() * 1000)
+
+
+def test_record_batch(live: LiveState) -> None:
+    t = now()
+    batch = LiveBatch(
+        user_days={("u1", "2026-01-01"): (t - 5, {"search": 2, "quiz_attempt": 1})},
+        sessions={("u1", "s1"): [{"event_id": f"e{i}", "event_type": "search", "ts": t + i}
+                                 for i in range(5)]},
+        minute_counts={"search": 2, "quiz_attempt": 1},
+        counters={"processed": 3},
+    )
+    live.record_batch(batch, t)
+    older = LiveBatch(user_days={("u1", "2026-01-01"): (t - 100, {"search": 1})},
+                      counters={"processed": 1, "duplicates": 2})
+    live.record_batch(older, t)
+    day = live.user_day("u1", "2026-01-01", t)
+    assert day == {"last_ms": t - 5, "counts": {"search": 3, "quiz_attempt": 1}}
+    # Bounded: the last three events of the session, in order.
+    assert [e["event_id"] for e in live.session_events("u1", "s1", t)] == ["e2", "e3", "e4"]
+    assert live.events_per_minute(t)[t // 60_000] == {"search": 2, "quiz_attempt": 1}
+    assert live.counters() == {"processed": 4, "duplicates": 2}
+    assert live.user_day("u1", "2026-01-02", t) is None
+
+
+def test_concurrent_increments_are_not_lost(live: LiveState) -> None:
+    def worker() -> None:
+        for _ in range(50):
+            live.incr({"processed": 1})
+            live.record_batch(LiveBatch(counters={"dead_lettered": 1}), now())
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert live.counters() == {"processed": 200, "dead_lettered": 200}
+
+
+def test_json_values_expire_and_scan(live: LiveState) -> None:
+    live.put_json("hb:a", {"pid": 1}, ttl_s=30)
+    live.put_json("hb:b", {"pid": 2}, ttl_s=0.05)
+    live.put_json("analysis:u1", {"x": 1}, ttl_s=30, user_id="u1")
+    assert live.get_json("hb:a", now()) == {"pid": 1}
+    deadline = time.monotonic() + 5
+    while live.get_json("hb:b", now()) is not None:
+        assert time.monotonic() < deadline, "value did not expire"
+        time.sleep(0.02)
+    assert live.scan_json("hb:", now()) == {"hb:a": {"pid": 1}}
+    live.delete_json("hb:a")
+    assert live.scan_json("hb:", now()) == {}
+
+
+def test_user_keys_find_everything_of_a_user(live: LiveState) -> None:
+    t = now()
+    live.record_batch(LiveBatch(user_days={("u7", "2026-01-01"): (t, {"search": 1})},
+                                sessions={("u7", "s1"): [{"event_id": "e", "ts": t}]}), t)
+    live.put_json("analysis:u7", {"x": 1}, ttl_s=30, user_id="u7")
+    live.put_json("analysis:u8", {"x": 1}, ttl_s=30, user_id="u8")
+    keys: Any = live.user_keys("u7", t)
+    # Day counts, the session and the cached analysis (Redis also lists its per-user index).
+    assert all("u7" in k for k in keys)
+    assert any(":d:" in k or "user_day" in k for k in keys)
+    assert any(":s:" in k or "session" in k for k in keys)
+    assert any("analysis:u7" in k for k in keys)

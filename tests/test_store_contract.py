@@ -1,0 +1,137 @@
+"""One contract suite for every document store backend: SQLite, mongomock, and a real MongoDB
+whenever GRADVY_TEST_MONGO_URL is set."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import mongo_store_factory
+
+from gradvy_console.analytics.events import Event, Rejection
+from gradvy_console.store.base import DocumentStore
+from gradvy_console.store.sqlite import SqliteStore
+
+BACKENDS = ["sqlite", "mongomock"] + (["mongodb"] if os.environ.get("GRADVY_TEST_MONGO_URL")
+                                      else [])
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DocumentStore]:
+    if request.param == "sqlite":
+        s: Any = SqliteStore(tmp_path / "store.db")
+    else:
+        s = mongo_store_factory()
+    yield s
+    if request.param == "mongodb":
+        s.client.drop_database(s.db.name)
+
+
+def event(eid: str, user: str = "u1", ts: int = 1_000, h: str = "h1") -> Event:
+    return Event(eid, user, "search", ts, "s1", {"query": "q"}, h)
+
+
+def test_events_insert_and_existing(store: DocumentStore) -> None:
+    with store.transaction() as tx:
+        inserted, raced = tx.insert_events([event("e1"), event("e2", ts=2_000)],
+                                           {"e1": "7", "e2": None})
+        assert [e.event_id for e in inserted] == ["e1", "e2"] and raced == {}
+    with store.transaction() as tx:
+        found = tx.existing_events(["e1", "e2", "e3"])
+    assert set(found) == {"e1", "e2"}
+    assert found["e1"].receipt == "7" and found["e1"].content_hash == "h1"
+    assert store.count_events() == 2
+    events = store.user_events("u1")
+    assert [e["event_id"] for e in events] == ["e1", "e2"]
+    assert events[0]["properties"] == {"query": "q"}
+
+
+def test_inbox_claim_lease_and_take(store: DocumentStore) -> None:
+    receipts = store.inbox_put([b'{"a":1}', b'{"a":2}', b'{"a":3}'], at_ms=10)
+    assert len(set(receipts)) == 3 and store.inbox_count() == 3
+    assert store.inbox_oldest_ms() == 10
+    first = store.inbox_claim(2, lease_ms=1000, now_ms=100)
+    assert [p for _, p in first] == [b'{"a":1}', b'{"a":2}']
+    # Leased rows are not offered again until the lease runs out.
+    assert [p for _, p in store.inbox_claim(5, 1000, 200)] == [b'{"a":3}']
+    assert store.inbox_claim(5, 1000, 300) == []
+    assert len(store.inbox_claim(5, 1000, 1150)) == 2  # row 3 stays leased until 1200
+    with store.transaction() as tx:
+        taken = tx.take_receipts([first[0][0], "999999"])
+    assert taken == {first[0][0]}
+    assert store.inbox_count() == 2
+    assert store.inbox_get([first[1][0]]) == [first[1]]
+
+
+def test_dead_letters_keep_payload_and_reason(store: DocumentStore) -> None:
+    with store.transaction() as tx:
+        tx.add_dead_letters([Rejection("missing_field", "user_id is required", {"x": 1},
+                                       None, None),
+                             Rejection("bad_json", "line 3", b"{nope", None, "u9")],
+                            ["5", None], at_ms=42)
+    with store.transaction() as tx:  # same receipt again: a replay adds nothing
+        tx.add_dead_letters([Rejection("missing_field", "again", {"x": 1})], ["5"], at_ms=43)
+    letters = store.dead_letters()
+    assert store.count_dead_letters() == 2
+    assert {d["reason"] for d in letters} == {"missing_field", "bad_json"}
+    by_reason = {d["reason"]: d for d in letters}
+    assert by_reason["missing_field"]["payload"] == '{"x":1}'
+    assert by_reason["bad_json"]["payload"] == "{nope" and by_reason["bad_json"]["user_id"] == "u9"
+    assert [d["reason"] for d in store.dead_letters(reason="bad_json")] == ["bad_json"]
+
+
+def test_consent_and_history(store: DocumentStore) -> None:
+    assert store.consent_for(["u1"]) == {}
+    granted = store.record_consent("u1", {"analytics": True, "marketing": True}, method="form",
+                                   version="2", legal_basis="consent", actor="t", at_ms=1)
+    assert granted == {"analytics", "marketing"}
+    granted = store.record_consent("u1", {"marketing": False}, method="api", version="3",
+                                   legal_basis="consent", actor="t", at_ms=2)
+    assert granted == {"analytics"}
+    assert store.consent_for(["u1", "u2"]) == {"u1": {"analytics"}}
+    history = store.consent_history("u1")
+    assert [(h["purpose"], h["granted"], h["method"]) for h in history] == [
+        ("analytics", True, "form"), ("marketing", True, "form"), ("marketing", False, "api")]
+
+
+def test_profile_deltas_add_up(store: DocumentStore) -> None:
+    store.record_consent("u1", {"analytics": True}, method="t", version="1",
+                         legal_basis="consent", actor="t", at_ms=1)
+    d1 = {"n": {"search": 2}, "eng": {"5": 100}, "first": 50, "last": 90}
+    d2 = {"n": {"search": 1, "quiz_attempt": 1}, "eng": {"5": 10, "6": 1}, "first": 40,
+          "last": 80, "quiz": {"n": 1, "ratio": 500_000}}
+    with store.transaction() as tx:
+        tx.apply_profile_deltas({"u1": d1, "u2": d2}, at_ms=100)
+    with store.transaction() as tx:
+        tx.apply_profile_deltas({"u1": d2}, at_ms=200)
+    user = store.get_user("u1")
+    assert user is not None
+    assert user["acc"] == {"n": {"search": 3, "quiz_attempt": 1}, "eng": {"5": 110, "6": 1},
+                           "first": 40, "last": 90, "quiz": {"n": 1, "ratio": 500_000}}
+    assert user["consent"] == {"analytics": True}  # profile writes keep consent
+    assert store.count_users() == 2
+    assert store.count_users_active_since(85) == 1
+    assert [u["user_id"] for u in store.iter_users(batch=1)] == ["u1", "u2"]
+
+
+def test_counters_and_anon_counts(store: DocumentStore) -> None:
+    with store.transaction() as tx:
+        tx.add_counters({"processed": 3, "duplicates": 0})
+        tx.add_anon_counts({("2026-01-01", "search"): 2})
+    with store.transaction() as tx:
+        tx.add_counters({"processed": 2, "dead_lettered": 1})
+        tx.add_anon_counts({("2026-01-01", "search"): 1})
+    assert store.counters() == {"processed": 5, "dead_lettered": 1}
+    assert store.anon_counts() == {("2026-01-01", "search"): 3}
+
+
+def test_documents(store: DocumentStore) -> None:
+    store.put_documents("courses", [{"_id": "c1", "category": "x"}, {"_id": "c2"}])
+    store.put_documents("courses", [{"_id": "c1", "category": "y"}])
+    store.put_documents("truth", [{"_id": "t1", "user_id": "u1", "persona": "casual"}])
+    assert store.get_documents("courses") == [{"_id": "c1", "category": "y"}, {"_id": "c2"}]
+    assert store.get_documents("truth", user_id="u1")[0]["persona"] == "casual"
+    assert store.get_documents("truth", user_id="u2") == []
