@@ -84,14 +84,23 @@ class Ingestor:
         self.storage_purpose = config.consent.storage_purpose
         self.profile_purpose = config.consent.profile_purpose
 
-    def ingest(self, items: list[tuple[str | None, Any]], at_ms: int | None = None
-               ) -> IngestResult:
+    def ingest_pending(self, limit: int, lease_ms: int, at_ms: int | None = None
+                       ) -> IngestResult:
+        """Take up to `limit` pending inbox rows and ingest them in the same transaction."""
+        return self.ingest([], at_ms, pending=(limit, lease_ms))
+
+    def ingest(self, items: list[tuple[str | None, Any]], at_ms: int | None = None,
+               pending: tuple[int, int] | None = None) -> IngestResult:
         at = now_ms() if at_ms is None else at_ms
         result = IngestResult()
         counters: Counter[str] = Counter()
         with self.store.transaction() as tx:
-            receipts = [r for r, _ in items if r is not None]
-            taken = tx.take_receipts(receipts) if receipts else set()
+            if pending is not None:
+                items = list(tx.take_pending(pending[0], pending[1], at))
+                taken = {r for r, _ in items if r is not None}
+            else:
+                receipts = [r for r, _ in items if r is not None]
+                taken = tx.take_receipts(receipts) if receipts else set()
             rejections: list[Rejection] = []
             rejection_receipts: list[str | None] = []
             events: list[Event] = []
@@ -189,7 +198,8 @@ class Ingestor:
                     counters["unknown_type"] += 1
             tx.add_counters(dict(counters))
 
-        self.live.record_batch(self._live_batch(inserted, anon, counters), at)
+        if inserted or anon or any(counters.values()):
+            self.live.record_batch(self._live_batch(inserted, anon, counters), at)
         return result
 
     @staticmethod

@@ -43,10 +43,10 @@ def drain_inbox(store: DocumentStore, ingestor: Ingestor, config: Config, batch_
     batches = 0
     progress(0, total)
     while max_batches is None or batches < max_batches:
-        claimed = store.inbox_claim(batch_size, lease_ms, now_ms())
-        if not claimed:
+        batch = ingestor.ingest_pending(batch_size, lease_ms)
+        if batch.total + batch.skipped + batch.replayed == 0:
             break
-        result.add(ingestor.ingest(list(claimed)))
+        result.add(batch)
         batches += 1
         progress(result.total + result.skipped, total)
     return result

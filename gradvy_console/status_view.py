@@ -31,8 +31,8 @@ def render_status(data: dict[str, Any], console: Console | None = None) -> None:
                   f"store: {backends['store']}; data dir {data['data_dir']})")
     if running:
         started = min(c.get("started_ms", now) for c in data["consumers"])
-        console.print(f"Started {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(started / 1000))}"
-                      f" ({_age(started, now)} ago)")
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started / 1000))
+        console.print(f"Started {when} ({_age(started, now)} ago)")
     events = data["events"]
     users = data["users"]
     table = Table(title="Events and users", show_header=False, box=None)

@@ -18,10 +18,12 @@ from gradvy_console.live.sqlite import SqliteLive
 from gradvy_console.store.sqlite import SqliteStore
 
 NOW = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+FIXTURE_OK = [HealthCheck.function_scoped_fixture]  # each example makes its own temp dirs
 
 
 def make(tmp_path: Path, backend: str) -> Ingestor:
-    store: Any = SqliteStore(tmp_path / "store.db") if backend == "sqlite" else mongo_store_factory()
+    store: Any = (SqliteStore(tmp_path / "store.db") if backend == "sqlite"
+                  else mongo_store_factory())
     live = SqliteLive(tmp_path / "live.db")
     ing = Ingestor(store, live, Config(data_dir=tmp_path))
     for user in ("u1", "u2"):
@@ -142,7 +144,7 @@ def _unique_by_id(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=FIXTURE_OK)
 @given(st.lists(_raw, min_size=1, max_size=30), st.integers(0, 10_000))
 def test_batch_equals_per_event_any_order_with_duplicates(
         tmp_path_factory: pytest.TempPathFactory, raws: list[dict[str, Any]], seed: int) -> None:
@@ -164,7 +166,7 @@ def test_batch_equals_per_event_any_order_with_duplicates(
     assert batch.store.counters()["processed"] == streaming.store.counters()["processed"]
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=FIXTURE_OK)
 @given(st.lists(_raw, min_size=1, max_size=30))
 def test_processing_twice_changes_nothing(tmp_path_factory: pytest.TempPathFactory,
                                           raws: list[dict[str, Any]]) -> None:

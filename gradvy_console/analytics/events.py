@@ -51,7 +51,19 @@ _IPV4 = re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2
                    r"(?![\d.])")
 _PHONE = re.compile(r"(?<![\w/=-])\+?\d{1,3}?[\s.-]?\(?\d{2,4}\)?[\s.-]?\d{3,4}[\s.-]?\d{3,4}"
                     r"(?![\w/])")
-_MAYBE_PII = re.compile(r"@|\d{3}")
+# Cheap pre-check: an e-mail needs '@', an IP address 'digit.digit', a phone number seven or more
+# digit-like characters in a row. Ids such as "c0042" pass straight through.
+_MAYBE_PII = re.compile(r"@|\d\.\d|\d[\d\s().+-]{5,}\d")
+_SECRET_CACHE: dict[str, bool] = {}
+
+
+def _is_secret_key(key: str) -> bool:
+    secret = _SECRET_CACHE.get(key)
+    if secret is None:
+        secret = bool(_SECRET_KEY.search(key))
+        if len(_SECRET_CACHE) < 10_000:
+            _SECRET_CACHE[key] = secret
+    return secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,8 +164,18 @@ def scrub(value: Any) -> tuple[Any, int, int]:
         masked = dropped = 0
         out: dict[str, Any] = {}
         for key, item in value.items():
-            if _SECRET_KEY.search(key):
+            if _is_secret_key(key):
                 dropped += 1
+                continue
+            kind = type(item)
+            if kind is int or kind is float or kind is bool or item is None:
+                out[key] = item
+                continue
+            if kind is str:
+                if _MAYBE_PII.search(item):
+                    item, m = mask_text(item)
+                    masked += m
+                out[key] = item
                 continue
             clean_item, m, d = scrub(item)
             masked += m

@@ -90,7 +90,8 @@ def fold_event(acc: Acc, event: Event, model: ScoringModel) -> None:
                 velocity = completion / (duration / 60.0)
                 _add(acc.setdefault("vel", {}), day, _micro(velocity))
                 _add(acc.setdefault("veln", {}), day, 1)
-            if completion > model.session_bonus_completion and duration > model.session_bonus_seconds:
+            if (completion > model.session_bonus_completion
+                    and duration > model.session_bonus_seconds):
                 engagement = model.session_bonus
         content_type = props.get("content_type")
         if isinstance(content_type, str) and content_type:
@@ -244,7 +245,8 @@ def profile_view(acc: Acc, model: ScoringModel, as_of_ms: int | None = None) -> 
         "ui_interactions": {k: v for k, v in counts.items() if k in UI_TYPES},
         "ui_elements": dict(sorted(acc.get("ui", {}).items(), key=lambda kv: -kv[1])[:10]),
         "counts_by_type": dict(counts),
-        "quiz_average": round(quiz.get("ratio", 0) / MICRO / quiz["n"], 4) if quiz.get("n") else None,
+        "quiz_average": (round(quiz.get("ratio", 0) / MICRO / quiz["n"], 4)
+                         if quiz.get("n") else None),
         "first_seen": acc.get("first"),
         "last_seen": last,
         "active_days": len(acc.get("day", {})),

@@ -85,7 +85,7 @@ def simulate(params: SimParams) -> Simulation:
     pop = {c: np.array([x["popularity"] for x in by_category[c]]) for c in CATEGORIES}
 
     persona_idx = rng.choice(len(PERSONAS), size=n_users, p=PERSONA_SHARE)
-    users = []
+    users: list[dict[str, Any]] = []
     for i in range(n_users):
         persona = PERSONAS[persona_idx[i]]
         prefs = rng.dirichlet(np.full(len(CATEGORIES), 0.3))

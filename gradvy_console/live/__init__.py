@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..config import Config, origin_of
 from ..errors import BackendUnavailable
 from .base import LiveBatch, LiveState
@@ -9,7 +11,7 @@ from .base import LiveBatch, LiveState
 __all__ = ["LiveBatch", "LiveState", "open_live", "redis_client"]
 
 
-def redis_client(config: Config):  # type: ignore[no-untyped-def]
+def redis_client(config: Config) -> Any:
     """A connected Redis client for `config.redis_url`, or BackendUnavailable in one sentence."""
     import redis
 

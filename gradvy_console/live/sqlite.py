@@ -23,10 +23,9 @@ CREATE TABLE IF NOT EXISTS user_day (
 CREATE TABLE IF NOT EXISTS user_day_counts (
     user_id TEXT NOT NULL, day TEXT NOT NULL, event_type TEXT NOT NULL, n INTEGER NOT NULL,
     PRIMARY KEY (user_id, day, event_type));
-CREATE TABLE IF NOT EXISTS session_events (
-    id INTEGER PRIMARY KEY, user_id TEXT NOT NULL, session_id TEXT NOT NULL,
-    body TEXT NOT NULL, expires_ms INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS session_events_key ON session_events (user_id, session_id, id);
+CREATE TABLE IF NOT EXISTS sessions (
+    user_id TEXT NOT NULL, session_id TEXT NOT NULL, events TEXT NOT NULL,
+    expires_ms INTEGER NOT NULL, PRIMARY KEY (user_id, session_id));
 CREATE TABLE IF NOT EXISTS minute_counts (
     minute INTEGER NOT NULL, event_type TEXT NOT NULL, n INTEGER NOT NULL,
     PRIMARY KEY (minute, event_type));
@@ -78,24 +77,7 @@ class SqliteLive(LiveState):
                  for t, n in counts.items()],
             )
             if batch.sessions:
-                s_expires = now_ms + self.session_ttl_ms
-                conn.executemany(
-                    "INSERT INTO session_events (user_id, session_id, body, expires_ms)"
-                    " VALUES (?,?,?,?)",
-                    [(u, s, orjson.dumps(item).decode(), s_expires)
-                     for (u, s), items in batch.sessions.items() for item in items],
-                )
-                conn.executemany(
-                    "UPDATE session_events SET expires_ms = ? WHERE user_id = ? AND"
-                    " session_id = ?",
-                    [(s_expires, u, s) for (u, s) in batch.sessions],
-                )
-                conn.executemany(
-                    "DELETE FROM session_events WHERE user_id = ? AND session_id = ? AND id <="
-                    " (SELECT id FROM session_events WHERE user_id = ? AND session_id = ?"
-                    "  ORDER BY id DESC LIMIT 1 OFFSET ?)",
-                    [(u, s, u, s, self.session_max) for (u, s) in batch.sessions],
-                )
+                self._append_sessions(conn, batch.sessions, now_ms)
             minute = now_ms // 60_000
             conn.executemany(
                 "INSERT INTO minute_counts (minute, event_type, n) VALUES (?,?,?)"
@@ -111,12 +93,40 @@ class SqliteLive(LiveState):
             conn.execute("ROLLBACK")
             raise
 
+    def _append_sessions(self, conn: Any,
+                         sessions: dict[tuple[str, str], list[dict[str, Any]]],
+                         now_ms: int) -> None:
+        """One row per session holding its bounded event list; read, append, trim and write
+        inside the caller's write transaction, so no concurrent batch can interleave."""
+        current: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        keys = list(sessions)
+        for start in range(0, len(keys), 400):
+            chunk = keys[start:start + 400]
+            where = " OR ".join("(user_id = ? AND session_id = ?)" for _ in chunk)
+            args = [part for key in chunk for part in key]
+            for user, session, events, expires in conn.execute(
+                f"SELECT user_id, session_id, events, expires_ms FROM sessions WHERE {where}",
+                args,
+            ):
+                current[(user, session)] = orjson.loads(events) if expires > now_ms else []
+        expires_ms = now_ms + self.session_ttl_ms
+        rows = []
+        for key, items in sessions.items():
+            merged = current.get(key, []) + items
+            merged.sort(key=lambda item: (item.get("ts", 0), item.get("event_id", "")))
+            rows.append((key[0], key[1], orjson.dumps(merged[-self.session_max:]).decode(),
+                         expires_ms))
+        conn.executemany(
+            "INSERT INTO sessions (user_id, session_id, events, expires_ms) VALUES (?,?,?,?)"
+            " ON CONFLICT (user_id, session_id) DO UPDATE SET events = excluded.events,"
+            " expires_ms = excluded.expires_ms", rows)
+
     def _purge(self, conn: Any, now_ms: int) -> None:
         conn.execute(
             "DELETE FROM user_day_counts WHERE (user_id, day) IN"
             " (SELECT user_id, day FROM user_day WHERE expires_ms <= ?)", (now_ms,))
         conn.execute("DELETE FROM user_day WHERE expires_ms <= ?", (now_ms,))
-        conn.execute("DELETE FROM session_events WHERE expires_ms <= ?", (now_ms,))
+        conn.execute("DELETE FROM sessions WHERE expires_ms <= ?", (now_ms,))
         conn.execute("DELETE FROM minute_counts WHERE minute < ?",
                      ((now_ms - self.minute_ttl_ms) // 60_000,))
         conn.execute("DELETE FROM kv WHERE expires_ms <= ?", (now_ms,))
@@ -151,12 +161,10 @@ class SqliteLive(LiveState):
 
     def session_events(self, user_id: str, session_id: str, now_ms: int
                        ) -> list[dict[str, Any]]:
-        rows = self._conn().execute(
-            "SELECT body FROM session_events WHERE user_id = ? AND session_id = ? AND"
-            " expires_ms > ? ORDER BY id", (user_id, session_id, now_ms)).fetchall()
-        items = [orjson.loads(b) for (b,) in rows]
-        items.sort(key=lambda item: (item.get("ts", 0), item.get("event_id", "")))
-        return items
+        row = self._conn().execute(
+            "SELECT events FROM sessions WHERE user_id = ? AND session_id = ? AND"
+            " expires_ms > ?", (user_id, session_id, now_ms)).fetchone()
+        return [] if row is None else list(orjson.loads(row[0]))
 
     def events_per_minute(self, now_ms: int, minutes: int = 60) -> dict[int, dict[str, int]]:
         since = now_ms // 60_000 - minutes + 1
@@ -199,8 +207,8 @@ class SqliteLive(LiveState):
         keys = [f"user_day:{user_id}:{d}" for (d,) in conn.execute(
             "SELECT day FROM user_day WHERE user_id = ? AND expires_ms > ?", (user_id, now_ms))]
         keys += [f"session:{user_id}:{s}" for (s,) in conn.execute(
-            "SELECT DISTINCT session_id FROM session_events WHERE user_id = ? AND"
-            " expires_ms > ?", (user_id, now_ms))]
+            "SELECT session_id FROM sessions WHERE user_id = ? AND expires_ms > ?",
+            (user_id, now_ms))]
         keys += [k for (k,) in conn.execute(
             "SELECT key FROM kv WHERE user_id = ? AND expires_ms > ?", (user_id, now_ms))]
         return keys

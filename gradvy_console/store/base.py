@@ -33,6 +33,10 @@ class IngestTx(abc.ABC):
         """Claim these inbox rows for this transaction; return those that still existed."""
 
     @abc.abstractmethod
+    def take_pending(self, limit: int, lease_ms: int, now_ms: int) -> list[tuple[str, bytes]]:
+        """Take up to `limit` pending inbox rows (oldest first) for this transaction."""
+
+    @abc.abstractmethod
     def existing_events(self, event_ids: list[str]) -> dict[str, StoredEvent]:
         """Events already stored among `event_ids`."""
 

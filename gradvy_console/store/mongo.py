@@ -41,6 +41,12 @@ class _MongoTx(IngestTx):
         self.taken = sorted(found)
         return found
 
+    def take_pending(self, limit: int, lease_ms: int, now_ms: int) -> list[tuple[str, bytes]]:
+        # Leased, not deleted: the rows are deleted in finish(), after the batch is written.
+        items = self.store.inbox_claim(limit, lease_ms, now_ms)
+        self.taken = sorted({r for r, _ in items} | set(self.taken))
+        return items
+
     def existing_events(self, event_ids: list[str]) -> dict[str, StoredEvent]:
         return {
             d["_id"]: StoredEvent(d["_id"], d["hash"], d.get("receipt"))

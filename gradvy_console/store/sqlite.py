@@ -130,6 +130,14 @@ class _SqliteTx(IngestTx):
             taken.update(str(r[0]) for r in rows)
         return taken
 
+    def take_pending(self, limit: int, lease_ms: int, now_ms: int) -> list[tuple[str, bytes]]:
+        # Inside the write transaction: taking and ingesting commit together, so no lease.
+        rows = self.conn.execute(
+            "DELETE FROM inbox WHERE id IN (SELECT id FROM inbox WHERE leased_until <= ?"
+            " ORDER BY id LIMIT ?) RETURNING id, payload", (now_ms, limit)).fetchall()
+        rows.sort()
+        return [(str(i), bytes(p)) for i, p in rows]
+
     def existing_events(self, event_ids: list[str]) -> dict[str, StoredEvent]:
         found: dict[str, StoredEvent] = {}
         for chunk in _chunks(event_ids):
