@@ -32,6 +32,7 @@ from gradvy_console.analytics.simulator import SimParams, simulate  # noqa: E402
 
 GRADVY = [sys.executable, "-c", "from gradvy_console.cli import main; main()"]
 END_MS = 1_767_225_600_000
+THREADS = int(os.environ.get("BENCH_THREADS", "2"))  # worker threads per consumer (config default)
 
 
 def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -107,11 +108,14 @@ def process_events_rate(n: int, redis_url: str, work: Path, batch_size: int) -> 
     return float(report["events_per_s"])
 
 
-def task_rate(n: int, redis_url: str, work: Path, consumers: int) -> float:
-    data = work / f"tasks-{'redis' if redis_url else 'sqlite'}-{consumers}"
+def task_rate(n: int, redis_url: str, work: Path, consumers: int, noop: bool = False
+              ) -> float:
+    data = work / f"tasks-{'redis' if redis_url else 'sqlite'}-{consumers}-{noop}"
     env = run_env(data, redis_url)
     events = consenting_events(n, seed=2)
     users = sorted({e["user_id"] for e in events})
+    if noop:
+        return _noop_rate(n, env, consumers)
     script = (
         "import json, sys\n"
         "from gradvy_console import runtime\n"
@@ -130,7 +134,7 @@ def task_rate(n: int, redis_url: str, work: Path, consumers: int) -> float:
     procs = []
     start = time.perf_counter()
     for i in range(consumers):
-        args = ["worker", "realtime", "--workers", "1"] + (["--no-periodic"] if i else [])
+        args = ["worker", "realtime", "--workers", str(THREADS)] + (["--no-periodic"] if i else [])
         procs.append(subprocess.Popen(GRADVY + args, env=env, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL))
     try:
@@ -152,11 +156,44 @@ def task_rate(n: int, redis_url: str, work: Path, consumers: int) -> float:
     return n / elapsed
 
 
+def _noop_rate(n: int, env: dict[str, str], consumers: int) -> float:
+    """The queue's own ceiling here: no-op tasks (self_test_probe) drained by the consumers."""
+    script = (
+        "import sys\n"
+        "from gradvy_console.tasks import self_test_probe\n"
+        "from gradvy_console.queues import current\n"
+        "for i in range(int(sys.argv[1])):\n"
+        "    self_test_probe.delay('x')\n")
+    subprocess.run([sys.executable, "-c", script, str(n)], env=env, check=True)
+    from gradvy_console.config import load_config
+    from gradvy_console.queues import QueueSet
+
+    queue = QueueSet(load_config(env=env))["realtime"]
+    procs = []
+    start = time.perf_counter()
+    for i in range(consumers):
+        args = ["worker", "realtime", "--workers", str(THREADS)] + (["--no-periodic"] if i else [])
+        procs.append(subprocess.Popen(GRADVY + args, env=env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL))
+    try:
+        while queue.pending_count() > 0:
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - start
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(60)
+    return n / elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--task-events", type=int, default=20_000)
     parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--only", choices=["batch", "tasks"], default=None,
+                        help="Run only one kind of row (the ceiling is always measured).")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="gradvy-bench-"))
     redis_proc, redis_url = start_redis(work)
@@ -165,15 +202,20 @@ def main() -> None:
         ceil = ceiling(rows, work / "ceiling.db")
         results: list[tuple[str, str, float]] = []
         for label, url in (("embedded (SQLite)", ""), ("Redis + SQLite store", redis_url)):
-            for batch in sorted({args.batch_size, 100}, reverse=True):
+            for batch in ([] if args.only == "tasks" else
+                          sorted({args.batch_size, 100}, reverse=True)):
                 rate = process_events_rate(args.events, url, work, batch)
                 results.append((label, f"process-events, {args.events:,} events, batch {batch}",
                                 rate))
-            for consumers in (1, 2):
+            for consumers in (() if args.only == "batch" else (1, 2)):
                 rate = task_rate(args.task_events, url, work, consumers)
                 results.append((label, f"process_analytics_event tasks, {args.task_events:,},"
                                        f" {consumers} consumer{'s' if consumers > 1 else ''}",
                                 rate))
+            if args.only != "batch":
+                rate = task_rate(args.task_events, url, work, 2, noop=True)
+                results.append((label, f"(reference) no-op tasks, {args.task_events:,}, "
+                                       "2 consumers", rate))
         print()
         print(f"{'deployment':<22} {'path':<58} {'events/s':>10} {'of ceiling':>10}")
         print("-" * 103)

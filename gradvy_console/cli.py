@@ -227,11 +227,13 @@ def worker(
     no_periodic: Annotated[bool, typer.Option(
         "--no-periodic", help="Do not enqueue periodic jobs (a second consumer on a queue).")
     ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every task.")] = False,
 ) -> None:
     """Run one queue's consumer in the foreground; SIGINT or SIGTERM stop it gracefully."""
     from .worker import run_worker
 
-    run_worker(_config(), queue, workers, worker_type, periodic=not no_periodic)
+    run_worker(_config(), queue, workers, worker_type, periodic=not no_periodic,
+               verbose=verbose)
 
 
 def main() -> None:

@@ -21,6 +21,13 @@ _config: Config | None = None
 _store: DocumentStore | None = None
 _live: LiveState | None = None
 _ingestor: Ingestor | None = None
+_buffer_live = False
+
+
+def buffer_live_writes(enabled: bool = True) -> None:
+    """Worker processes buffer live-state writes (see live/buffered.py)."""
+    global _buffer_live
+    _buffer_live = enabled
 
 
 def get_config() -> Config:
@@ -64,6 +71,10 @@ def live() -> LiveState:
             from .live import open_live
 
             _live = open_live(get_config())
+            if _buffer_live:
+                from .live.buffered import BufferedLive
+
+                _live = BufferedLive(_live)
         return _live
 
 

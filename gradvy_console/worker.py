@@ -72,7 +72,8 @@ class Heartbeat:
 
 
 def run_worker(config: Config, queue: str, workers: int | None = None,
-               worker_type: str | None = None, periodic: bool = True) -> None:
+               worker_type: str | None = None, periodic: bool = True,
+               verbose: bool = False) -> None:
     if queue not in QUEUES:
         raise GradvyError(f"Unknown queue '{queue}'; queues are {', '.join(QUEUES)}.",
                           exit_code=2)
@@ -80,7 +81,12 @@ def run_worker(config: Config, queue: str, workers: int | None = None,
         raise GradvyError("--worker-type must be 'thread' or 'process'.", exit_code=2)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Huey logs two INFO lines per task on the 'huey' logger: at thousands of tasks a second
+    # that is noise and measurable cost. Consumer lifecycle ('huey.consumer') stays at INFO.
+    logging.getLogger("huey").setLevel(logging.INFO if verbose else logging.WARNING)
+    logging.getLogger("huey.consumer").setLevel(logging.INFO)
     runtime.activate(config)
+    runtime.buffer_live_writes()
     runtime.live().ping()
     from . import tasks  # noqa: F401 - registers the tasks on their queues
     from .queues import current, make_consumer
@@ -95,3 +101,4 @@ def run_worker(config: Config, queue: str, workers: int | None = None,
         consumer.run()
     finally:
         heartbeat.stop()
+        runtime.live().close()

@@ -135,7 +135,7 @@ def test_worker_rejects_unknown_queue(tmp_path: Path) -> None:
 
 def test_sigterm_lets_a_running_task_finish(tmp_path: Path) -> None:
     env = env_for(tmp_path / "data")
-    worker = Worker("realtime", env, tmp_path)
+    worker = Worker("realtime", env, tmp_path, "--verbose")
     try:
         worker.wait_ready()
         code = """

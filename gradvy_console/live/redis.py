@@ -16,12 +16,32 @@ from .base import LiveBatch, LiveState
 
 P = "gradvy:"
 
-# Set `last` only if larger: no read-modify-write race between concurrent batches.
-_MAX_LAST = """
-local cur = redis.call('HGET', KEYS[1], 'last')
-if (not cur) or tonumber(cur) < tonumber(ARGV[1]) then
-  redis.call('HSET', KEYS[1], 'last', ARGV[1])
+# A whole batch in one atomic script call: one round trip, no client-side command packing
+# (per-event tasks spent ~1.5 ms in redis-py packing 13 pipelined commands). The batch arrives
+# as one JSON argument. `last` is set only if larger, so concurrent batches never regress it.
+# (Keys are computed in the script: fine on a single Redis, not on Redis Cluster.)
+_RECORD_BATCH = """
+local b = cjson.decode(ARGV[1])
+local p = b.prefix
+for _, d in ipairs(b.days) do
+  local key = p .. 'u:' .. d[1] .. ':d:' .. d[2]
+  for etype, n in pairs(d[4]) do redis.call('HINCRBY', key, etype, n) end
+  local cur = redis.call('HGET', key, 'last')
+  if (not cur) or tonumber(cur) < d[3] then redis.call('HSET', key, 'last', d[3]) end
+  redis.call('EXPIRE', key, b.day_ttl)
 end
+for _, s in ipairs(b.sessions) do
+  local key = p .. 'u:' .. s[1] .. ':s:' .. s[2]
+  for _, item in ipairs(s[3]) do redis.call('RPUSH', key, item) end
+  redis.call('LTRIM', key, -b.session_max, -1)
+  redis.call('EXPIRE', key, b.session_ttl)
+end
+if next(b.minute) ~= nil then
+  local key = p .. 'epm:' .. b.minute_key
+  for etype, n in pairs(b.minute) do redis.call('HINCRBY', key, etype, n) end
+  redis.call('EXPIRE', key, b.minute_ttl)
+end
+for name, n in pairs(b.counters) do redis.call('INCRBY', p .. 'c:' .. name, n) end
 return 1
 """
 
@@ -36,30 +56,23 @@ class RedisLive(LiveState):
         self.session_ttl_s = session_ttl_s
         self.session_max = session_max
         self.minute_ttl_s = minute_ttl_s
-        self._max_last = client.register_script(_MAX_LAST)
+        self._record = client.register_script(_RECORD_BATCH)
 
     def record_batch(self, batch: LiveBatch, now_ms: int) -> None:
-        pipe = self.r.pipeline(transaction=True)
-        for (user, day), (last, counts) in batch.user_days.items():
-            key = f"{P}u:{user}:d:{day}"
-            for etype, n in counts.items():
-                pipe.hincrby(key, etype, n)
-            self._max_last(keys=[key], args=[last], client=pipe)
-            pipe.expire(key, self.user_day_ttl_s)
-        for (user, session), items in batch.sessions.items():
-            key = f"{P}u:{user}:s:{session}"
-            pipe.rpush(key, *[orjson.dumps(i) for i in items])
-            pipe.ltrim(key, -self.session_max, -1)
-            pipe.expire(key, self.session_ttl_s)
-        if batch.minute_counts:
-            key = f"{P}epm:{now_ms // 60_000}"
-            for etype, n in batch.minute_counts.items():
-                pipe.hincrby(key, etype, n)
-            pipe.expire(key, self.minute_ttl_s)
-        for name, n in batch.counters.items():
-            if n:
-                pipe.incrby(f"{P}c:{name}", n)
-        pipe.execute()
+        payload = {
+            "prefix": P,
+            "day_ttl": self.user_day_ttl_s,
+            "session_ttl": self.session_ttl_s,
+            "session_max": self.session_max,
+            "minute_ttl": self.minute_ttl_s,
+            "minute_key": str(now_ms // 60_000),
+            "days": [[u, d, last, counts] for (u, d), (last, counts) in batch.user_days.items()],
+            "sessions": [[u, s, [orjson.dumps(i).decode() for i in items]]
+                         for (u, s), items in batch.sessions.items()],
+            "minute": batch.minute_counts,
+            "counters": {k: v for k, v in batch.counters.items() if v},
+        }
+        self._record(args=[orjson.dumps(payload)])
 
     def incr(self, counters: dict[str, int]) -> None:
         pipe = self.r.pipeline(transaction=True)

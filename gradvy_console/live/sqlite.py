@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from ..store.sqlite import connect
+from ..store.sqlite import WriterLock, connect
 from .base import LiveBatch, LiveState
 
 SCHEMA = """
@@ -24,8 +24,12 @@ CREATE TABLE IF NOT EXISTS user_day_counts (
     user_id TEXT NOT NULL, day TEXT NOT NULL, event_type TEXT NOT NULL, n INTEGER NOT NULL,
     PRIMARY KEY (user_id, day, event_type));
 CREATE TABLE IF NOT EXISTS sessions (
-    user_id TEXT NOT NULL, session_id TEXT NOT NULL, events TEXT NOT NULL,
+    user_id TEXT NOT NULL, session_id TEXT NOT NULL, n INTEGER NOT NULL,
     expires_ms INTEGER NOT NULL, PRIMARY KEY (user_id, session_id));
+CREATE TABLE IF NOT EXISTS session_events (
+    id INTEGER PRIMARY KEY, user_id TEXT NOT NULL, session_id TEXT NOT NULL,
+    ts INTEGER NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS session_events_key ON session_events (user_id, session_id, ts, id);
 CREATE TABLE IF NOT EXISTS minute_counts (
     minute INTEGER NOT NULL, event_type TEXT NOT NULL, n INTEGER NOT NULL,
     PRIMARY KEY (minute, event_type));
@@ -48,7 +52,9 @@ class SqliteLive(LiveState):
         self.session_max = session_max
         self.minute_ttl_ms = minute_ttl_s * 1000
         self._local = threading.local()
-        self._conn().executescript(SCHEMA)
+        self._writer = WriterLock(path)
+        with self._writer.held():
+            self._conn().executescript(SCHEMA)
         self._writes = 0
 
     def _conn(self) -> Any:
@@ -60,6 +66,10 @@ class SqliteLive(LiveState):
         return conn
 
     def record_batch(self, batch: LiveBatch, now_ms: int) -> None:
+        with self._writer.held():
+            self._record_batch(batch, now_ms)
+
+    def _record_batch(self, batch: LiveBatch, now_ms: int) -> None:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -96,36 +106,37 @@ class SqliteLive(LiveState):
     def _append_sessions(self, conn: Any,
                          sessions: dict[tuple[str, str], list[dict[str, Any]]],
                          now_ms: int) -> None:
-        """One row per session holding its bounded event list; read, append, trim and write
-        inside the caller's write transaction, so no concurrent batch can interleave."""
-        current: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        keys = list(sessions)
-        for start in range(0, len(keys), 400):
-            chunk = keys[start:start + 400]
-            where = " OR ".join("(user_id = ? AND session_id = ?)" for _ in chunk)
-            args = [part for key in chunk for part in key]
-            for user, session, events, expires in conn.execute(
-                f"SELECT user_id, session_id, events, expires_ms FROM sessions WHERE {where}",
-                args,
-            ):
-                current[(user, session)] = orjson.loads(events) if expires > now_ms else []
+        """Append rows; a per-session meta row holds the expiry and the row count. Trimming to
+        `session_max` happens only when a session overflows by half, so appends stay O(1)."""
         expires_ms = now_ms + self.session_ttl_ms
-        rows = []
-        for key, items in sessions.items():
-            merged = current.get(key, []) + items
-            merged.sort(key=lambda item: (item.get("ts", 0), item.get("event_id", "")))
-            rows.append((key[0], key[1], orjson.dumps(merged[-self.session_max:]).decode(),
-                         expires_ms))
         conn.executemany(
-            "INSERT INTO sessions (user_id, session_id, events, expires_ms) VALUES (?,?,?,?)"
-            " ON CONFLICT (user_id, session_id) DO UPDATE SET events = excluded.events,"
-            " expires_ms = excluded.expires_ms", rows)
+            "INSERT INTO session_events (user_id, session_id, ts, body) VALUES (?,?,?,?)",
+            [(u, s, item.get("ts", 0), orjson.dumps(item).decode())
+             for (u, s), items in sessions.items() for item in items])
+        conn.executemany(
+            "INSERT INTO sessions (user_id, session_id, n, expires_ms) VALUES (?,?,?,?)"
+            " ON CONFLICT (user_id, session_id) DO UPDATE SET n = n + excluded.n,"
+            " expires_ms = excluded.expires_ms",
+            [(u, s, len(items), expires_ms) for (u, s), items in sessions.items()])
+        limit = self.session_max + self.session_max // 2
+        for user, session in conn.execute(
+                "SELECT user_id, session_id FROM sessions WHERE n > ?", (limit,)).fetchall():
+            conn.execute(
+                "DELETE FROM session_events WHERE user_id = ? AND session_id = ? AND id NOT IN"
+                " (SELECT id FROM session_events WHERE user_id = ? AND session_id = ?"
+                "  ORDER BY ts DESC, id DESC LIMIT ?)",
+                (user, session, user, session, self.session_max))
+            conn.execute("UPDATE sessions SET n = ? WHERE user_id = ? AND session_id = ?",
+                         (self.session_max, user, session))
 
     def _purge(self, conn: Any, now_ms: int) -> None:
         conn.execute(
             "DELETE FROM user_day_counts WHERE (user_id, day) IN"
             " (SELECT user_id, day FROM user_day WHERE expires_ms <= ?)", (now_ms,))
         conn.execute("DELETE FROM user_day WHERE expires_ms <= ?", (now_ms,))
+        conn.execute(
+            "DELETE FROM session_events WHERE (user_id, session_id) IN"
+            " (SELECT user_id, session_id FROM sessions WHERE expires_ms <= ?)", (now_ms,))
         conn.execute("DELETE FROM sessions WHERE expires_ms <= ?", (now_ms,))
         conn.execute("DELETE FROM minute_counts WHERE minute < ?",
                      ((now_ms - self.minute_ttl_ms) // 60_000,))
@@ -141,7 +152,7 @@ class SqliteLive(LiveState):
 
     def incr(self, counters: dict[str, int]) -> None:
         conn = self._conn()
-        with conn:
+        with self._writer.held(), conn:
             self._incr(conn, counters)
 
     def counters(self) -> dict[str, int]:
@@ -161,10 +172,19 @@ class SqliteLive(LiveState):
 
     def session_events(self, user_id: str, session_id: str, now_ms: int
                        ) -> list[dict[str, Any]]:
-        row = self._conn().execute(
-            "SELECT events FROM sessions WHERE user_id = ? AND session_id = ? AND"
-            " expires_ms > ?", (user_id, session_id, now_ms)).fetchone()
-        return [] if row is None else list(orjson.loads(row[0]))
+        conn = self._conn()
+        live = conn.execute(
+            "SELECT 1 FROM sessions WHERE user_id = ? AND session_id = ? AND expires_ms > ?",
+            (user_id, session_id, now_ms)).fetchone()
+        if live is None:
+            return []
+        rows = conn.execute(
+            "SELECT body FROM session_events WHERE user_id = ? AND session_id = ?"
+            " ORDER BY ts DESC, id DESC LIMIT ?",
+            (user_id, session_id, self.session_max)).fetchall()
+        items = [orjson.loads(b) for (b,) in reversed(rows)]
+        items.sort(key=lambda item: (item.get("ts", 0), item.get("event_id", "")))
+        return items
 
     def events_per_minute(self, now_ms: int, minutes: int = 60) -> dict[int, dict[str, int]]:
         since = now_ms // 60_000 - minutes + 1
@@ -179,7 +199,7 @@ class SqliteLive(LiveState):
                  ) -> None:
         expires = int(_now_ms() + ttl_s * 1000)
         conn = self._conn()
-        with conn:
+        with self._writer.held(), conn:
             conn.execute(
                 "INSERT INTO kv (key, value, expires_ms, user_id) VALUES (?,?,?,?)"
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
@@ -199,7 +219,7 @@ class SqliteLive(LiveState):
 
     def delete_json(self, key: str) -> None:
         conn = self._conn()
-        with conn:
+        with self._writer.held(), conn:
             conn.execute("DELETE FROM kv WHERE key = ?", (key,))
 
     def user_keys(self, user_id: str, now_ms: int) -> list[str]:
