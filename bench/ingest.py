@@ -191,7 +191,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--task-events", type=int, default=20_000)
-    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument("--only", choices=["batch", "tasks"], default=None,
                         help="Run only one kind of row (the ceiling is always measured).")
     args = parser.parse_args()

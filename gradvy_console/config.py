@@ -58,6 +58,7 @@ class IngestSettings:
     batch_size: int = 100
     inbox_lease_seconds: float = 60.0
     result_timeout_seconds: float = 120.0
+    local_processes: int = 2
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,19 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+@dataclass
+class Prepared:
+    """The CPU-heavy half of ingestion, done before taking the store's write lock: payloads
+    decoded and normalised, consent read, profile deltas folded for the events expected to be
+    new. `commit` re-checks everything that could have changed and recomputes if it did."""
+
+    at: int
+    decoded: list[tuple[str | None, Event | Rejection]]
+    consent: dict[str, set[str]] | None = None
+    deltas: dict[str, dict[str, Any]] | None = None
+    delta_ids: frozenset[str] = frozenset()
+
+
 class Ingestor:
     def __init__(self, store: DocumentStore, live: LiveState, config: Config) -> None:
         self.store = store
@@ -98,6 +111,10 @@ class Ingestor:
         self.model = ScoringModel.from_settings(config.scoring)
         self.limits = Limits(max_payload_bytes=config.ingest.max_payload_bytes,
                              max_future_ms=config.ingest.max_future_seconds * 1000)
+        # Live state is the recent past: a session list lives an hour, a user-day a day. Events
+        # older than that (a backfill) would only write entries that are already stale.
+        self.session_window_ms = config.live.session_ttl_seconds * 1000
+        self.day_window_ms = config.live.user_day_ttl_seconds * 1000
         self.storage_purpose = config.consent.storage_purpose
         self.profile_purpose = config.consent.profile_purpose
 
@@ -109,19 +126,59 @@ class Ingestor:
     def ingest(self, items: list[tuple[str | None, Any]], at_ms: int | None = None,
                pending: tuple[int, int] | None = None) -> IngestResult:
         with gc_paused():
-            return self._ingest(items, at_ms, pending)
+            if pending is not None:
+                return self._commit(None, at_ms, pending)
+            return self._commit(self.prepare(items, at_ms), at_ms, None)
 
-    def _ingest(self, items: list[tuple[str | None, Any]], at_ms: int | None,
+    def prepare(self, items: list[tuple[str | None, Any]], at_ms: int | None = None,
+                with_consent: bool = True) -> Prepared:
+        """Decode and normalise outside any lock; with consent, fold the expected deltas."""
+        at = now_ms() if at_ms is None else at_ms
+        decoded: list[tuple[str | None, Event | Rejection]] = []
+        for receipt, payload in items:
+            size = None
+            if isinstance(payload, bytes | bytearray | memoryview):
+                raw_bytes = bytes(payload)
+                size = len(raw_bytes)
+                try:
+                    payload = orjson.loads(raw_bytes)
+                except orjson.JSONDecodeError:
+                    decoded.append((receipt, Rejection(BAD_JSON, "payload is not valid JSON",
+                                                       raw_bytes)))
+                    continue
+            decoded.append((receipt, normalise_event(payload, at, self.limits, size)))
+        prepared = Prepared(at=at, decoded=decoded)
+        if with_consent:
+            users = sorted({e.user_id for _, e in decoded if isinstance(e, Event)})
+            prepared.consent = self.store.consent_for(users) if users else {}
+            candidates: dict[str, Event] = {}
+            for _, event in decoded:
+                if isinstance(event, Event) and event.event_id not in candidates:
+                    granted = prepared.consent.get(event.user_id, ())
+                    if self.storage_purpose in granted and self.profile_purpose in granted:
+                        candidates[event.event_id] = event
+            prepared.deltas = accumulate(candidates.values(), self.model)
+            prepared.delta_ids = frozenset(candidates)
+        return prepared
+
+    def prepare_and_commit(self, items: list[tuple[str | None, Any]]) -> IngestResult:
+        with gc_paused():
+            prepared = self.prepare(items)
+            return self._commit(prepared, prepared.at, None)
+
+    def _commit(self, prepared: Prepared | None, at_ms: int | None,
                 pending: tuple[int, int] | None) -> IngestResult:
         at = now_ms() if at_ms is None else at_ms
         result = IngestResult()
         counters: Counter[str] = Counter()
         with self.store.transaction() as tx:
-            if pending is not None:
-                items = list(tx.take_pending(pending[0], pending[1], at))
-                taken = {r for r, _ in items if r is not None}
+            if prepared is None:
+                assert pending is not None
+                prepared = self.prepare(list(tx.take_pending(pending[0], pending[1], at)), at,
+                                        with_consent=False)
+                taken = {r for r, _ in prepared.decoded if r is not None}
             else:
-                receipts = [r for r, _ in items if r is not None]
+                receipts = [r for r, _ in prepared.decoded if r is not None]
                 taken = tx.take_receipts(receipts) if receipts else set()
             rejections: list[Rejection] = []
             rejection_receipts: list[str | None] = []
@@ -142,21 +199,10 @@ class Ingestor:
                                      event.to_document(), event.event_id, event.user_id),
                            receipt_of.get(event.event_id))
 
-            for receipt, payload in items:
+            for receipt, outcome in prepared.decoded:
                 if receipt is not None and receipt not in taken:
                     result.skipped += 1
                     continue
-                size = None
-                if isinstance(payload, bytes | bytearray | memoryview):
-                    raw_bytes = bytes(payload)
-                    size = len(raw_bytes)
-                    try:
-                        payload = orjson.loads(raw_bytes)
-                    except orjson.JSONDecodeError:
-                        reject(Rejection(BAD_JSON, "payload is not valid JSON", raw_bytes),
-                               receipt)
-                        continue
-                outcome = normalise_event(payload, at, self.limits, size)
                 if isinstance(outcome, Rejection):
                     reject(outcome, receipt)
                     continue
@@ -169,7 +215,9 @@ class Ingestor:
                 receipt_of[outcome.event_id] = receipt
                 events.append(outcome)
 
-            consent = self.store.consent_for(sorted({e.user_id for e in events}))
+            consent = prepared.consent
+            if consent is None:
+                consent = self.store.consent_for(sorted({e.user_id for e in events}))
             to_store: list[Event] = []
             anon: Counter[tuple[str, str]] = Counter()
             for event in events:
@@ -197,7 +245,12 @@ class Ingestor:
 
             profiled = [e for e in inserted if self.profile_purpose in consent[e.user_id]]
             if profiled:
-                tx.apply_profile_deltas(accumulate(profiled, self.model), at)
+                deltas = prepared.deltas
+                if deltas is None or len(profiled) != len(prepared.delta_ids) or any(
+                        e.event_id not in prepared.delta_ids for e in profiled):
+                    # Something changed since prepare (a duplicate, a race): fold again.
+                    deltas = accumulate(profiled, self.model)
+                tx.apply_profile_deltas(deltas, at)
             if rejections:
                 tx.add_dead_letters(rejections, rejection_receipts, at)
             result.dead_lettered = len(rejections)
@@ -221,7 +274,7 @@ class Ingestor:
             tx.add_counters(dict(counters))
 
         if inserted or anon or any(counters.values()):
-            self.live.record_batch(self._live_batch(inserted, anon, counters), at)
+            self.live.record_batch(self._live_batch(inserted, anon, counters, at), at)
         return result
 
     @staticmethod
@@ -234,12 +287,16 @@ class Ingestor:
         else:
             seen_again(event, stored.content_hash)
 
-    @staticmethod
-    def _live_batch(inserted: list[Event], anon: Counter[tuple[str, str]],
-                    counters: Counter[str]) -> LiveBatch:
+    def _live_batch(self, inserted: list[Event], anon: Counter[tuple[str, str]],
+                    counters: Counter[str], at: int) -> LiveBatch:
         batch = LiveBatch(counters={k: v for k, v in counters.items() if v})
         minute: Counter[str] = Counter()
+        day_since = at - self.day_window_ms
+        session_since = at - self.session_window_ms
         for event in inserted:
+            minute[event.event_type] += 1
+            if event.ts < day_since:
+                continue
             key = (event.user_id, _day_iso(event.ts))
             entry = batch.user_days.get(key)
             if entry is None:
@@ -249,10 +306,9 @@ class Ingestor:
                 counts[event.event_type] = counts.get(event.event_type, 0) + 1
                 if event.ts > last:
                     batch.user_days[key] = (event.ts, counts)
-            if event.session_id:
+            if event.session_id and event.ts >= session_since:
                 batch.sessions.setdefault((event.user_id, event.session_id), []).append(
                     {"event_id": event.event_id, "event_type": event.event_type, "ts": event.ts})
-            minute[event.event_type] += 1
         for (_day, etype), n in anon.items():
             minute[etype] += n
         for items in batch.sessions.values():

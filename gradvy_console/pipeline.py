@@ -52,6 +52,54 @@ def drain_inbox(store: DocumentStore, ingestor: Ingestor, config: Config, batch_
     return result
 
 
+def drain_partition(config: Config, batch_size: int, partition: tuple[int, int]
+                    ) -> dict[str, Any]:
+    """One local worker of a parallel drain: its own backends, rows with id % n == k.
+    Normalising happens outside the store's write lock, so partitions overlap."""
+    from .ingest import Ingestor
+    from .live import open_live
+    from .store import open_store
+
+    store, live = open_store(config), open_live(config)
+    ingestor = Ingestor(store, live, config)
+    result = IngestResult()
+    after = 0
+    try:
+        while True:
+            rows = store.inbox_peek(batch_size, now_ms(), after, partition)
+            if not rows:
+                break
+            after = int(rows[-1][0])
+            result.add(ingestor.prepare_and_commit(list(rows)))
+    finally:
+        store.close()
+        live.close()
+    return result.as_dict()
+
+
+def drain_parallel(config: Config, store: DocumentStore, processes: int, batch_size: int,
+                   progress: Progress = _noop) -> IngestResult:
+    """Drain the inbox with `processes` local processes on disjoint partitions (id % n)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    total = store.inbox_count()
+    progress(0, total)
+    result = IngestResult()
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+        futures = [pool.submit(drain_partition, config, batch_size, (processes, k))
+                   for k in range(processes)]
+        while not all(f.done() for f in futures):
+            time.sleep(0.2)
+            progress(max(0, total - store.inbox_count()), total)
+        for future in futures:
+            result.add(IngestResult.from_dict(future.result()))
+    # Rows leased by someone else while we ran (or left by a crashed worker) are not lost:
+    # a sequential pass picks up whatever remains.
+    return result
+
+
 def live_consumers(live: LiveState, queue: str | None = None,
                    at_ms: int | None = None) -> list[dict[str, Any]]:
     """Consumers whose heartbeat has not expired, optionally for one queue."""
@@ -77,7 +125,13 @@ def process_pending(config: Config, store: DocumentStore, live: LiveState, inges
     if use_queue is None:
         use_queue = bool(live_consumers(live, "realtime"))
     if not use_queue:
-        result = drain_inbox(store, ingestor, config, batch_size=batch_size, progress=progress)
+        processes = config.ingest.local_processes
+        if processes > 1 and store.inbox_count() >= processes * batch_size:
+            result = drain_parallel(config, store, processes, batch_size, progress)
+            result.add(drain_inbox(store, ingestor, config, batch_size=batch_size))
+        else:
+            result = drain_inbox(store, ingestor, config, batch_size=batch_size,
+                                 progress=progress)
         batches = -(-(result.total + result.skipped) // max(batch_size, 1))
         return ProcessReport("in-process", result, batches, time.monotonic() - started)
 

@@ -121,11 +121,21 @@ def test_replay_of_half_done_receipt_is_not_a_duplicate(tmp_path: Path) -> None:
 
 
 def test_live_state_follows(ing: Ingestor) -> None:
-    ing.ingest([(None, ev("a")), (None, ev("b", minute=5, action="enroll"))], at_ms=NOW)
-    day = ing.live.user_day("u1", "2025-12-31", NOW)
+    at = NOW - 13 * 3_600_000  # 2025-12-31T11:00Z, within the hour of the events
+    ing.ingest([(None, ev("a")), (None, ev("b", minute=5, action="enroll"))], at_ms=at)
+    day = ing.live.user_day("u1", "2025-12-31", at)
     assert day is not None and day["counts"] == {"course_interaction": 2}
-    assert [e["event_id"] for e in ing.live.session_events("u1", "s1", NOW)] == ["a", "b"]
+    assert [e["event_id"] for e in ing.live.session_events("u1", "s1", at)] == ["a", "b"]
     assert ing.live.counters()["processed"] == 2
+
+
+def test_live_state_skips_what_would_already_be_stale(ing: Ingestor) -> None:
+    """A backfill of last month writes no session lists or user-days (they expire after 1 h and
+    24 h); it still counts in events per minute and the counters."""
+    ing.ingest([(None, ev("old"))], at_ms=NOW + 30 * 86_400_000)
+    assert ing.live.user_day("u1", "2025-12-31", NOW) is None
+    assert ing.live.session_events("u1", "s1", NOW) == []
+    assert ing.live.counters()["processed"] == 1
 
 
 # --- invariants through the real store -----------------------------------------------------

@@ -85,6 +85,7 @@ class Event:
     content_hash: str
     pii_masked: int = 0
     keys_dropped: int = 0
+    properties_json: bytes = b""  # the stored form: serialised once, hashed and written
 
     def to_document(self) -> dict[str, Any]:
         return {
@@ -133,10 +134,10 @@ def derive_event_id(raw: dict[str, Any]) -> str:
 
 
 def _content_hash(user_id: str, event_type: str, ts: int, session_id: str | None,
-                  properties: dict[str, Any]) -> str:
-    body = orjson.dumps([user_id, event_type, ts, session_id, properties],
-                        option=orjson.OPT_SORT_KEYS)
-    return hashlib.blake2b(body, digest_size=12).hexdigest()
+                  props_json: bytes) -> str:
+    digest = hashlib.blake2b(props_json, digest_size=12)
+    digest.update(f"|{user_id}|{event_type}|{ts}|{session_id}".encode())
+    return digest.hexdigest()
 
 
 def mask_text(text: str) -> tuple[str, int]:
@@ -315,6 +316,7 @@ def normalise_event(raw: Any, now_ms: int, limits: Limits, size: int | None = No
         return problem
     if event_id is None:
         event_id = derive_event_id(raw)
+    props_json = orjson.dumps(props, option=orjson.OPT_SORT_KEYS)
     return Event(
         event_id=event_id,
         user_id=user_id,
@@ -322,9 +324,10 @@ def normalise_event(raw: Any, now_ms: int, limits: Limits, size: int | None = No
         ts=ts,
         session_id=session_id,
         properties=props,
-        content_hash=_content_hash(user_id, event_type, ts, session_id, props),
+        content_hash=_content_hash(user_id, event_type, ts, session_id, props_json),
         pii_masked=masked,
         keys_dropped=dropped,
+        properties_json=props_json,
     )
 
 

@@ -45,10 +45,27 @@ class ScoringModel:
         return cls(**{name: getattr(settings, name) for name in cls.__dataclass_fields__})
 
 
+_KEY_CACHE: dict[str, str] = {}
+_HOURS = tuple(str(h) for h in range(24))
+_DAY_KEYS: dict[int, str] = {}
+
+
 def field_key(text: str) -> str:
     """A string safe as a document field name (MongoDB forbids '.' and a leading '$')."""
-    text = text.strip().lower()[:64]
-    return text.replace(".", "_").replace("$", "_") or "_"
+    key = _KEY_CACHE.get(text)
+    if key is None:
+        key = text.strip().lower()[:64].replace(".", "_").replace("$", "_") or "_"
+        if len(_KEY_CACHE) < 50_000:
+            _KEY_CACHE[text] = key
+    return key
+
+
+def _day_key(ts: int) -> str:
+    day = ts // DAY_MS
+    key = _DAY_KEYS.get(day)
+    if key is None:
+        key = _DAY_KEYS[day] = str(day)
+    return key
 
 
 def _add(table: dict[str, int], key: str, amount: int) -> None:
@@ -63,14 +80,28 @@ def fold_event(acc: Acc, event: Event, model: ScoringModel) -> None:
     """Add one event's contribution to `acc` in place."""
     props = event.properties
     etype = event.event_type
-    day = str(event.ts // DAY_MS)
-    _add(acc.setdefault("n", {}), field_key(etype), 1)
-    _add(acc.setdefault("day", {}), day, 1)
-    _add(acc.setdefault("hour", {}), str((event.ts // 3_600_000) % 24), 1)
+    ts = event.ts
+    day = _day_key(ts)
+    table = acc.get("n")
+    if table is None:
+        table = acc["n"] = {}
+    key = field_key(etype)
+    table[key] = table.get(key, 0) + 1
+    table = acc.get("day")
+    if table is None:
+        table = acc["day"] = {}
+    table[day] = table.get(day, 0) + 1
+    table = acc.get("hour")
+    if table is None:
+        table = acc["hour"] = {}
+    hour = _HOURS[(ts // 3_600_000) % 24]
+    table[hour] = table.get(hour, 0) + 1
     first = acc.get("first")
-    acc["first"] = event.ts if first is None or event.ts < first else first
+    if first is None or ts < first:
+        acc["first"] = ts
     last = acc.get("last")
-    acc["last"] = event.ts if last is None or event.ts > last else last
+    if last is None or ts > last:
+        acc["last"] = ts
 
     engagement = 0.0
     if etype == "course_interaction":

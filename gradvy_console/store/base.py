@@ -78,6 +78,12 @@ class DocumentStore(abc.ABC):
     def inbox_get(self, receipts: list[str]) -> list[tuple[str, bytes]]: ...
 
     @abc.abstractmethod
+    def inbox_peek(self, limit: int, now_ms: int, after: int = 0,
+                   partition: tuple[int, int] = (1, 0)) -> list[tuple[str, bytes]]:
+        """Read (without claiming) up to `limit` unleased rows with id > `after` and
+        id % n == k for partition (n, k), oldest first. Ingesting takes them atomically."""
+
+    @abc.abstractmethod
     def inbox_count(self) -> int: ...
 
     @abc.abstractmethod

@@ -36,8 +36,13 @@ class _MongoTx(IngestTx):
         self.taken: list[str] = []
 
     def take_receipts(self, receipts: list[str]) -> set[str]:
-        found = {str(d["_id"]) for d in self.db.inbox.find(
-            {"_id": {"$in": [int(r) for r in receipts]}}, {"_id": 1})}
+        # Lease the rows so a concurrent worker skips them; deleted in finish().
+        ids = [int(r) for r in receipts]
+        now = int(time.time() * 1000)
+        token = uuid.uuid4().hex
+        self.db.inbox.update_many({"_id": {"$in": ids}, "leased_until": {"$lte": now}},
+                                  {"$set": {"leased_until": now + 600_000, "lease": token}})
+        found = {str(d["_id"]) for d in self.db.inbox.find({"lease": token}, {"_id": 1})}
         self.taken = sorted(found)
         return found
 
@@ -184,6 +189,13 @@ class MongoStore(DocumentStore):
     def inbox_get(self, receipts: list[str]) -> list[tuple[str, bytes]]:
         return [(str(d["_id"]), bytes(d["payload"])) for d in self.db.inbox.find(
             {"_id": {"$in": [int(r) for r in receipts]}}).sort("_id", ASCENDING)]
+
+    def inbox_peek(self, limit: int, now_ms: int, after: int = 0,
+                   partition: tuple[int, int] = (1, 0)) -> list[tuple[str, bytes]]:
+        n, k = partition
+        query = {"_id": {"$gt": after, "$mod": [n, k]}, "leased_until": {"$lte": now_ms}}
+        return [(str(d["_id"]), bytes(d["payload"])) for d in
+                self.db.inbox.find(query).sort("_id", ASCENDING).limit(limit)]
 
     def inbox_count(self) -> int:
         return int(self.db.inbox.count_documents({}))

@@ -187,8 +187,9 @@ class _SqliteTx(IngestTx):
             "INSERT INTO events (event_id, user_id, event_type, ts, session_id, props, hash,"
             " receipt, ingested_ms) VALUES (?,?,?,?,?,?,?,?,strftime('%s','now')*1000)",
             [
-                (e.event_id, e.user_id, e.event_type, e.ts, e.session_id, dumps(e.properties),
-                 e.content_hash, receipts.get(e.event_id))
+                (e.event_id, e.user_id, e.event_type, e.ts, e.session_id,
+                 e.properties_json or dumps(e.properties), e.content_hash,
+                 receipts.get(e.event_id))
                 for e in events
             ],
         )
@@ -309,6 +310,14 @@ class SqliteStore(DocumentStore):
                 f"SELECT id, payload FROM inbox WHERE id IN ({marks}) ORDER BY id",
                 [int(r) for r in chunk]))
         return out
+
+    def inbox_peek(self, limit: int, now_ms: int, after: int = 0,
+                   partition: tuple[int, int] = (1, 0)) -> list[tuple[str, bytes]]:
+        n, k = partition
+        rows = self._conn().execute(
+            "SELECT id, payload FROM inbox WHERE id > ? AND leased_until <= ? AND id % ? = ?"
+            " ORDER BY id LIMIT ?", (after, now_ms, n, k, limit)).fetchall()
+        return [(str(i), bytes(p)) for i, p in rows]
 
     def inbox_count(self) -> int:
         return int(self._conn().execute("SELECT count(*) FROM inbox").fetchone()[0])
