@@ -217,6 +217,97 @@ def self_test(wait: Annotated[float, typer.Option(help="Seconds to wait for a wo
         raise typer.Exit(1)
 
 
+@run_app.command("start")
+def start(
+    detach: Annotated[bool, typer.Option("--detach", help="Run the pool in the background.")
+                      ] = False,
+) -> None:
+    """Start the worker pool: one supervised consumer per queue, until SIGINT/SIGTERM."""
+    import logging
+    import os
+    import subprocess
+    import time
+
+    from .supervisor import Supervisor, running_pid
+
+    config = _config()
+    pid = running_pid(config)
+    if pid is not None:
+        raise GradvyError(f"already running (pid {pid})", exit_code=1)
+    if detach:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-c", "from gradvy_console.cli import main; main()"]
+        if _state["config_path"]:
+            cmd += ["--config", _state["config_path"]]
+        cmd += ["run", "start"]
+        with open(config.data_dir / "supervisor.log", "ab") as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True,
+                                    env=dict(os.environ))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if running_pid(config) == proc.pid:
+                typer.echo(f"Worker pool started in the background (pid {proc.pid}); log: "
+                           f"{config.data_dir / 'supervisor.log'}.")
+                return
+            if proc.poll() is not None:
+                raise GradvyError(f"The pool exited at start (code {proc.returncode}); see "
+                                  f"{config.data_dir / 'supervisor.log'}.", exit_code=1)
+            time.sleep(0.1)
+        raise GradvyError("The pool did not start within 30 s.", exit_code=1)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from . import runtime
+
+    runtime.activate(config)
+    runtime.live().ping()
+    supervisor = Supervisor(config, _state["config_path"])
+    supervisor.acquire()
+    try:
+        typer.echo(f"Worker pool running (pid {os.getpid()}): "
+                   f"{', '.join(supervisor.consumers)}. Stop with ^C or 'gradvy run stop'.",
+                   err=True)
+        supervisor.run()
+    finally:
+        supervisor.release()
+
+
+@run_app.command("stop")
+def stop(timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 120.0) -> None:
+    """Stop the running pool gracefully; returns when every process has exited."""
+    from .supervisor import stop_running
+
+    pid = stop_running(_config(), timeout)
+    typer.echo(f"Worker pool (pid {pid}) stopped.")
+
+
+@run_app.command("scale")
+def scale(queue: Annotated[str, typer.Argument()],
+          workers: Annotated[int, typer.Argument(help="Workers for the queue's consumer.")]
+          ) -> None:
+    """Change a running queue consumer's worker count (it restarts gracefully)."""
+    from .supervisor import send_command
+
+    if workers < 1:
+        raise GradvyError("N must be at least 1.", exit_code=2)
+    config = _config()
+    _engine(config)
+    reply = send_command(config, {"cmd": "scale", "queue": queue, "workers": workers})
+    c = reply["consumer"]
+    typer.echo(f"{queue}: {c['workers']} {c['worker_type']} workers (pid {c['pid']}).")
+
+
+@run_app.command("restart")
+def restart(queue: Annotated[str, typer.Argument()]) -> None:
+    """Restart one queue's consumer on the running pool."""
+    from .supervisor import send_command
+
+    config = _config()
+    _engine(config)
+    reply = send_command(config, {"cmd": "restart", "queue": queue})
+    typer.echo(f"{queue}: restarted (pid {reply['consumer']['pid']}).")
+
+
 @app.command("worker")
 def worker(
     queue: Annotated[str, typer.Argument(help="realtime, analytics, ml, reports, maintenance,"

@@ -118,13 +118,15 @@ class Ingestor:
         self.storage_purpose = config.consent.storage_purpose
         self.profile_purpose = config.consent.profile_purpose
 
-    def ingest_pending(self, limit: int, lease_ms: int, at_ms: int | None = None
-                       ) -> IngestResult:
-        """Take up to `limit` pending inbox rows and ingest them in the same transaction."""
-        return self.ingest([], at_ms, pending=(limit, lease_ms))
+    def ingest_pending(self, limit: int, lease_ms: int, at_ms: int | None = None,
+                       ignore_leases: bool = False) -> IngestResult:
+        """Take up to `limit` pending inbox rows and ingest them in the same transaction.
+        `ignore_leases` also takes rows someone leased (recovering lost batches)."""
+        free_before = 2**62 if ignore_leases else None
+        return self.ingest([], at_ms, pending=(limit, lease_ms, free_before))
 
     def ingest(self, items: list[tuple[str | None, Any]], at_ms: int | None = None,
-               pending: tuple[int, int] | None = None) -> IngestResult:
+               pending: tuple[int, int, int | None] | None = None) -> IngestResult:
         with gc_paused():
             if pending is not None:
                 return self._commit(None, at_ms, pending)
@@ -167,14 +169,15 @@ class Ingestor:
             return self._commit(prepared, prepared.at, None)
 
     def _commit(self, prepared: Prepared | None, at_ms: int | None,
-                pending: tuple[int, int] | None) -> IngestResult:
+                pending: tuple[int, int, int | None] | None) -> IngestResult:
         at = now_ms() if at_ms is None else at_ms
         result = IngestResult()
         counters: Counter[str] = Counter()
         with self.store.transaction() as tx:
             if prepared is None:
                 assert pending is not None
-                prepared = self.prepare(list(tx.take_pending(pending[0], pending[1], at)), at,
+                prepared = self.prepare(list(tx.take_pending(pending[0], pending[1], at,
+                                                             pending[2])), at,
                                         with_consent=False)
                 taken = {r for r, _ in prepared.decoded if r is not None}
             else:

@@ -35,15 +35,17 @@ def _noop(done: int, total: int) -> None:
 
 
 def drain_inbox(store: DocumentStore, ingestor: Ingestor, config: Config, batch_size: int = 1000,
-                max_batches: int | None = None, progress: Progress = _noop) -> IngestResult:
-    """Process pending inbox rows in-process, batch by batch, until none is left."""
+                max_batches: int | None = None, progress: Progress = _noop,
+                ignore_leases: bool = False) -> IngestResult:
+    """Process pending inbox rows in-process, batch by batch, until none is left.
+    `ignore_leases` also takes rows leased by others (recovering our own lost batches)."""
     total = store.inbox_count()
     lease_ms = int(config.ingest.inbox_lease_seconds * 1000)
     result = IngestResult()
     batches = 0
     progress(0, total)
     while max_batches is None or batches < max_batches:
-        batch = ingestor.ingest_pending(batch_size, lease_ms)
+        batch = ingestor.ingest_pending(batch_size, lease_ms, ignore_leases=ignore_leases)
         if batch.total + batch.skipped + batch.replayed == 0:
             break
         result.add(batch)
@@ -100,12 +102,26 @@ def drain_parallel(config: Config, store: DocumentStore, processes: int, batch_s
     return result
 
 
+def fleet(live: LiveState, stale_after_s: float, at_ms: int | None = None
+          ) -> list[dict[str, Any]]:
+    """Every consumer any host reported recently, marked alive or dead (last beat older than
+    `stale_after_s`)."""
+    now = at_ms if at_ms is not None else now_ms()
+    beats = live.scan_json("hb:", now)
+    out = []
+    for beat in beats.values():
+        beat = dict(beat)
+        beat["alive"] = now - int(beat.get("last_beat_ms", 0)) <= stale_after_s * 1000
+        out.append(beat)
+    return sorted(out, key=lambda b: (b.get("queue", ""), b.get("host", ""), b.get("pid", 0)))
+
+
 def live_consumers(live: LiveState, queue: str | None = None,
-                   at_ms: int | None = None) -> list[dict[str, Any]]:
-    """Consumers whose heartbeat has not expired, optionally for one queue."""
-    beats = live.scan_json("hb:", at_ms if at_ms is not None else now_ms())
-    found = [b for b in beats.values() if queue is None or b.get("queue") == queue]
-    return sorted(found, key=lambda b: (b.get("queue", ""), b.get("host", ""), b.get("pid", 0)))
+                   at_ms: int | None = None, stale_after_s: float = 15.0
+                   ) -> list[dict[str, Any]]:
+    """Consumers with a fresh heartbeat, optionally for one queue."""
+    return [b for b in fleet(live, stale_after_s, at_ms)
+            if b["alive"] and (queue is None or b.get("queue") == queue)]
 
 
 @dataclass
@@ -135,14 +151,47 @@ def process_pending(config: Config, store: DocumentStore, live: LiveState, inges
         batches = -(-(result.total + result.skipped) // max(batch_size, 1))
         return ProcessReport("in-process", result, batches, time.monotonic() - started)
 
+    from .queues import TaskResult
     from .tasks import batch_process_events
 
     total = store.inbox_count()
     lease_ms = int(config.ingest.inbox_lease_seconds * 1000)
     result = IngestResult()
-    pending = []
+    pending: list[TaskResult] = []
     batches = 0
+    lost = 0
     progress(0, total)
+    stale_s = config.live.heartbeat_ttl_seconds
+    started_with = {(c["host"], c["pid"]) for c in live_consumers(live, "realtime",
+                                                                 stale_after_s=stale_s)}
+    last_check = 0.0
+
+    def consumer_lost() -> bool:
+        """A realtime consumer we started with is gone: batches it held died with it (Huey
+        has no late acknowledgement), so stop waiting for results and drain instead."""
+        alive = {(c["host"], c["pid"]) for c in live_consumers(live, "realtime",
+                                                              stale_after_s=stale_s)}
+        return not alive or not started_with <= alive
+
+    def collect(handle: TaskResult) -> None:
+        """Wait for one batch; give up on it when a consumer was lost (its inbox rows are
+        still there and are drained below)."""
+        nonlocal lost, last_check
+        deadline = time.monotonic() + config.ingest.result_timeout_seconds
+        while not handle.ready():
+            now = time.monotonic()
+            if lost or now > deadline:
+                lost += 1
+                return
+            if now - last_check > 0.5:
+                last_check = now
+                if consumer_lost():
+                    lost += 1
+                    return
+            time.sleep(0.02)
+        result.add(IngestResult.from_dict(handle.get(timeout=1)))
+        progress(result.total + result.skipped, total)
+
     while True:
         claimed = store.inbox_claim(batch_size, lease_ms, now_ms())
         if not claimed:
@@ -152,11 +201,15 @@ def process_pending(config: Config, store: DocumentStore, live: LiveState, inges
         batches += 1
         # Keep a bounded window in flight, so progress is real and memory stays flat.
         while len(pending) > 64:
-            result.add(IngestResult.from_dict(pending.pop(0).get()))
-            progress(result.total + result.skipped, total)
+            collect(pending.pop(0))
     for handle in pending:
-        result.add(IngestResult.from_dict(handle.get()))
-        progress(result.total + result.skipped, total)
+        collect(handle)
+    if lost or store.inbox_count():
+        # A consumer died with our batches (Huey has no late acknowledgement): their rows are
+        # still in the inbox under our lease. Take them here; taking is atomic with ingesting,
+        # so a batch a consumer did finish is never processed twice.
+        result.add(drain_inbox(store, ingestor, config, batch_size=batch_size,
+                               ignore_leases=True))
     return ProcessReport("queue", result, batches, time.monotonic() - started)
 
 
@@ -323,7 +376,8 @@ def status(config: Config, store: DocumentStore, live: LiveState,
     oldest = store.inbox_oldest_ms()
     users = store.count_users()
     active = store.count_users_active_since(at - 86_400_000)
-    consumers = live_consumers(live, at_ms=at)
+    consumers = fleet(live, config.live.heartbeat_ttl_seconds, at_ms=at)
+    pools = sorted(live.scan_json("sup:", at).values(), key=lambda s: s.get("id", ""))
     return {
         "at": at,
         "host": socket.gethostname(),
@@ -350,6 +404,7 @@ def status(config: Config, store: DocumentStore, live: LiveState,
         "queues": {name: (queue_depths or {}).get(name, {"pending": None, "scheduled": None})
                    for name in QUEUES},
         "consumers": consumers,
+        "pools": pools,
         "live_counters": live.counters(),
     }
 

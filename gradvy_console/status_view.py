@@ -24,15 +24,16 @@ def render_status(data: dict[str, Any], console: Console | None = None) -> None:
     console = console or Console()
     now = data["at"]
     backends = data["backends"]
-    running = bool(data["consumers"])
+    alive = [c for c in data["consumers"] if c.get("alive")]
+    running = bool(alive)
     console.print(f"[bold]Gradvy pipeline[/] on {data['host']} - "
                   f"{'[green]running[/]' if running else '[yellow]no consumers running[/]'}"
                   f"  (queues: {backends['queue']}, live: {backends['live']}, "
                   f"store: {backends['store']}; data dir {data['data_dir']})")
-    if running:
-        started = min(c.get("started_ms", now) for c in data["consumers"])
-        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started / 1000))
-        console.print(f"Started {when} ({_age(started, now)} ago)")
+    for pool in data.get("pools", []):
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(pool["started_ms"] / 1000))
+        console.print(f"Pool {pool['id']} (pid {pool['pid']}) started {when} "
+                      f"({_age(pool['started_ms'], now)} ago)")
     events = data["events"]
     users = data["users"]
     table = Table(title="Events and users", show_header=False, box=None)
@@ -53,16 +54,23 @@ def render_status(data: dict[str, Any], console: Console | None = None) -> None:
     queues.add_column("scheduled", justify="right")
     queues.add_column("consumers", justify="right")
     for name, depth in data["queues"].items():
-        n = sum(1 for c in data["consumers"] if c.get("queue") == name)
+        n = sum(1 for c in alive if c.get("queue") == name)
         queues.add_row(name, str(depth.get("pending")), str(depth.get("scheduled")), str(n))
     console.print(queues)
+    restarts = {(p["host"], c["pid"]): c["restarts"] for p in data.get("pools", [])
+                for c in p["consumers"]}
     if data["consumers"]:
         consumers = Table(title="Consumers")
-        for col in ("queue", "host", "pid", "workers", "done", "failed", "last beat", "current"):
+        for col in ("queue", "host", "pid", "state", "uptime", "workers", "CPU", "memory",
+                    "restarts", "done", "failed", "current"):
             consumers.add_column(col)
         for c in data["consumers"]:
+            state = "[green]alive[/]" if c.get("alive") else "[red]dead[/]"
             consumers.add_row(c.get("queue", "?"), c.get("host", "?"), str(c.get("pid")),
-                              f"{c.get('workers')} {c.get('worker_type')}", str(c.get("done")),
-                              str(c.get("failed")), _age(c.get("last_beat_ms"), now),
-                              c.get("current") or "-")
+                              state, _age(c.get("started_ms"), now),
+                              f"{c.get('workers')} {c.get('worker_type')}",
+                              f"{c.get('cpu_percent', 0):.0f}%",
+                              f"{c.get('rss_bytes', 0) / 2**20:.0f} MiB",
+                              str(restarts.get((c.get("host"), c.get("pid")), "-")),
+                              str(c.get("done")), str(c.get("failed")), c.get("current") or "-")
         console.print(consumers)

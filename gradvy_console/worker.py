@@ -22,6 +22,9 @@ from .errors import GradvyError
 
 
 class Heartbeat:
+    """Published every `heartbeat_ttl/3` s; kept 4x longer than that so a consumer that stops
+    beating shows as dead (last beat older than `heartbeat_ttl`) before it disappears."""
+
     def __init__(self, queue: str, config: Config, workers: int, worker_type: str) -> None:
         self.queue = queue
         self.ttl = config.live.heartbeat_ttl_seconds
@@ -30,7 +33,10 @@ class Heartbeat:
             "host": socket.gethostname(), "pid": os.getpid(), "queue": queue,
             "started_ms": int(time.time() * 1000), "workers": workers,
             "worker_type": worker_type, "done": 0, "failed": 0, "current": None,
+            "supervisor": os.environ.get("GRADVY_SUPERVISOR"), "cpu_percent": 0.0,
+            "rss_bytes": 0,
         }
+        self._procs: dict[int, Any] = {}
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-{queue}", daemon=True)
@@ -46,12 +52,36 @@ class Heartbeat:
                 self.doc["failed"] += 1
                 self.doc["current"] = None
 
+    def _usage(self) -> tuple[float, int]:
+        """CPU % and RSS summed over this consumer's process tree (psutil)."""
+        import psutil
+
+        try:
+            me = psutil.Process(self.doc["pid"])
+            tree = [me, *me.children(recursive=True)]
+        except psutil.Error:
+            return 0.0, 0
+        cpu, rss = 0.0, 0
+        alive = {}
+        for proc in tree:
+            cached = self._procs.get(proc.pid, proc)
+            try:
+                cpu += cached.cpu_percent(None)
+                rss += cached.memory_info().rss
+                alive[proc.pid] = cached
+            except psutil.Error:
+                continue
+        self._procs = alive
+        return round(cpu, 1), rss
+
     def beat(self) -> None:
+        cpu, rss = self._usage()
         with self._lock:
             self.doc["last_beat_ms"] = int(time.time() * 1000)
+            self.doc["cpu_percent"], self.doc["rss_bytes"] = cpu, rss
             doc = dict(self.doc)
         try:
-            runtime.live().put_json(self.key, doc, ttl_s=self.ttl)
+            runtime.live().put_json(self.key, doc, ttl_s=self.ttl * 4)
         except Exception as exc:  # noqa: BLE001 - a missed beat must not kill the consumer
             logging.getLogger("gradvy.worker").warning("heartbeat failed: %s", exc)
 

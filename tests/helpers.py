@@ -51,7 +51,7 @@ class Worker:
             if self.proc.poll() is not None:
                 raise AssertionError(f"worker exited: {self.log.read_text()}")
             consumers = status(self.env, self.cwd)["consumers"]
-            if any(c["pid"] == self.proc.pid for c in consumers):
+            if any(c["pid"] == self.proc.pid and c["alive"] for c in consumers):
                 return
             time.sleep(0.1)
         raise AssertionError(f"worker never sent a heartbeat: {self.log.read_text()}")

@@ -33,8 +33,10 @@ class IngestTx(abc.ABC):
         """Claim these inbox rows for this transaction; return those that still existed."""
 
     @abc.abstractmethod
-    def take_pending(self, limit: int, lease_ms: int, now_ms: int) -> list[tuple[str, bytes]]:
-        """Take up to `limit` pending inbox rows (oldest first) for this transaction."""
+    def take_pending(self, limit: int, lease_ms: int, now_ms: int,
+                     free_before_ms: int | None = None) -> list[tuple[str, bytes]]:
+        """Take up to `limit` inbox rows (oldest first) whose lease ended before
+        `free_before_ms` (default: now) for this transaction."""
 
     @abc.abstractmethod
     def existing_events(self, event_ids: list[str]) -> dict[str, StoredEvent]:
@@ -71,8 +73,10 @@ class DocumentStore(abc.ABC):
         """Store raw event payloads as pending; return their receipts in order."""
 
     @abc.abstractmethod
-    def inbox_claim(self, limit: int, lease_ms: int, now_ms: int) -> list[tuple[str, bytes]]:
-        """Lease up to `limit` pending payloads (oldest first) not leased by anyone else."""
+    def inbox_claim(self, limit: int, lease_ms: int, now_ms: int,
+                    free_before_ms: int | None = None) -> list[tuple[str, bytes]]:
+        """Lease up to `limit` pending payloads (oldest first) whose lease ended before
+        `free_before_ms` (default: now)."""
 
     @abc.abstractmethod
     def inbox_get(self, receipts: list[str]) -> list[tuple[str, bytes]]: ...

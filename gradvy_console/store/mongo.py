@@ -46,9 +46,10 @@ class _MongoTx(IngestTx):
         self.taken = sorted(found)
         return found
 
-    def take_pending(self, limit: int, lease_ms: int, now_ms: int) -> list[tuple[str, bytes]]:
+    def take_pending(self, limit: int, lease_ms: int, now_ms: int,
+                     free_before_ms: int | None = None) -> list[tuple[str, bytes]]:
         # Leased, not deleted: the rows are deleted in finish(), after the batch is written.
-        items = self.store.inbox_claim(limit, lease_ms, now_ms)
+        items = self.store.inbox_claim(limit, lease_ms, now_ms, free_before_ms)
         self.taken = sorted({r for r, _ in items} | set(self.taken))
         return items
 
@@ -174,14 +175,16 @@ class MongoStore(DocumentStore):
         self.db.inbox.insert_many(docs, ordered=True)
         return [str(first + i) for i in range(len(payloads))]
 
-    def inbox_claim(self, limit: int, lease_ms: int, now_ms: int) -> list[tuple[str, bytes]]:
+    def inbox_claim(self, limit: int, lease_ms: int, now_ms: int,
+                    free_before_ms: int | None = None) -> list[tuple[str, bytes]]:
+        free = now_ms if free_before_ms is None else free_before_ms
         candidates = [d["_id"] for d in self.db.inbox.find(
-            {"leased_until": {"$lte": now_ms}}, {"_id": 1}).sort("_id", ASCENDING).limit(limit)]
+            {"leased_until": {"$lte": free}}, {"_id": 1}).sort("_id", ASCENDING).limit(limit)]
         if not candidates:
             return []
         token = uuid.uuid4().hex
         self.db.inbox.update_many(
-            {"_id": {"$in": candidates}, "leased_until": {"$lte": now_ms}},
+            {"_id": {"$in": candidates}, "leased_until": {"$lte": free}},
             {"$set": {"leased_until": now_ms + lease_ms, "lease": token}})
         return [(str(d["_id"]), bytes(d["payload"])) for d in
                 self.db.inbox.find({"lease": token}).sort("_id", ASCENDING)]

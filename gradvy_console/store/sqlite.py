@@ -161,11 +161,13 @@ class _SqliteTx(IngestTx):
             taken.update(str(r[0]) for r in rows)
         return taken
 
-    def take_pending(self, limit: int, lease_ms: int, now_ms: int) -> list[tuple[str, bytes]]:
+    def take_pending(self, limit: int, lease_ms: int, now_ms: int,
+                     free_before_ms: int | None = None) -> list[tuple[str, bytes]]:
         # Inside the write transaction: taking and ingesting commit together, so no lease.
+        free = now_ms if free_before_ms is None else free_before_ms
         rows = self.conn.execute(
             "DELETE FROM inbox WHERE id IN (SELECT id FROM inbox WHERE leased_until <= ?"
-            " ORDER BY id LIMIT ?) RETURNING id, payload", (now_ms, limit)).fetchall()
+            " ORDER BY id LIMIT ?) RETURNING id, payload", (free, limit)).fetchall()
         rows.sort()
         return [(str(i), bytes(p)) for i, p in rows]
 
@@ -292,12 +294,14 @@ class SqliteStore(DocumentStore):
                 receipts.append(str(cur.lastrowid))
         return receipts
 
-    def inbox_claim(self, limit: int, lease_ms: int, now_ms: int) -> list[tuple[str, bytes]]:
+    def inbox_claim(self, limit: int, lease_ms: int, now_ms: int,
+                    free_before_ms: int | None = None) -> list[tuple[str, bytes]]:
+        free = now_ms if free_before_ms is None else free_before_ms
         with self._write() as conn:
             rows = conn.execute(
                 "UPDATE inbox SET leased_until = ? WHERE id IN (SELECT id FROM inbox WHERE"
                 " leased_until <= ? ORDER BY id LIMIT ?) RETURNING id, payload",
-                (now_ms + lease_ms, now_ms, limit),
+                (now_ms + lease_ms, free, limit),
             ).fetchall()
         rows.sort()
         return [(str(i), bytes(p)) for i, p in rows]

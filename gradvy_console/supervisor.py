@@ -1,0 +1,354 @@
+"""The worker pool: one `gradvy worker QUEUE` process per queue, supervised.
+
+Huey ships no worker registry, no restart policy and no way to scale a running consumer; this
+is that. `gradvy run start` runs a Supervisor in the foreground (`--detach`: in the background);
+the console embeds the same class. It
+
+- holds `supervisor.pid` in the data dir under an exclusive flock (a second start on the same
+  data dir is refused; a crashed supervisor's lock vanishes with it);
+- starts one consumer per queue (workers and worker type from config, periodic jobs on);
+- restarts a consumer that dies, with exponential backoff (first restart at once, then 1, 2, 4 s
+  ... capped), and reports a crash loop (5 deaths within 60 s) instead of hiding it;
+- takes `scale` / `restart` commands through live state, so they work on SQLite and Redis;
+- publishes its state (consumers, pids, restarts, states) to live state every second;
+- on SIGINT or SIGTERM stops every consumer gracefully (SIGTERM, then SIGKILL after the
+  queue's shutdown timeout) and exits when all have exited.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import hashlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import runtime
+from .config import QUEUES, Config
+from .errors import GradvyError
+
+log = logging.getLogger("gradvy.supervisor")
+
+CRASH_LOOP_DEATHS = 5
+CRASH_LOOP_WINDOW_S = 60.0
+BACKOFF_CAP_S = 30.0
+
+
+def supervisor_id(config: Config) -> str:
+    """Stable id of the pool for this host and data dir."""
+    digest = hashlib.blake2b(str(config.data_dir.resolve()).encode(), digest_size=4).hexdigest()
+    return f"{socket.gethostname()}:{digest}"
+
+
+def pidfile_path(config: Config) -> Path:
+    return config.data_dir / "supervisor.pid"
+
+
+def running_pid(config: Config) -> int | None:
+    """The pid of the supervisor holding this data dir's lock, or None."""
+    path = pidfile_path(config)
+    if not path.exists():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = path.read_text().strip()
+            return int(text) if text.isdigit() else -1
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _die_with_parent() -> None:
+    """Linux: the child gets SIGTERM if the supervisor dies, even by SIGKILL."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+    os.setpgid(0, 0)  # own process group: a terminal's ^C reaches the supervisor only
+
+
+@dataclass
+class Consumer:
+    queue: str
+    workers: int
+    worker_type: str
+    periodic: bool = True
+    proc: subprocess.Popen[bytes] | None = None
+    started_ms: int = 0
+    restarts: int = 0
+    state: str = "starting"  # running | backoff | crash_loop | stopping | stopped
+    next_start: float = 0.0
+    deaths: deque[float] = field(default_factory=deque)
+    last_exit: int | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"queue": self.queue, "pid": self.proc.pid if self.proc else None,
+                "workers": self.workers, "worker_type": self.worker_type, "state": self.state,
+                "restarts": self.restarts, "started_ms": self.started_ms,
+                "last_exit": self.last_exit}
+
+
+class Supervisor:
+    def __init__(self, config: Config, config_path: str | None = None,
+                 queues: tuple[str, ...] = QUEUES, log_dir: Path | None = None) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.id = supervisor_id(config)
+        self.host = socket.gethostname()
+        self.started_ms = int(time.time() * 1000)
+        self.log_dir = log_dir or config.data_dir / "logs"
+        self.consumers: dict[str, Consumer] = {}
+        for queue in queues:
+            settings = config.queues[queue]
+            self.consumers[queue] = Consumer(queue, settings.workers, settings.worker_type)
+        self._stop = threading.Event()
+        self._lock_fd: int | None = None
+        self._lock = threading.RLock()
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def acquire(self) -> None:
+        """Take the data dir's supervisor lock or raise 'already running (pid N)'."""
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        path = pidfile_path(self.config)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            pid = running_pid(self.config)
+            raise GradvyError(f"already running (pid {pid})", exit_code=1) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        os.fsync(fd)
+        self._lock_fd = fd
+
+    def release(self) -> None:
+        if self._lock_fd is not None:
+            try:
+                pidfile_path(self.config).unlink(missing_ok=True)
+            finally:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+    def _command(self, consumer: Consumer) -> list[str]:
+        cmd = [sys.executable, "-c", "from gradvy_console.cli import main; main()"]
+        if self.config_path:
+            cmd += ["--config", self.config_path]
+        cmd += ["worker", consumer.queue, "--workers", str(consumer.workers),
+                "--worker-type", consumer.worker_type]
+        if not consumer.periodic:
+            cmd.append("--no-periodic")
+        return cmd
+
+    def _spawn(self, consumer: Consumer) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        logfile = open(self.log_dir / f"worker-{consumer.queue}.log", "ab")  # noqa: SIM115
+        env = dict(os.environ)
+        env["GRADVY_DATA_DIR"] = str(self.config.data_dir)
+        if self.config.redis_url:
+            env["GRADVY_REDIS_URL"] = self.config.redis_url
+        if self.config.mongo_url:
+            env["GRADVY_MONGO_URL"] = self.config.mongo_url
+        env["GRADVY_SUPERVISOR"] = self.id
+        consumer.proc = subprocess.Popen(self._command(consumer), stdout=logfile,
+                                         stderr=subprocess.STDOUT, env=env,
+                                         preexec_fn=_die_with_parent)
+        logfile.close()
+        consumer.started_ms = int(time.time() * 1000)
+        consumer.state = "running"
+        log.info("started %s consumer (pid %s, %s %s workers)", consumer.queue,
+                 consumer.proc.pid, consumer.workers, consumer.worker_type)
+
+    def start(self) -> None:
+        with self._lock:
+            for consumer in self.consumers.values():
+                self._spawn(consumer)
+
+    def _reap(self, now: float) -> None:
+        for consumer in self.consumers.values():
+            proc = consumer.proc
+            if consumer.state in ("running",) and proc is not None and proc.poll() is not None:
+                consumer.last_exit = proc.returncode
+                consumer.deaths.append(now)
+                try:  # it cannot remove its own heartbeat any more: show it gone at once
+                    runtime.live().delete_json(f"hb:{self.host}:{proc.pid}:{consumer.queue}")
+                except Exception:  # noqa: BLE001 - the key expires on its own anyway
+                    pass
+                while consumer.deaths and now - consumer.deaths[0] > CRASH_LOOP_WINDOW_S:
+                    consumer.deaths.popleft()
+                recent = len(consumer.deaths)
+                delay = 0.0 if recent <= 1 else min(BACKOFF_CAP_S, 2.0 ** (recent - 2))
+                consumer.next_start = now + delay
+                consumer.state = "crash_loop" if recent >= CRASH_LOOP_DEATHS else "backoff"
+                log.warning("%s consumer (pid %s) exited with %s; restart in %.1f s%s",
+                            consumer.queue, proc.pid, proc.returncode, delay,
+                            " (crash loop)" if consumer.state == "crash_loop" else "")
+            if consumer.state in ("backoff", "crash_loop") and now >= consumer.next_start:
+                consumer.restarts += 1
+                self._spawn(consumer)
+
+    def restart(self, queue: str, workers: int | None = None) -> dict[str, Any]:
+        """Gracefully stop one queue's consumer and start it again (with `workers` if given)."""
+        with self._lock:
+            consumer = self.consumers.get(queue)
+            if consumer is None:
+                raise GradvyError(f"Queue '{queue}' is not supervised here.", exit_code=2)
+            if workers is not None:
+                consumer.workers = workers
+            consumer.state = "stopping"
+            self._terminate([consumer])
+            consumer.restarts += 1
+            self._spawn(consumer)
+            return consumer.describe()
+
+    def _terminate(self, consumers: list[Consumer]) -> None:
+        procs = [c for c in consumers if c.proc is not None and c.proc.poll() is None]
+        for consumer in procs:
+            assert consumer.proc is not None
+            consumer.proc.send_signal(signal.SIGTERM)
+        for consumer in procs:
+            assert consumer.proc is not None
+            timeout = self.config.queues[consumer.queue].shutdown_timeout + 5
+            try:
+                consumer.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("%s consumer did not stop in %.0f s: killing it", consumer.queue,
+                            timeout)
+                consumer.proc.kill()
+                consumer.proc.wait(10)
+        for consumer in consumers:
+            if consumer.proc is not None:
+                consumer.last_exit = consumer.proc.returncode
+            consumer.state = "stopped"
+
+    def stop_all(self) -> None:
+        with self._lock:
+            for consumer in self.consumers.values():
+                consumer.state = "stopping"
+            self._terminate(list(self.consumers.values()))
+
+    # --- state and commands ---------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        return {"id": self.id, "host": self.host, "pid": os.getpid(),
+                "data_dir": str(self.config.data_dir), "started_ms": self.started_ms,
+                "beat_ms": int(time.time() * 1000),
+                "consumers": [c.describe() for c in self.consumers.values()]}
+
+    def publish(self) -> None:
+        try:
+            runtime.live().put_json(f"sup:{self.id}", self.describe(), ttl_s=5)
+        except Exception as exc:  # noqa: BLE001 - an outage is shown, never fatal
+            log.warning("cannot publish supervisor state: %s", exc)
+
+    def _handle_commands(self) -> None:
+        now = int(time.time() * 1000)
+        try:
+            commands = runtime.live().scan_json(f"ctl:{self.id}:", now)
+        except Exception:  # noqa: BLE001 - retried at the next tick
+            return
+        for key, command in sorted(commands.items()):
+            runtime.live().delete_json(key)
+            reply: dict[str, Any]
+            try:
+                if command.get("cmd") == "scale":
+                    reply = {"ok": True, "consumer": self.restart(command["queue"],
+                                                                  int(command["workers"]))}
+                elif command.get("cmd") == "restart":
+                    reply = {"ok": True, "consumer": self.restart(command["queue"])}
+                else:
+                    reply = {"ok": False, "error": f"unknown command {command.get('cmd')!r}"}
+            except GradvyError as exc:
+                reply = {"ok": False, "error": str(exc)}
+            runtime.live().put_json(f"ctl-reply:{command['id']}", reply, ttl_s=60)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def run(self, install_signals: bool = True) -> None:
+        """Start, supervise until SIGINT/SIGTERM (or request_stop), stop gracefully."""
+        if install_signals:
+            signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
+            signal.signal(signal.SIGINT, lambda *_: self._stop.set())
+        self.start()
+        last_publish = 0.0
+        try:
+            while not self._stop.wait(0.2):
+                now = time.monotonic()
+                with self._lock:
+                    self._reap(now)
+                if now - last_publish >= 1.0:
+                    self._handle_commands()
+                    self.publish()
+                    last_publish = now
+        finally:
+            log.info("stopping the pool")
+            self.stop_all()
+            try:
+                runtime.live().delete_json(f"sup:{self.id}")
+            except Exception:  # noqa: BLE001 - best effort on the way out
+                pass
+
+
+def send_command(config: Config, command: dict[str, Any], timeout: float = 60.0
+                 ) -> dict[str, Any]:
+    """Send a command to this data dir's running supervisor and wait for its reply."""
+    if running_pid(config) is None:
+        raise GradvyError("The worker pool is not running here (start it: gradvy run start).",
+                          exit_code=1)
+    command = {**command, "id": uuid.uuid4().hex}
+    live = runtime.live()
+    live.put_json(f"ctl:{supervisor_id(config)}:{command['id']}", command, ttl_s=timeout)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        reply = live.get_json(f"ctl-reply:{command['id']}", int(time.time() * 1000))
+        if reply is not None:
+            live.delete_json(f"ctl-reply:{command['id']}")
+            if not reply.get("ok"):
+                raise GradvyError(reply.get("error", "command failed"), exit_code=1)
+            return dict(reply)
+        time.sleep(0.1)
+    raise GradvyError(f"The pool did not answer within {timeout:.0f} s.", exit_code=1)
+
+
+def stop_running(config: Config, timeout: float = 120.0) -> int:
+    """SIGTERM the running supervisor and wait until it (and so every consumer) exited."""
+    pid = running_pid(config)
+    if pid is None or pid <= 0:
+        raise GradvyError("The worker pool is not running here.", exit_code=1)
+    import psutil
+
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if running_pid(config) is None:
+            try:  # the lock is released just before exit: wait for the process itself
+                if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                    return pid
+            except psutil.NoSuchProcess:
+                return pid
+        time.sleep(0.05)
+    raise GradvyError(f"The pool (pid {pid}) did not stop within {timeout:.0f} s.",
+                      exit_code=1)
+
+
+def pools(at_ms: int | None = None) -> list[dict[str, Any]]:
+    """Every running pool that shares this live state (all hosts on one Redis)."""
+    now = at_ms if at_ms is not None else int(time.time() * 1000)
+    return sorted(runtime.live().scan_json("sup:", now).values(),
+                  key=lambda s: (s.get("host", ""), s.get("id", "")))

@@ -1,0 +1,127 @@
+"""The supervised worker pool with real processes: start, refuse a second start, stop on
+SIGTERM or SIGINT, restart a consumer killed with -9 and lose or double nothing."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from helpers import GRADVY, env_for, gradvy, status
+
+QUEUES = {"realtime", "analytics", "ml", "reports", "maintenance", "compliance", "monitoring"}
+
+
+def wait_for(predicate, timeout: float = 30, what: str = "condition"):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def alive_consumers(env: dict[str, str], cwd: Path) -> list[dict]:  # type: ignore[type-arg]
+    return [c for c in status(env, cwd)["consumers"] if c["alive"]]
+
+
+def pool_pids(env: dict[str, str], cwd: Path) -> list[int]:
+    pools = status(env, cwd)["pools"]
+    return [c["pid"] for p in pools for c in p["consumers"] if c["pid"]]
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else ""
+    return env_for(tmp_path / "data", url)
+
+
+def test_start_detach_refuse_second_stop(env: dict[str, str], tmp_path: Path) -> None:
+    out = gradvy(["run", "start", "--detach"], env, tmp_path)
+    assert out.returncode == 0, out.stderr
+    try:
+        consumers = wait_for(lambda: len(alive_consumers(env, tmp_path)) == 7 and
+                             alive_consumers(env, tmp_path), what="7 consumers")
+        assert {c["queue"] for c in consumers} == QUEUES
+        assert all(c["rss_bytes"] > 0 for c in consumers)
+        pool = status(env, tmp_path)["pools"][0]
+        second = gradvy(["run", "start"], env, tmp_path)
+        assert second.returncode == 1
+        assert f"already running (pid {pool['pid']})" in second.stderr
+        scaled = gradvy(["run", "scale", "analytics", "3"], env, tmp_path)
+        assert scaled.returncode == 0 and "3 thread workers" in scaled.stdout
+        wait_for(lambda: any(c["queue"] == "analytics" and c["workers"] == 3
+                             for c in alive_consumers(env, tmp_path)), what="scaled consumer")
+        pids = pool_pids(env, tmp_path) + [pool["pid"]]
+    finally:
+        stopped = gradvy(["run", "stop"], env, tmp_path)
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    # 'stop' returns when every process has exited.
+    assert not [p for p in pids if psutil.pid_exists(p) and
+                psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert gradvy(["run", "stop"], env, tmp_path).returncode == 1
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_foreground_pool_stops_gracefully_on_signal(tmp_path: Path, sig: int) -> None:
+    env = env_for(tmp_path / "data")
+    proc = subprocess.Popen(GRADVY + ["run", "start"], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: len(alive_consumers(env, tmp_path)) == 7, what="7 consumers")
+        pids = pool_pids(env, tmp_path)
+        proc.send_signal(sig)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not [p for p in pids if psutil.pid_exists(p) and
+                psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    log = proc.stdout.read().decode() if proc.stdout else ""
+    assert "stopping the pool" in log and "Traceback" not in log
+
+
+def test_kill_9_mid_batch_loses_nothing_and_counts_nothing_twice(
+        env: dict[str, str], tmp_path: Path) -> None:
+    count = 20_000
+    out = gradvy(["run", "simulate-data", "--simulate-count", str(count), "--seed", "5"], env,
+                 tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert gradvy(["run", "start", "--detach"], env, tmp_path).returncode == 0
+    try:
+        wait_for(lambda: len(alive_consumers(env, tmp_path)) == 7, what="7 consumers")
+        victim = next(c for c in alive_consumers(env, tmp_path) if c["queue"] == "realtime")
+        runner = subprocess.Popen(GRADVY + ["run", "process-events", "--batch-size", "200",
+                                            "--json"], env=env, cwd=tmp_path,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_for(lambda: status(env, tmp_path)["events"]["processed"] > 0, what="progress")
+        psutil.Process(victim["pid"]).kill()  # kill -9, in the middle of the batches
+        stdout, stderr = runner.communicate(timeout=240)
+        assert runner.returncode == 0, stderr
+        report = json.loads(stdout)
+        assert report["mode"] == "queue"
+        restarted = wait_for(lambda: [c for p in status(env, tmp_path)["pools"]
+                                      for c in p["consumers"]
+                                      if c["queue"] == "realtime" and c["restarts"] >= 1
+                                      and c["pid"] != victim["pid"]],
+                             what="realtime consumer restarted")
+        assert restarted
+    finally:
+        gradvy(["run", "stop"], env, tmp_path)
+    data = status(env, tmp_path)
+    events = data["events"]
+    assert events["pending"] == 0
+    assert (events["processed"] + events["dead_lettered"] + events["duplicates"]
+            + events["no_consent"]) == count
+    # Exactly once: the store holds as many events as were counted processed.
+    from gradvy_console.store.sqlite import SqliteStore
+
+    store = SqliteStore(Path(env["GRADVY_DATA_DIR"]) / "store.db")
+    assert store.count_events() == events["processed"]
+    assert sum(u["acc"].get("n", {}).get("course_interaction", 0) for u in store.iter_users()
+               ) <= events["processed"]
