@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -193,13 +194,61 @@ def status(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
     config = _config()
     store, live, _ing = _engine(config)
-    data = build_status(config, store, live, current().depths())
+    from . import tasks  # noqa: F401 - so queue heads can be read
+
+    queues = current()
+    now = int(time.time() * 1000)
+    data = build_status(config, store, live, queues.depths(),
+                        {q: queues.oldest_age_s(q, now) for q in queues.hueys})
     if json_out:
         _echo_json(data)
         return
     from .status_view import render_status
 
     render_status(data)
+
+
+@run_app.command("tasks")
+def tasks_cmd(
+    failed: Annotated[bool, typer.Option("--failed", help="Only failed runs.")] = False,
+    queue: Annotated[str | None, typer.Option(help="Only this queue.")] = None,
+    limit: Annotated[int, typer.Option(help="How many.")] = 30,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Recent task runs (newest first): task, queue, status, duration, error."""
+    config = _config()
+    store, _live, _ing = _engine(config)
+    runs = store.task_runs(limit=limit, failed_only=failed, queue=queue)
+    if json_out:
+        _echo_json(runs)
+        return
+    if not runs:
+        typer.echo("No task runs recorded" + (" that failed." if failed else "."))
+        return
+    for r in runs:
+        when = time.strftime("%H:%M:%S", time.gmtime(r["ended_ms"] / 1000))
+        took = f"{r['duration_s'] * 1000:.0f} ms" if r.get("duration_s") is not None else "-"
+        line = (f"{when} {r['task_id'][:8]} {r['queue']:<11} {r['task']:<28} "
+                f"{r['status']:<9} {took:>8}")
+        if r.get("error"):
+            line += f"  {r['error']}"
+        typer.echo(line)
+
+
+@run_app.command("retry")
+def retry(task_id: Annotated[str, typer.Argument(help="A failed run's task id "
+                                                       "(from 'gradvy run tasks --failed').")]
+          ) -> None:
+    """Re-enqueue a failed task with its original arguments."""
+    from .pipeline import retry_task
+
+    config = _config()
+    store, _live, _ing = _engine(config)
+    matches = [r for r in store.task_runs(limit=1000, failed_only=True)
+               if r["task_id"].startswith(task_id)]
+    full_id = matches[0]["task_id"] if len(matches) == 1 else task_id
+    name, new_id = retry_task(store, full_id)
+    typer.echo(f"Re-enqueued {name} as task {new_id}.")
 
 
 @run_app.command("test")

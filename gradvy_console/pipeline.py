@@ -368,7 +368,8 @@ def pipeline_metrics(store: DocumentStore, live: LiveState, at_ms: int) -> dict[
 
 
 def status(config: Config, store: DocumentStore, live: LiveState,
-           queue_depths: dict[str, dict[str, int]] | None) -> dict[str, Any]:
+           queue_depths: dict[str, dict[str, int]] | None,
+           queue_heads: dict[str, float | None] | None = None) -> dict[str, Any]:
     """Everything `gradvy run status` shows, as plain data."""
     at = now_ms()
     counters = store.counters()
@@ -401,12 +402,80 @@ def status(config: Config, store: DocumentStore, live: LiveState,
         },
         "users": {"total": users, "active_24h": active,
                   "activity_rate": round(active / users, 4) if users else 0.0},
-        "queues": {name: (queue_depths or {}).get(name, {"pending": None, "scheduled": None})
-                   for name in QUEUES},
+        "queues": queue_metrics(config, store, live, queue_depths or {}, queue_heads or {},
+                                at),
         "consumers": consumers,
         "pools": pools,
         "live_counters": live.counters(),
     }
+
+
+# --- queue metrics and task history --------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100) of `values`; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))  # ceil(n q / 100), at least 1
+    return ordered[int(rank) - 1]
+
+
+def queue_metrics(config: Config, store: DocumentStore, live: LiveState,
+                  depths: dict[str, dict[str, int]], oldest: dict[str, float | None],
+                  at_ms: int, window_min: int = 5) -> dict[str, dict[str, Any]]:
+    """Per queue: pending, scheduled, oldest waiting age, processed and failed per minute
+    (over the last `window_min` minutes), p50/p95 duration and wait, live consumers and the
+    latest failures with their error text."""
+    minutes = live.task_minutes(at_ms, window_min)
+    consumers = live_consumers(live, at_ms=at_ms, stale_after_s=config.live.heartbeat_ttl_seconds)
+    out: dict[str, dict[str, Any]] = {}
+    for queue in QUEUES:
+        done = sum(m.get(f"{queue}:complete", 0) for m in minutes.values())
+        failed = sum(m.get(f"{queue}:failed", 0) for m in minutes.values())
+        runs = store.task_runs(limit=2000, queue=queue, since_ms=at_ms - window_min * 60_000)
+        durations = [r["duration_s"] for r in runs if r.get("duration_s") is not None]
+        waits = [r["wait_s"] for r in runs if r.get("wait_s") is not None]
+        failures = store.task_runs(limit=3, failed_only=True, queue=queue)
+        depth = depths.get(queue, {})
+        out[queue] = {
+            "pending": depth.get("pending"),
+            "scheduled": depth.get("scheduled"),
+            "oldest_age_s": oldest.get(queue),
+            "processed_per_min": round(done / window_min, 2),
+            "failed_per_min": round(failed / window_min, 2),
+            "p50_s": percentile(durations, 50),
+            "p95_s": percentile(durations, 95),
+            "wait_p95_s": percentile(waits, 95),
+            "consumers": sum(1 for c in consumers if c.get("queue") == queue),
+            "recent_failures": [{"task_id": f["task_id"], "task": f["task"],
+                                 "ended_ms": f["ended_ms"], "error": f["error"]}
+                                for f in failures],
+        }
+    return out
+
+
+def retry_task(store: DocumentStore, task_id: str) -> tuple[str, str]:
+    """Re-enqueue a failed task with its original arguments; returns (task, new task id)."""
+    from . import tasks  # noqa: F401 - registers every task
+    from .queues import registered_tasks
+
+    run = store.task_run(task_id)
+    if run is None:
+        raise GradvyError(f"No task run {task_id} in the history.", exit_code=1)
+    if run["status"] != "failed":
+        raise GradvyError(f"Task {task_id} did not fail (it is {run['status']}): nothing to "
+                          "retry.", exit_code=1)
+    if not run.get("args_json"):
+        raise GradvyError(f"Task {task_id} cannot be retried: its arguments were not JSON.",
+                          exit_code=1)
+    task = registered_tasks().get(run["task"])
+    if task is None:
+        raise GradvyError(f"Task {run['task']} is not known to this version.", exit_code=1)
+    args, kwargs = orjson.loads(run["args_json"])
+    handle = task.apply_async(args=args, kwargs=kwargs)
+    return run["task"], handle.id
 
 
 # --- self-test -----------------------------------------------------------------------------

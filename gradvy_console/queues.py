@@ -12,9 +12,11 @@ both return a `TaskResult` whose `.get()` blocks until a worker has run the task
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -91,6 +93,8 @@ class GradvyTask(TaskWrapper):
         call_kwargs = dict(kwargs or {})
         if self.before_enqueue is not None:
             call_args, call_kwargs = self.before_enqueue(*call_args, **call_kwargs)
+        # Stamped for queue latency (oldest waiting age, wait per run); the task never sees it.
+        call_kwargs["_enqueued_ms"] = int(time.time() * 1000)
         if countdown is None and eta is None:
             task = self.s(*call_args, **call_kwargs)
             if priority is not None:
@@ -165,6 +169,19 @@ class QueueSet:
         return {name: {"pending": h.pending_count(), "scheduled": h.scheduled_count()}
                 for name, h in self.hueys.items()}
 
+    def oldest_age_s(self, queue: str, now_ms: int) -> float | None:
+        """Age of the task at the head of the queue: one message read, not the whole queue."""
+        huey = self.hueys[queue]
+        try:
+            head = huey.storage.enqueued_items(limit=1)
+            if not head:
+                return None
+            task = huey.deserialize_task(head[0])
+        except Exception:  # noqa: BLE001 - a task of a kind this process does not know
+            return None
+        stamp = task.kwargs.get("_enqueued_ms") if isinstance(task.kwargs, dict) else None
+        return None if stamp is None else round(max(0, now_ms - stamp) / 1000, 3)
+
 
 _current: QueueSet | None = None
 
@@ -214,6 +231,11 @@ def task(queue: str, name: str | None = None, periodic: Any = None) -> Callable[
 
     def decorator(func: Callable[..., Any]) -> GradvyTask:
         task_name = name or func.__name__
+
+        @functools.wraps(func)
+        def run(*args: Any, _enqueued_ms: int | None = None, **kwargs: Any) -> Any:
+            return func(*args, **kwargs)
+
         queues = current()
         settings = queues.config.tasks.get(task_name)
         target = settings.queue if settings else queue
@@ -223,7 +245,7 @@ def task(queue: str, name: str | None = None, periodic: Any = None) -> Callable[
             from huey.api import PeriodicTask
 
             extra = {"validate_datetime": lambda self, ts: periodic(ts), "task_base": PeriodicTask}
-        wrapper = GradvyTask(huey, func, name=task_name, **extra)
+        wrapper = GradvyTask(huey, run, name=task_name, **extra)
         wrapper.queue_name = target
         _TASKS[task_name] = wrapper
         _bind(wrapper, queues, queues.config, task_name)

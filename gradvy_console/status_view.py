@@ -49,14 +49,21 @@ def render_status(data: dict[str, Any], console: Console | None = None) -> None:
                   f"active 24 h {users['active_24h']} ({users['activity_rate']:.1%})")
     console.print(table)
     queues = Table(title="Queues")
-    queues.add_column("queue")
-    queues.add_column("pending", justify="right")
-    queues.add_column("scheduled", justify="right")
-    queues.add_column("consumers", justify="right")
-    for name, depth in data["queues"].items():
-        n = sum(1 for c in alive if c.get("queue") == name)
-        queues.add_row(name, str(depth.get("pending")), str(depth.get("scheduled")), str(n))
+    for col in ("queue", "pending", "sched", "oldest", "done/min", "fail/min", "p95",
+                "consumers"):
+        queues.add_column(col, justify="left" if col == "queue" else "right")
+    for name, q in data["queues"].items():
+        p95 = f"{q['p95_s'] * 1000:.0f} ms" if q.get("p95_s") is not None else "-"
+        oldest = f"{q['oldest_age_s']:.1f} s" if q.get("oldest_age_s") is not None else "-"
+        queues.add_row(name, str(q.get("pending")), str(q.get("scheduled")), oldest,
+                       f"{q['processed_per_min']:g}", f"{q['failed_per_min']:g}", p95,
+                       str(q["consumers"]))
     console.print(queues)
+    failures = [(name, f) for name, q in data["queues"].items() for f in q["recent_failures"]]
+    if failures:
+        console.print("[bold]Recent failures[/]")
+        for name, f in failures[:6]:
+            console.print(f"  [red]{name}[/] {f['task']} {f['task_id'][:8]}: {f['error']}")
     restarts = {(p["host"], c["pid"]): c["restarts"] for p in data.get("pools", [])
                 for c in p["consumers"]}
     if data["consumers"]:

@@ -125,10 +125,15 @@ def run_worker(config: Config, queue: str, workers: int | None = None,
     consumer = make_consumer(queue, config, workers, worker_type, periodic)
     heartbeat = Heartbeat(queue, config, workers or settings.workers,
                           worker_type or settings.worker_type)
+    from .taskruns import RunRecorder
+
+    recorder = RunRecorder(queue)
     current()[queue].signal()(heartbeat.on_signal)
+    current()[queue].signal()(recorder.on_signal)
     heartbeat.start()
     try:
         consumer.run()
     finally:
         heartbeat.stop()
+        recorder.flush()
         runtime.live().close()

@@ -36,7 +36,8 @@ def test_simulate_process_status_accounts_for_every_event(
     assert data["backends"] == {"queue": backend, "live": backend, "store": "sqlite"}
     assert set(data["queues"]) == {"realtime", "analytics", "ml", "reports", "maintenance",
                                    "compliance", "monitoring"}
-    assert data["queues"]["realtime"] == {"pending": 0, "scheduled": 0}
+    assert data["queues"]["realtime"]["pending"] == 0
+    assert data["queues"]["realtime"]["scheduled"] == 0
     assert data["users"]["total"] == 100
 
 

@@ -95,3 +95,20 @@ def test_user_keys_find_everything_of_a_user(live: LiveState) -> None:
     assert any(":d:" in k or "user_day" in k for k in keys)
     assert any(":s:" in k or "session" in k for k in keys)
     assert any("analysis:u7" in k for k in keys)
+
+
+def test_claim_once_until_expiry(live: LiveState) -> None:
+    assert live.claim("periodic:job:1", ttl_s=0.3) is True
+    assert live.claim("periodic:job:1", ttl_s=0.3) is False
+    assert live.claim("periodic:job:2", ttl_s=0.3) is True
+    deadline = time.monotonic() + 5
+    while not live.claim("periodic:job:1", ttl_s=30):
+        assert time.monotonic() < deadline, "claim never expired"
+        time.sleep(0.05)
+
+
+def test_bounded_lists(live: LiveState) -> None:
+    for i in range(7):
+        live.push_bounded("history:5s", {"i": i}, max_len=5, ttl_s=30)
+    assert live.get_list("history:5s", now()) == [{"i": i} for i in range(2, 7)]
+    assert live.get_list("history:other", now()) == []

@@ -135,3 +135,33 @@ def test_documents(store: DocumentStore) -> None:
     assert store.get_documents("courses") == [{"_id": "c1", "category": "y"}, {"_id": "c2"}]
     assert store.get_documents("truth", user_id="u1")[0]["persona"] == "casual"
     assert store.get_documents("truth", user_id="u2") == []
+
+
+def test_task_runs_bounded_and_queried(store: DocumentStore) -> None:
+    runs = [{"task_id": f"t{i}", "task": "batch_process_events", "queue": "realtime",
+             "status": "failed" if i % 5 == 0 else "complete", "ended_ms": 1000 + i,
+             "duration_s": 0.01 * i, "error": "boom" if i % 5 == 0 else None,
+             "args_json": "[]"} for i in range(30)]
+    store.add_task_runs(runs[:20], keep=10)
+    store.add_task_runs(runs[20:], keep=10)
+    newest = store.task_runs(limit=100)
+    assert newest[0]["task_id"] == "t29"
+    completes = [r for r in newest if r["status"] == "complete"]
+    assert {r["task_id"] for r in completes} <= {f"t{i}" for i in range(20, 30)}
+    failed = store.task_runs(failed_only=True, limit=100)
+    assert [r["task_id"] for r in failed] == ["t25", "t20", "t15", "t10", "t5", "t0"]
+    assert store.task_run("t15")["error"] == "boom"  # type: ignore[index]
+    assert store.task_run("nope") is None
+    assert len(store.task_runs(since_ms=1025, limit=100)) == 5
+
+
+def test_alert_history(store: DocumentStore) -> None:
+    store.record_alert({"alert_id": "a1", "kind": "cpu", "severity": "warning",
+                        "raised_ms": 10, "cleared_ms": None})
+    store.record_alert({"alert_id": "a2", "kind": "disk", "severity": "critical",
+                        "raised_ms": 20, "cleared_ms": None})
+    store.record_alert({"alert_id": "a1", "kind": "cpu", "severity": "warning",
+                        "raised_ms": 10, "cleared_ms": 30})
+    assert [a["alert_id"] for a in store.alerts(active_only=True)] == ["a2"]
+    assert [a["alert_id"] for a in store.alerts()] == ["a2", "a1"]
+    assert store.alerts()[1]["cleared_ms"] == 30

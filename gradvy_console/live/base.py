@@ -24,6 +24,8 @@ class LiveBatch:
     # event_type -> count, in the minute the batch was processed
     minute_counts: dict[str, int] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
+    # "queue:outcome" -> count of task runs ending in the batch's minute
+    task_minutes: dict[str, int] = field(default_factory=dict)
 
 
 class LiveState(abc.ABC):
@@ -52,6 +54,10 @@ class LiveState(abc.ABC):
         """{minute (epoch ms // 60000): {event_type: count}} for the last `minutes`."""
 
     @abc.abstractmethod
+    def task_minutes(self, now_ms: int, minutes: int = 5) -> dict[int, dict[str, int]]:
+        """{minute: {"queue:outcome": count}} of task runs for the last `minutes`."""
+
+    @abc.abstractmethod
     def put_json(self, key: str, value: Any, ttl_s: float, user_id: str | None = None
                  ) -> None: ...
 
@@ -64,6 +70,18 @@ class LiveState(abc.ABC):
 
     @abc.abstractmethod
     def delete_json(self, key: str) -> None: ...
+
+    @abc.abstractmethod
+    def claim(self, key: str, ttl_s: float) -> bool:
+        """Atomically set `key` if absent (or expired); True if this caller got it."""
+
+    @abc.abstractmethod
+    def push_bounded(self, key: str, value: Any, max_len: int, ttl_s: float) -> None:
+        """Append a JSON value to a list keeping the newest `max_len` (a rolling history)."""
+
+    @abc.abstractmethod
+    def get_list(self, key: str, now_ms: int) -> list[Any]:
+        """The list, oldest first."""
 
     @abc.abstractmethod
     def user_keys(self, user_id: str, now_ms: int) -> list[str]:

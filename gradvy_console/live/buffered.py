@@ -30,6 +30,8 @@ def merge_batches(into: LiveBatch, batch: LiveBatch) -> None:
         into.minute_counts[etype] = into.minute_counts.get(etype, 0) + n
     for name, n in batch.counters.items():
         into.counters[name] = into.counters.get(name, 0) + n
+    for name, n in batch.task_minutes.items():
+        into.task_minutes[name] = into.task_minutes.get(name, 0) + n
 
 
 class BufferedLive(LiveState):
@@ -89,6 +91,9 @@ class BufferedLive(LiveState):
     def events_per_minute(self, now_ms: int, minutes: int = 60) -> dict[int, dict[str, int]]:
         return self.inner.events_per_minute(now_ms, minutes)
 
+    def task_minutes(self, now_ms: int, minutes: int = 5) -> dict[int, dict[str, int]]:
+        return self.inner.task_minutes(now_ms, minutes)
+
     def put_json(self, key: str, value: Any, ttl_s: float, user_id: str | None = None
                  ) -> None:
         self.inner.put_json(key, value, ttl_s, user_id)
@@ -101,6 +106,15 @@ class BufferedLive(LiveState):
 
     def delete_json(self, key: str) -> None:
         self.inner.delete_json(key)
+
+    def claim(self, key: str, ttl_s: float) -> bool:
+        return self.inner.claim(key, ttl_s)
+
+    def push_bounded(self, key: str, value: Any, max_len: int, ttl_s: float) -> None:
+        self.inner.push_bounded(key, value, max_len, ttl_s)
+
+    def get_list(self, key: str, now_ms: int) -> list[Any]:
+        return self.inner.get_list(key, now_ms)
 
     def user_keys(self, user_id: str, now_ms: int) -> list[str]:
         self.flush()

@@ -42,6 +42,11 @@ if next(b.minute) ~= nil then
   redis.call('EXPIRE', key, b.minute_ttl)
 end
 for name, n in pairs(b.counters) do redis.call('INCRBY', p .. 'c:' .. name, n) end
+if next(b.tasks) ~= nil then
+  local key = p .. 'tpm:' .. b.minute_key
+  for name, n in pairs(b.tasks) do redis.call('HINCRBY', key, name, n) end
+  redis.call('EXPIRE', key, b.minute_ttl)
+end
 return 1
 """
 
@@ -71,6 +76,7 @@ class RedisLive(LiveState):
                          for (u, s), items in batch.sessions.items()],
             "minute": batch.minute_counts,
             "counters": {k: v for k, v in batch.counters.items() if v},
+            "tasks": batch.task_minutes,
         }
         self._record(args=[orjson.dumps(payload)])
 
@@ -115,6 +121,15 @@ class RedisLive(LiveState):
                 out[minute] = {k.decode(): int(v) for k, v in data.items()}
         return out
 
+    def task_minutes(self, now_ms: int, minutes: int = 5) -> dict[int, dict[str, int]]:
+        current = now_ms // 60_000
+        wanted = list(range(current - minutes + 1, current + 1))
+        pipe = self.r.pipeline(transaction=False)
+        for minute in wanted:
+            pipe.hgetall(f"{P}tpm:{minute}")
+        return {m: {k.decode(): int(v) for k, v in data.items()}
+                for m, data in zip(wanted, pipe.execute(), strict=True) if data}
+
     def put_json(self, key: str, value: Any, ttl_s: float, user_id: str | None = None
                  ) -> None:
         pipe = self.r.pipeline(transaction=True)
@@ -140,6 +155,19 @@ class RedisLive(LiveState):
 
     def delete_json(self, key: str) -> None:
         self.r.delete(f"{P}kv:{key}")
+
+    def claim(self, key: str, ttl_s: float) -> bool:
+        return bool(self.r.set(f"{P}kv:{key}", b"1", nx=True, px=max(1, int(ttl_s * 1000))))
+
+    def push_bounded(self, key: str, value: Any, max_len: int, ttl_s: float) -> None:
+        pipe = self.r.pipeline(transaction=True)
+        pipe.rpush(f"{P}l:{key}", orjson.dumps(value))
+        pipe.ltrim(f"{P}l:{key}", -max_len, -1)
+        pipe.expire(f"{P}l:{key}", max(1, int(ttl_s)))
+        pipe.execute()
+
+    def get_list(self, key: str, now_ms: int) -> list[Any]:
+        return [orjson.loads(v) for v in self.r.lrange(f"{P}l:{key}", 0, -1)]
 
     def user_keys(self, user_id: str, now_ms: int) -> list[str]:
         keys = [k.decode() for k in self.r.scan_iter(match=f"{P}u:{user_id}:*", count=500)]

@@ -37,6 +37,9 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 CREATE TABLE IF NOT EXISTS kv (
     key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_ms INTEGER NOT NULL, user_id TEXT);
 CREATE INDEX IF NOT EXISTS kv_user ON kv (user_id);
+CREATE TABLE IF NOT EXISTS lists (
+    id INTEGER PRIMARY KEY, key TEXT NOT NULL, value TEXT NOT NULL, expires_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS lists_key ON lists (key, id);
 """
 
 
@@ -92,7 +95,8 @@ class SqliteLive(LiveState):
             conn.executemany(
                 "INSERT INTO minute_counts (minute, event_type, n) VALUES (?,?,?)"
                 " ON CONFLICT (minute, event_type) DO UPDATE SET n = n + excluded.n",
-                [(minute, t, n) for t, n in batch.minute_counts.items()],
+                [(minute, t, n) for t, n in batch.minute_counts.items()]
+                + [(minute, "task:" + t, n) for t, n in batch.task_minutes.items()],
             )
             self._incr(conn, batch.counters)
             self._writes += 1
@@ -190,9 +194,20 @@ class SqliteLive(LiveState):
         since = now_ms // 60_000 - minutes + 1
         out: dict[int, dict[str, int]] = {}
         for minute, etype, n in self._conn().execute(
-            "SELECT minute, event_type, n FROM minute_counts WHERE minute >= ?", (since,)
+            "SELECT minute, event_type, n FROM minute_counts WHERE minute >= ? AND"
+            " event_type NOT LIKE 'task:%'", (since,)
         ):
             out.setdefault(int(minute), {})[etype] = int(n)
+        return out
+
+    def task_minutes(self, now_ms: int, minutes: int = 5) -> dict[int, dict[str, int]]:
+        since = now_ms // 60_000 - minutes + 1
+        out: dict[int, dict[str, int]] = {}
+        for minute, key, n in self._conn().execute(
+            "SELECT minute, event_type, n FROM minute_counts WHERE minute >= ? AND"
+            " event_type LIKE 'task:%'", (since,)
+        ):
+            out.setdefault(int(minute), {})[key[5:]] = int(n)
         return out
 
     def put_json(self, key: str, value: Any, ttl_s: float, user_id: str | None = None
@@ -221,6 +236,31 @@ class SqliteLive(LiveState):
         conn = self._conn()
         with self._writer.held(), conn:
             conn.execute("DELETE FROM kv WHERE key = ?", (key,))
+
+    def claim(self, key: str, ttl_s: float) -> bool:
+        now = _now_ms()
+        conn = self._conn()
+        with self._writer.held(), conn:
+            conn.execute("DELETE FROM kv WHERE key = ? AND expires_ms <= ?", (key, now))
+            cur = conn.execute("INSERT OR IGNORE INTO kv (key, value, expires_ms) VALUES"
+                               " (?, '1', ?)", (key, int(now + ttl_s * 1000)))
+            return cur.rowcount == 1
+
+    def push_bounded(self, key: str, value: Any, max_len: int, ttl_s: float) -> None:
+        now = _now_ms()
+        conn = self._conn()
+        with self._writer.held(), conn:
+            conn.execute("INSERT INTO lists (key, value, expires_ms) VALUES (?,?,?)",
+                         (key, orjson.dumps(value).decode(), int(now + ttl_s * 1000)))
+            conn.execute("UPDATE lists SET expires_ms = ? WHERE key = ?",
+                         (int(now + ttl_s * 1000), key))
+            conn.execute("DELETE FROM lists WHERE key = ? AND id <= (SELECT id FROM lists WHERE"
+                         " key = ? ORDER BY id DESC LIMIT 1 OFFSET ?)", (key, key, max_len))
+
+    def get_list(self, key: str, now_ms: int) -> list[Any]:
+        rows = self._conn().execute("SELECT value FROM lists WHERE key = ? AND expires_ms > ?"
+                                    " ORDER BY id", (key, now_ms)).fetchall()
+        return [orjson.loads(v) for (v,) in rows]
 
     def user_keys(self, user_id: str, now_ms: int) -> list[str]:
         conn = self._conn()

@@ -140,6 +140,30 @@ class DocumentStore(abc.ABC):
     @abc.abstractmethod
     def anon_counts(self) -> dict[tuple[str, str], int]: ...
 
+    # --- task runs and alerts (bounded histories) -----------------------------------------
+    @abc.abstractmethod
+    def add_task_runs(self, runs: list[dict[str, Any]], keep: int = 20_000) -> None:
+        """Append task runs {task_id, task, queue, status, started_ms, ended_ms, duration_s,
+        error, args_summary, args_json}; keep the newest `keep` (failed ones longer)."""
+
+    @abc.abstractmethod
+    def task_runs(self, limit: int = 50, failed_only: bool = False, queue: str | None = None,
+                  since_ms: int | None = None, task: str | None = None
+                  ) -> list[dict[str, Any]]:
+        """Newest first."""
+
+    @abc.abstractmethod
+    def task_run(self, task_id: str) -> dict[str, Any] | None:
+        """The newest run of `task_id`."""
+
+    @abc.abstractmethod
+    def record_alert(self, alert: dict[str, Any]) -> None:
+        """Upsert an alert by its 'alert_id' (raised, then updated when cleared or acked)."""
+
+    @abc.abstractmethod
+    def alerts(self, active_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
+        """Newest first."""
+
     # --- generic documents (catalogue, ground truth) --------------------------------------
     @abc.abstractmethod
     def put_documents(self, collection: str, docs: list[dict[str, Any]]) -> None:

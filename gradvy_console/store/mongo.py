@@ -151,6 +151,10 @@ class MongoStore(DocumentStore):
         db.consent_history.create_index([("user_id", ASCENDING), ("at_ms", ASCENDING)])
         db.inbox.create_index([("leased_until", ASCENDING), ("_id", ASCENDING)])
         db.documents.create_index([("collection", ASCENDING), ("user_id", ASCENDING)])
+        db.task_runs.create_index([("task_id", ASCENDING)])
+        db.task_runs.create_index([("queue", ASCENDING), ("ended_ms", ASCENDING)])
+        db.task_runs.create_index([("status", ASCENDING), ("seq", ASCENDING)])
+        db.alerts.create_index([("raised_ms", ASCENDING)])
 
     def next_seq(self, name: str, n: int = 1) -> int:
         """Allocate `n` increasing ids; returns the first."""
@@ -285,6 +289,46 @@ class MongoStore(DocumentStore):
 
     def anon_counts(self) -> dict[tuple[str, str], int]:
         return {(d["day"], d["event_type"]): int(d["n"]) for d in self.db.anon_counts.find({})}
+
+    # --- task runs and alerts --------------------------------------------------------------
+    def add_task_runs(self, runs: list[dict[str, Any]], keep: int = 20_000) -> None:
+        if not runs:
+            return
+        first = self.next_seq("task_runs", len(runs))
+        self.db.task_runs.insert_many([{**r, "seq": first + i} for i, r in enumerate(runs)])
+        newest = first + len(runs) - 1
+        self.db.task_runs.delete_many({"status": {"$ne": "failed"},
+                                       "seq": {"$lte": newest - keep}})
+        self.db.task_runs.delete_many({"seq": {"$lte": newest - keep * 10}})
+
+    def task_runs(self, limit: int = 50, failed_only: bool = False, queue: str | None = None,
+                  since_ms: int | None = None, task: str | None = None
+                  ) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {}
+        if failed_only:
+            query["status"] = "failed"
+        if queue is not None:
+            query["queue"] = queue
+        if since_ms is not None:
+            query["ended_ms"] = {"$gte": since_ms}
+        if task is not None:
+            query["task"] = task
+        return [{k: v for k, v in d.items() if k not in ("_id", "seq")}
+                for d in self.db.task_runs.find(query).sort("seq", -1).limit(limit)]
+
+    def task_run(self, task_id: str) -> dict[str, Any] | None:
+        doc = self.db.task_runs.find_one({"task_id": task_id}, sort=[("seq", -1)])
+        return None if doc is None else {k: v for k, v in doc.items() if k not in ("_id", "seq")}
+
+    def record_alert(self, alert: dict[str, Any]) -> None:
+        self.db.alerts.replace_one({"_id": alert["alert_id"]},
+                                   {**alert, "active": alert.get("cleared_ms") is None},
+                                   upsert=True)
+
+    def alerts(self, active_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
+        query = {"active": True} if active_only else {}
+        return [{k: v for k, v in d.items() if k not in ("_id", "active")}
+                for d in self.db.alerts.find(query).sort("raised_ms", -1).limit(limit)]
 
     # --- documents ------------------------------------------------------------------------
     def put_documents(self, collection: str, docs: list[dict[str, Any]]) -> None:

@@ -97,6 +97,25 @@ CREATE TABLE IF NOT EXISTS documents (
     PRIMARY KEY (collection, doc_id)
 );
 CREATE INDEX IF NOT EXISTS documents_user ON documents (user_id);
+CREATE TABLE IF NOT EXISTS task_runs (
+    id INTEGER PRIMARY KEY,
+    task_id TEXT NOT NULL,
+    task TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    status TEXT NOT NULL,
+    ended_ms INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS task_runs_task_id ON task_runs (task_id);
+CREATE INDEX IF NOT EXISTS task_runs_queue_ended ON task_runs (queue, ended_ms);
+CREATE INDEX IF NOT EXISTS task_runs_status ON task_runs (status, id);
+CREATE TABLE IF NOT EXISTS alerts (
+    alert_id TEXT PRIMARY KEY,
+    active INTEGER NOT NULL,
+    raised_ms INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_raised ON alerts (raised_ms);
 """
 
 # SQLite allows 32766 host parameters since 3.32; stay far below for IN (...) lists.
@@ -437,6 +456,61 @@ class SqliteStore(DocumentStore):
     def anon_counts(self) -> dict[tuple[str, str], int]:
         return {(d, t): int(n) for d, t, n in
                 self._conn().execute("SELECT day, event_type, n FROM anon_counts")}
+
+    # --- task runs and alerts --------------------------------------------------------------
+    def add_task_runs(self, runs: list[dict[str, Any]], keep: int = 20_000) -> None:
+        if not runs:
+            return
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO task_runs (task_id, task, queue, status, ended_ms, body)"
+                " VALUES (?,?,?,?,?,?)",
+                [(r["task_id"], r["task"], r["queue"], r["status"], r["ended_ms"],
+                  orjson.dumps(r).decode()) for r in runs])
+            # Bounded: the newest `keep` runs, and failures for ten times as long.
+            conn.execute("DELETE FROM task_runs WHERE status != 'failed' AND id <="
+                         " (SELECT max(id) FROM task_runs) - ?", (keep,))
+            conn.execute("DELETE FROM task_runs WHERE id <= (SELECT max(id) FROM task_runs)"
+                         " - ?", (keep * 10,))
+
+    def task_runs(self, limit: int = 50, failed_only: bool = False, queue: str | None = None,
+                  since_ms: int | None = None, task: str | None = None
+                  ) -> list[dict[str, Any]]:
+        where: list[str] = []
+        args: list[Any] = []
+        if failed_only:
+            where.append("status = 'failed'")
+        if queue is not None:
+            where.append("queue = ?")
+            args.append(queue)
+        if since_ms is not None:
+            where.append("ended_ms >= ?")
+            args.append(since_ms)
+        if task is not None:
+            where.append("task = ?")
+            args.append(task)
+        sql = "SELECT body FROM task_runs" + (" WHERE " + " AND ".join(where) if where else "")
+        sql += " ORDER BY id DESC LIMIT ?"
+        return [orjson.loads(b) for (b,) in self._conn().execute(sql, [*args, limit])]
+
+    def task_run(self, task_id: str) -> dict[str, Any] | None:
+        row = self._conn().execute("SELECT body FROM task_runs WHERE task_id = ?"
+                                   " ORDER BY id DESC LIMIT 1", (task_id,)).fetchone()
+        return None if row is None else dict(orjson.loads(row[0]))
+
+    def record_alert(self, alert: dict[str, Any]) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO alerts (alert_id, active, raised_ms, body) VALUES (?,?,?,?)"
+                " ON CONFLICT (alert_id) DO UPDATE SET active = excluded.active,"
+                " body = excluded.body",
+                (alert["alert_id"], int(alert.get("cleared_ms") is None), alert["raised_ms"],
+                 orjson.dumps(alert).decode()))
+
+    def alerts(self, active_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
+        sql = ("SELECT body FROM alerts" + (" WHERE active = 1" if active_only else "")
+               + " ORDER BY raised_ms DESC LIMIT ?")
+        return [orjson.loads(b) for (b,) in self._conn().execute(sql, (limit,))]
 
     # --- documents ------------------------------------------------------------------------
     def put_documents(self, collection: str, docs: list[dict[str, Any]]) -> None:
