@@ -109,7 +109,14 @@ def update_realtime_metrics() -> dict[str, Any]:
     return metrics
 
 
+class ProbeFailure(RuntimeError):
+    """Raised on request by the self-test probe, to exercise retries and failure handling."""
+
+
 @task("realtime")
-def self_test_probe(token: str) -> dict[str, Any]:
-    """Echo a token with the worker's identity: proves a consumer ran it."""
+def self_test_probe(token: str, fail: bool = False) -> dict[str, Any]:
+    """Echo a token with the worker's identity: proves a consumer ran it. With `fail`, raise,
+    so the retry policy and the failed-task history can be checked end to end."""
+    if fail:
+        raise ProbeFailure(f"self-test failure requested ({token})")
     return {"token": token, "host": socket.gethostname(), "pid": os.getpid()}
