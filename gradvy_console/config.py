@@ -113,6 +113,24 @@ class SimulatorSettings:
     no_consent_share: float = 0.05
 
 
+@dataclass(frozen=True)
+class AlertSettings:
+    cpu_warning: float = 80.0
+    memory_critical: float = 85.0
+    disk_critical: float = 90.0
+    queue_latency_warning_s: float = 60.0
+    dead_letter_rate_warning: float = 0.05
+    hysteresis_percent: float = 5.0
+
+
+# Periodic jobs and their crontabs (UTC), defaults from seed/ORIGINAL.md; "" disables one.
+JOBS: dict[str, str] = {
+    "process_pending_events": "* * * * *",
+    "update_realtime_metrics": "* * * * *",
+    "monitor_system_performance": "*/5 * * * *",
+}
+
+
 def _default_queues() -> dict[str, QueueSettings]:
     queues = {name: QueueSettings() for name in QUEUES}
     # The realtime queue answers fast: poll often, never back off far.
@@ -146,6 +164,8 @@ class Config:
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
     queues: dict[str, QueueSettings] = field(default_factory=_default_queues)
     tasks: dict[str, TaskSettings] = field(default_factory=_default_tasks)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    schedule: dict[str, str] = field(default_factory=lambda: dict(JOBS))
     source: str = "built-in defaults"
 
     @property
@@ -265,6 +285,7 @@ def config_from_table(table: dict[str, Any], where: str) -> Config:
     flat.update(backends)
     queues = table.pop("queues", None)
     tasks = table.pop("tasks", None)
+    schedule = table.pop("schedule", None)
     config: Config = _build(Config, {**flat, **table}, "", where)
     if queues is not None:
         config = dataclasses.replace(
@@ -273,6 +294,26 @@ def config_from_table(table: dict[str, Any], where: str) -> Config:
     if tasks is not None:
         config = dataclasses.replace(
             config, tasks=_merge_named(config.tasks, tasks, "tasks", where, TaskSettings, None))
+    if schedule is not None:
+        if not isinstance(schedule, dict):
+            raise ConfigError(f"[schedule] in {where} must be a table of job = \"crontab\".")
+        merged = dict(config.schedule)
+        for job, expression in schedule.items():
+            if job not in JOBS:
+                raise ConfigError(f"Unknown job 'schedule.{job}' in {where}; jobs are "
+                                  f"{', '.join(JOBS)}.")
+            if not isinstance(expression, str):
+                raise ConfigError(f"schedule.{job} in {where} must be a crontab string.")
+            merged[job] = expression
+        config = dataclasses.replace(config, schedule=merged)
+    from .schedule import parse as parse_cron
+
+    for job, expression in config.schedule.items():
+        if expression:
+            try:
+                parse_cron(expression)
+            except ValueError as exc:
+                raise ConfigError(f"schedule.{job} = {expression!r} in {where}: {exc}.") from None
     for name, task in config.tasks.items():
         if task.queue not in QUEUES:
             raise ConfigError(

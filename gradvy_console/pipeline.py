@@ -406,6 +406,8 @@ def status(config: Config, store: DocumentStore, live: LiveState,
                                 at),
         "consumers": consumers,
         "pools": pools,
+        "system": live.get_json("metrics:system", at),
+        "alerts": store.alerts(active_only=True, limit=50),
         "live_counters": live.counters(),
     }
 
@@ -454,6 +456,33 @@ def queue_metrics(config: Config, store: DocumentStore, live: LiveState,
                                 for f in failures],
         }
     return out
+
+
+def schedule_table(config: Config, store: DocumentStore, at_ms: int | None = None
+                   ) -> list[dict[str, Any]]:
+    """Every periodic job: crontab, queue, last run and outcome, next run (computed: Huey has
+    no next-run API)."""
+    from datetime import UTC, datetime
+
+    from . import tasks  # noqa: F401 - registers the jobs
+    from .queues import registered_tasks
+    from .schedule import parse
+
+    now = at_ms if at_ms is not None else now_ms()
+    now_dt = datetime.fromtimestamp(now / 1000, tz=UTC).replace(tzinfo=None)
+    rows = []
+    for job, expression in config.schedule.items():
+        runs = [r for r in store.task_runs(limit=20, task=job) if r["status"] != "skipped"]
+        nxt = parse(expression).next_after(now_dt) if expression else None
+        wrapper = registered_tasks().get(job)
+        rows.append({
+            "job": job, "cron": expression, "queue": wrapper.queue_name if wrapper else "?",
+            "last_run_ms": runs[0]["ended_ms"] if runs else None,
+            "last_outcome": runs[0]["status"] if runs else None,
+            "last_error": runs[0].get("error") if runs else None,
+            "next_run_ms": int(nxt.replace(tzinfo=UTC).timestamp() * 1000) if nxt else None,
+        })
+    return rows
 
 
 def retry_task(store: DocumentStore, task_id: str) -> tuple[str, str]:

@@ -148,6 +148,11 @@ class QueueSet:
         self.hueys: dict[str, Huey] = {name: self._make(name) for name in QUEUES}
 
     def _make(self, queue: str) -> Huey:
+        huey = self._storage(queue)
+        huey.pre_execute(name="once-per-period")(_once_per_period)
+        return huey
+
+    def _storage(self, queue: str) -> Huey:
         name = f"gradvy-{queue}"
         if self.config.redis_url:
             from .live import redis_client
@@ -226,8 +231,43 @@ def _bind(wrapper: GradvyTask, queues: QueueSet, config: Config, name: str) -> N
     wrapper.apply_settings(defaults, config.ingest.result_timeout_seconds)
 
 
-def task(queue: str, name: str | None = None, periodic: Any = None) -> Callable[..., GradvyTask]:
-    """Register a function as a task on `queue` (the configuration may route it elsewhere)."""
+def _schedule_matches(job: str, timestamp: Any) -> bool:
+    """Huey's scheduler asks this every minute: does the job's configured crontab match?"""
+    from .schedule import huey_crontab
+
+    expression = current().config.schedule.get(job, "")
+    if not expression:
+        return False
+    validator = _CRON_CACHE.get(expression)
+    if validator is None:
+        validator = _CRON_CACHE[expression] = huey_crontab(expression)
+    return bool(validator(timestamp))
+
+
+_CRON_CACHE: dict[str, Any] = {}
+
+
+def _once_per_period(task: Any) -> None:
+    """Pre-execute hook: a periodic run enqueued by a scheduler runs only if it is the first
+    for its minute across every consumer and host (several pools may share one Redis). A run
+    started by `trigger` (stamped `_enqueued_ms`) always runs."""
+    from huey.api import PeriodicTask
+    from huey.exceptions import CancelExecution
+
+    if not isinstance(task, PeriodicTask) or "_enqueued_ms" in (task.kwargs or {}):
+        return
+    from . import runtime
+
+    minute = int(time.time() // 60)
+    if not runtime.live().claim(f"periodic:{task.name}:{minute}", ttl_s=600):
+        raise CancelExecution(retry=False)
+
+
+def task(queue: str, name: str | None = None, periodic: str | None = None
+         ) -> Callable[..., GradvyTask]:
+    """Register a function as a task on `queue` (the configuration may route it elsewhere).
+    With `periodic=JOB`, Huey also enqueues it whenever the job's crontab in [schedule]
+    matches (once per period across consumers)."""
 
     def decorator(func: Callable[..., Any]) -> GradvyTask:
         task_name = name or func.__name__
@@ -244,7 +284,9 @@ def task(queue: str, name: str | None = None, periodic: Any = None) -> Callable[
         if periodic is not None:
             from huey.api import PeriodicTask
 
-            extra = {"validate_datetime": lambda self, ts: periodic(ts), "task_base": PeriodicTask}
+            job = periodic
+            extra = {"validate_datetime": lambda self, ts: _schedule_matches(job, ts),
+                     "task_base": PeriodicTask}
         wrapper = GradvyTask(huey, run, name=task_name, **extra)
         wrapper.queue_name = target
         _TASKS[task_name] = wrapper

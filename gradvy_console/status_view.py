@@ -34,6 +34,19 @@ def render_status(data: dict[str, Any], console: Console | None = None) -> None:
         when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(pool["started_ms"] / 1000))
         console.print(f"Pool {pool['id']} (pid {pool['pid']}) started {when} "
                       f"({_age(pool['started_ms'], now)} ago)")
+    system = data.get("system")
+    if system:
+        cpu = "-" if system.get("cpu_percent") is None else f"{system['cpu_percent']}%"
+        console.print(f"CPU {cpu}   memory {system['memory_percent']}%   disk "
+                      f"{system['disk_percent']}%   load "
+                      f"{' '.join(str(x) for x in system['load'])}   "
+                      f"(measured {_age(system['at_ms'], now)} ago)")
+    else:
+        console.print("System: not measured yet (gradvy run monitor)")
+    for alert in data.get("alerts", []):
+        color = "red" if alert["severity"] == "critical" else "yellow"
+        console.print(f"[{color}]{alert['severity'].upper()}[/] {alert['message']} "
+                      f"(since {_age(alert['raised_ms'], now)} ago, id {alert['alert_id']})")
     events = data["events"]
     users = data["users"]
     table = Table(title="Events and users", show_header=False, box=None)

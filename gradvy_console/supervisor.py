@@ -118,6 +118,7 @@ class Supervisor:
             settings = config.queues[queue]
             self.consumers[queue] = Consumer(queue, settings.workers, settings.worker_type)
         self._stop = threading.Event()
+        self._live_down = False
         self._lock_fd: int | None = None
         self._lock = threading.RLock()
 
@@ -196,12 +197,37 @@ class Supervisor:
                 delay = 0.0 if recent <= 1 else min(BACKOFF_CAP_S, 2.0 ** (recent - 2))
                 consumer.next_start = now + delay
                 consumer.state = "crash_loop" if recent >= CRASH_LOOP_DEATHS else "backoff"
+                self._died(consumer, proc.pid, proc.returncode)
                 log.warning("%s consumer (pid %s) exited with %s; restart in %.1f s%s",
                             consumer.queue, proc.pid, proc.returncode, delay,
                             " (crash loop)" if consumer.state == "crash_loop" else "")
             if consumer.state in ("backoff", "crash_loop") and now >= consumer.next_start:
                 consumer.restarts += 1
                 self._spawn(consumer)
+
+    def _died(self, consumer: Consumer, pid: int, code: int | None) -> None:
+        from .monitoring import event_alert
+
+        how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        try:
+            event_alert(self.config, runtime.store(), f"consumer_died:{self.host}:{consumer.queue}",
+                        True, f"Consumer {consumer.queue} on {self.host} (pid {pid}) died "
+                              f"({how}); restarted")
+        except Exception as exc:  # noqa: BLE001 - never let alerting stop a restart
+            log.warning("cannot record the alert: %s", exc)
+
+    def _settled(self, now_ms: int) -> None:
+        """Clear 'consumer died' alerts once the replacement has run for a minute."""
+        from .monitoring import event_alert
+
+        for consumer in self.consumers.values():
+            if consumer.restarts and consumer.state == "running" and (
+                    now_ms - consumer.started_ms > 60_000):
+                try:
+                    event_alert(self.config, runtime.store(),
+                                f"consumer_died:{self.host}:{consumer.queue}", False)
+                except Exception:  # noqa: BLE001 - retried at the next tick
+                    pass
 
     def restart(self, queue: str, workers: int | None = None) -> dict[str, Any]:
         """Gracefully stop one queue's consumer and start it again (with `workers` if given)."""
@@ -255,6 +281,40 @@ class Supervisor:
             runtime.live().put_json(f"sup:{self.id}", self.describe(), ttl_s=5)
         except Exception as exc:  # noqa: BLE001 - an outage is shown, never fatal
             log.warning("cannot publish supervisor state: %s", exc)
+            self._outage(str(exc))
+        else:
+            self._outage(None)
+
+    def _outage(self, error: str | None) -> None:
+        """Raise or clear the live-state backend alert (kept in the store, which is up)."""
+        from .monitoring import backend_outage
+
+        backend = "redis" if self.config.redis_url else "live state"
+        if (error is not None) == self._live_down:
+            return
+        try:
+            backend_outage(self.config, runtime.store(), backend, error is not None,
+                           error or "")
+            self._live_down = error is not None
+        except Exception as exc:  # noqa: BLE001 - the store may be down too; keep trying
+            log.warning("cannot record the outage: %s", exc)
+
+    def monitor(self) -> None:
+        """The 5-second monitoring tick: snapshot, the hour's history, alerts."""
+        from .monitoring import HISTORY_5S, tick
+        from .pipeline import queue_metrics
+        from .queues import current
+
+        try:
+            now = int(time.time() * 1000)
+            queues = current()
+            store, live = runtime.store(), runtime.live()
+            metrics = queue_metrics(self.config, store, live, queues.depths(),
+                                    {q: queues.oldest_age_s(q, now) for q in queues.hueys},
+                                    now)
+            tick(self.config, store, live, HISTORY_5S, metrics, now)
+        except Exception as exc:  # noqa: BLE001 - monitoring must never stop the pool
+            log.warning("monitoring tick failed: %s", exc)
 
     def _handle_commands(self) -> None:
         now = int(time.time() * 1000)
@@ -286,7 +346,9 @@ class Supervisor:
             signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
             signal.signal(signal.SIGINT, lambda *_: self._stop.set())
         self.start()
-        last_publish = 0.0
+        from . import tasks  # noqa: F401 - so queue heads can be read for latency
+
+        last_publish = last_monitor = 0.0
         try:
             while not self._stop.wait(0.2):
                 now = time.monotonic()
@@ -296,6 +358,10 @@ class Supervisor:
                     self._handle_commands()
                     self.publish()
                     last_publish = now
+                if now - last_monitor >= 5.0 and not self._live_down:
+                    self.monitor()
+                    self._settled(int(time.time() * 1000))
+                    last_monitor = now
         finally:
             log.info("stopping the pool")
             self.stop_all()

@@ -28,7 +28,7 @@ log = logging.getLogger("gradvy.taskruns")
 
 ENDINGS = {S.SIGNAL_COMPLETE: "complete", S.SIGNAL_ERROR: "error",
            S.SIGNAL_TIMEOUT: "timeout", S.SIGNAL_EXPIRED: "expired",
-           S.SIGNAL_CANCELED: "canceled", S.SIGNAL_INTERRUPTED: "interrupted"}
+           S.SIGNAL_CANCELED: "skipped", S.SIGNAL_INTERRUPTED: "interrupted"}
 
 
 def summarise(args: Any, kwargs: Any) -> str:

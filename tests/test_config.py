@@ -30,7 +30,7 @@ def test_every_setting_is_documented() -> None:
     import dataclasses
 
     defaults = Config()
-    for section in ("ingest", "consent", "scoring", "live", "simulator"):
+    for section in ("ingest", "consent", "scoring", "live", "simulator", "alerts"):
         for f in dataclasses.fields(getattr(defaults, section)):
             assert f"{f.name} =" in text, f"{section}.{f.name} is not in config.toml"
 

@@ -111,6 +111,9 @@ def test_kill_9_mid_batch_loses_nothing_and_counts_nothing_twice(
                                       and c["pid"] != victim["pid"]],
                              what="realtime consumer restarted")
         assert restarted
+        alerts = json.loads(gradvy(["run", "alerts", "--json"], env, tmp_path).stdout)
+        died = [a for a in alerts if a["kind"] == "consumer_died"]
+        assert died and f"(pid {victim['pid']}) died (signal 9); restarted" in died[0]["message"]
     finally:
         gradvy(["run", "stop"], env, tmp_path)
     data = status(env, tmp_path)
@@ -125,3 +128,34 @@ def test_kill_9_mid_batch_loses_nothing_and_counts_nothing_twice(
     assert store.count_events() == events["processed"]
     assert sum(u["acc"].get("n", {}).get("course_interaction", 0) for u in store.iter_users()
                ) <= events["processed"]
+
+
+def test_two_pools_on_one_redis_share_the_fleet_and_run_jobs_once(
+        tmp_path: Path, redis_url: str) -> None:
+    """Two data dirs stand in for two hosts sharing one Redis."""
+    envs = [env_for(tmp_path / name, redis_url) for name in ("host-a", "host-b")]
+    for env in envs:
+        assert gradvy(["run", "start", "--detach"], env, tmp_path).returncode == 0
+    try:
+        wait_for(lambda: len(alive_consumers(envs[0], tmp_path)) == 14, timeout=60,
+                 what="14 consumers from two pools")
+        assert len(status(envs[1], tmp_path)["pools"]) == 2
+        from gradvy_console.store.sqlite import SqliteStore
+
+        stores = [SqliteStore(tmp_path / name / "store.db") for name in ("host-a", "host-b")]
+
+        def runs() -> list[dict]:  # type: ignore[type-arg]
+            return [r for s in stores for r in s.task_runs(limit=100,
+                                                           task="update_realtime_metrics")]
+
+        # Both pools' schedulers enqueue the job each minute: wait until both ran one minute.
+        wait_for(lambda: len([r for r in runs() if r["status"] == "skipped"]) >= 1,
+                 timeout=150, what="a minute in which both pools enqueued the job")
+        by_minute: dict[int, list[str]] = {}
+        for r in runs():
+            by_minute.setdefault(r["started_ms"] // 60_000, []).append(r["status"])
+        for minute, statuses in by_minute.items():
+            assert statuses.count("complete") == 1, (minute, statuses)
+    finally:
+        for env in envs:
+            gradvy(["run", "stop"], env, tmp_path)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from .monitoring import monitor_system_performance
 from .realtime import (
     batch_process_events,
     process_analytics_event,
@@ -16,6 +17,7 @@ from .realtime import (
 
 __all__ = [
     "batch_process_events",
+    "monitor_system_performance",
     "process_analytics_event",
     "process_pending_events",
     "self_test_probe",

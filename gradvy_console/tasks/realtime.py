@@ -90,7 +90,7 @@ def batch_process_events(events: list[Any] | None = None, receipts: list[str] | 
 batch_process_events.before_enqueue = _persist_many
 
 
-@task("realtime")
+@task("realtime", periodic="process_pending_events")
 def process_pending_events(batch_size: int = 1000, max_batches: int = 1000) -> dict[str, Any]:
     """Drain the inbox: everything pending, including work whose queue message was lost."""
     from ..pipeline import drain_inbox
@@ -99,7 +99,7 @@ def process_pending_events(batch_size: int = 1000, max_batches: int = 1000) -> d
                        batch_size=batch_size, max_batches=max_batches).as_dict()
 
 
-@task("realtime")
+@task("realtime", periodic="update_realtime_metrics")
 def update_realtime_metrics() -> dict[str, Any]:
     """Aggregate pipeline counters and rates into live state (`metrics:pipeline`, 5 min)."""
     from ..pipeline import pipeline_metrics

@@ -1,0 +1,212 @@
+"""System monitoring and alerts (no Textual, no Rich).
+
+`sample(...)` measures CPU (from cpu_times deltas against the previous sample kept in live
+state, so no worker is blocked for a second), memory, disk of the data dir's filesystem, load
+average and every consumer's CPU and memory (from their heartbeats). `tick(...)` stores the
+sample as the current snapshot and in a rolling history, evaluates the alert rules and records
+every raise and clear in the store. The supervisor ticks every 5 s (the hour at 5 s); the
+`monitor_system_performance` job every 5 minutes (the day at 5 min).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from typing import Any
+
+import psutil
+
+from .analytics.alerts import Change, Rule, evaluate
+from .config import QUEUES, Config
+from .live import LiveState
+from .store import DocumentStore
+
+HISTORY_5S = ("sys:history:5s", 720, 3_600 + 60)        # one hour of 5-second samples
+HISTORY_5M = ("sys:history:5m", 288, 86_400 + 600)      # one day of 5-minute samples
+
+
+def rules(config: Config) -> dict[str, Rule]:
+    a = config.alerts
+    h = a.hysteresis_percent
+    return {
+        "cpu": Rule("cpu", "warning", a.cpu_warning, h, "%"),
+        "memory": Rule("memory", "critical", a.memory_critical, h, "%"),
+        "disk": Rule("disk", "critical", a.disk_critical, h, "%"),
+        "queue_latency": Rule("queue_latency", "warning", a.queue_latency_warning_s,
+                              a.queue_latency_warning_s * 0.25, " s"),
+        "dead_letter_rate": Rule("dead_letter_rate", "warning", a.dead_letter_rate_warning,
+                                 a.dead_letter_rate_warning * 0.25),
+        "consumer_dead": Rule("consumer_dead", "critical", 0.5, 0.0, "bool"),
+        "crash_loop": Rule("crash_loop", "critical", 0.5, 0.0, "bool"),
+        "backend_unreachable": Rule("backend_unreachable", "critical", 0.5, 0.0, "bool"),
+        "consumer_died": Rule("consumer_died", "warning", 0.5, 0.0, "bool"),
+    }
+
+
+# Alerts raised and cleared by events (the supervisor), not by the periodic evaluation.
+EVENT_KINDS = ("backend_unreachable", "consumer_died")
+
+
+def event_alert(config: Config, store: DocumentStore, key: str, raise_it: bool,
+                message: str = "", now_ms: int | None = None) -> None:
+    """Raise (once) or clear an event-driven alert such as a consumer that died."""
+    now = now_ms if now_ms is not None else int(time.time() * 1000)
+    kind = key.split(":", 1)[0]
+    rule = rules(config)[kind]
+    active = {a["key"] for a in store.alerts(active_only=True, limit=1000)}
+    if raise_it and key not in active:
+        apply_changes(store, None, [Change("raise", key, rule, 1.0)], now, {key: message})
+    elif not raise_it and key in active:
+        apply_changes(store, None, [Change("clear", key, rule, 0.0)], now)
+
+
+def cpu_percent(live: LiveState, now_ms: int) -> float | None:
+    """Whole-machine CPU % since the previous sample (None for the first one)."""
+    times = psutil.cpu_times()
+    busy = sum(times) - times.idle - getattr(times, "iowait", 0.0)
+    total = sum(times)
+    previous = live.get_json("sys:cpu_times", now_ms)
+    live.put_json("sys:cpu_times", {"busy": busy, "total": total}, ttl_s=3600)
+    if not previous or total <= previous["total"]:
+        return None
+    return round(100.0 * (busy - previous["busy"]) / (total - previous["total"]), 1)
+
+
+def sample(config: Config, live: LiveState, consumers: list[dict[str, Any]], now_ms: int
+           ) -> dict[str, Any]:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    memory = psutil.virtual_memory()
+    disk = psutil.disk_usage(str(config.data_dir))
+    load = os.getloadavg()
+    return {
+        "at_ms": now_ms,
+        "cpu_percent": cpu_percent(live, now_ms),
+        "memory_percent": memory.percent,
+        "memory_used_bytes": memory.total - memory.available,
+        "disk_percent": disk.percent,
+        "disk_free_bytes": disk.free,
+        "load": [round(x, 2) for x in load],
+        "cores": psutil.cpu_count() or 1,
+        "consumers": [{"queue": c.get("queue"), "host": c.get("host"), "pid": c.get("pid"),
+                       "cpu_percent": c.get("cpu_percent"), "rss_bytes": c.get("rss_bytes"),
+                       "alive": c.get("alive")} for c in consumers],
+    }
+
+
+def alert_values(snapshot: dict[str, Any], queues: dict[str, dict[str, Any]],
+                 consumers: list[dict[str, Any]], pools: list[dict[str, Any]],
+                 dead_letter_rate: float | None) -> dict[str, float | None]:
+    values: dict[str, float | None] = {
+        "cpu": snapshot.get("cpu_percent"),
+        "memory": snapshot.get("memory_percent"),
+        "disk": snapshot.get("disk_percent"),
+        "dead_letter_rate": dead_letter_rate,
+    }
+    for queue in QUEUES:
+        age = queues.get(queue, {}).get("oldest_age_s")
+        values[f"queue_latency:{queue}"] = age if age is not None else 0.0
+    for c in consumers:
+        if not c.get("alive"):
+            values[f"consumer_dead:{c['host']}:{c['pid']}:{c['queue']}"] = 1.0
+    for pool in pools:
+        for c in pool.get("consumers", []):
+            if c.get("state") == "crash_loop":
+                values[f"crash_loop:{pool['host']}:{c['queue']}"] = 1.0
+    return values
+
+
+def apply_changes(store: DocumentStore, live: LiveState | None, changes: list[Change],
+                  now_ms: int, describe: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Record raises and clears: the store keeps the history, live state the active set."""
+    active = {a["key"]: a for a in store.alerts(active_only=True, limit=1000)}
+    done = []
+    for change in changes:
+        if change.action == "raise":
+            subject = (describe or {}).get(change.key, change.key)
+            alert = {"alert_id": uuid.uuid4().hex[:12], "key": change.key,
+                     "kind": change.rule.kind, "severity": change.rule.severity,
+                     "value": change.value, "message": change.rule.message(subject,
+                                                                           change.value),
+                     "raised_ms": now_ms, "cleared_ms": None, "acknowledged_ms": None}
+        else:
+            if change.key not in active:
+                continue
+            alert = {**active[change.key], "cleared_ms": now_ms, "cleared_value": change.value}
+        store.record_alert(alert)
+        done.append(alert)
+    return done
+
+
+def subjects(values: dict[str, float | None]) -> dict[str, str]:
+    names = {"cpu": "CPU", "memory": "Memory", "disk": "Disk",
+             "dead_letter_rate": "Dead-letter rate"}
+    out = {}
+    for key in values:
+        kind, _, rest = key.partition(":")
+        if kind in names:
+            out[key] = names[kind]
+        elif kind == "queue_latency":
+            out[key] = f"Queue {rest}: oldest waiting task"
+        elif kind == "consumer_dead":
+            host, pid, queue = rest.split(":")
+            out[key] = f"Consumer {queue} on {host} (pid {pid}) stopped beating"
+        elif kind == "crash_loop":
+            host, queue = rest.split(":")
+            out[key] = f"Consumer {queue} on {host} is crash-looping"
+    return out
+
+
+def tick(config: Config, store: DocumentStore, live: LiveState, history: tuple[str, int, int],
+         queues: dict[str, dict[str, Any]], now_ms: int | None = None) -> dict[str, Any]:
+    """One monitoring round: sample, store snapshot and history, evaluate and apply alerts."""
+    from .pipeline import fleet
+
+    now = now_ms if now_ms is not None else int(time.time() * 1000)
+    consumers = fleet(live, config.live.heartbeat_ttl_seconds, now)
+    pools = sorted(live.scan_json("sup:", now).values(), key=lambda s: s.get("id", ""))
+    snap = sample(config, live, consumers, now)
+    live.put_json("metrics:system", snap, ttl_s=600)
+    key, max_len, ttl = history
+    live.push_bounded(key, {k: snap[k] for k in ("at_ms", "cpu_percent", "memory_percent",
+                                                 "disk_percent", "load")}, max_len, ttl)
+    counters = store.counters()
+    previous = live.get_json("sys:dlq_mark", now)
+    live.put_json("sys:dlq_mark", {"dead": counters.get("dead_lettered", 0),
+                                   "all": sum(counters.get(k, 0) for k in (
+                                       "processed", "dead_lettered", "duplicates",
+                                       "no_consent"))}, ttl_s=3600)
+    rate = None
+    if previous:
+        dead = counters.get("dead_lettered", 0) - previous["dead"]
+        total = sum(counters.get(k, 0) for k in ("processed", "dead_lettered", "duplicates",
+                                                   "no_consent")) - previous["all"]
+        rate = round(dead / total, 4) if total > 0 else 0.0
+    values = alert_values(snap, queues, consumers, pools, rate)
+    # CPU alerts on the mean of the last three samples: one busy moment is not an alert.
+    recent = [h["cpu_percent"] for h in live.get_list(key, now)[-3:]
+              if h.get("cpu_percent") is not None]
+    values["cpu"] = round(sum(recent) / len(recent), 1) if recent else None
+    active = {a["key"] for a in store.alerts(active_only=True, limit=1000)
+              if a["kind"] not in EVENT_KINDS}
+    changes = evaluate(values, active, rules(config))
+    snap["alerts_changed"] = apply_changes(store, live, changes, now, subjects(values))
+    return snap
+
+
+def backend_outage(config: Config, store: DocumentStore, backend: str, down: bool,
+                   error: str = "", now_ms: int | None = None) -> None:
+    """Raise (or clear) the alert for an unreachable backend, straight in the store: the live
+    state may be the thing that is down."""
+    event_alert(config, store, f"backend_unreachable:{backend}", down,
+                f"{backend} unreachable: {error}"[:200], now_ms)
+
+
+def acknowledge(store: DocumentStore, alert_id: str, now_ms: int | None = None
+                ) -> dict[str, Any] | None:
+    for alert in store.alerts(limit=1000):
+        if alert["alert_id"] == alert_id or alert["alert_id"].startswith(alert_id):
+            alert = {**alert, "acknowledged_ms": now_ms or int(time.time() * 1000)}
+            store.record_alert(alert)
+            return alert
+    return None
