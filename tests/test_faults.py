@@ -127,7 +127,7 @@ def test_redis_restart_under_load(tmp_path: Path) -> None:
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         wait_for(lambda: status(env, tmp_path)["events"]["processed"] > 0, what="progress")
         server.stop()               # Redis goes away under load ...
-        time.sleep(2)
+        time.sleep(3)
         server.start()              # ... and comes back on the same port, empty
         runner.communicate(timeout=300)
         # Whatever the run said, nothing accepted is lost: finish what is pending.
@@ -141,6 +141,12 @@ def test_redis_restart_under_load(tmp_path: Path) -> None:
         # The pool reconnected: every consumer is alive again on the restarted server.
         wait_for(lambda: len([c for c in status(env, tmp_path)["consumers"] if c["alive"]]) == 7,
                  what="consumers back after the outage")
+        # The outage was an alert, raised while Redis was down and cleared when it came back.
+        outage = wait_for(lambda: [a for a in json.loads(gradvy(
+            ["run", "alerts", "--all", "--json"], env, tmp_path).stdout)
+            if a["kind"] == "backend_unreachable" and a.get("cleared_ms")],
+            what="a cleared outage alert")
+        assert "redis unreachable" in outage[0]["message"]
     finally:
         gradvy(["run", "stop"], env, tmp_path)
         server.stop()
