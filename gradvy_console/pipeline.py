@@ -68,7 +68,8 @@ def drain_partition(config: Config, batch_size: int, partition: tuple[int, int]
     after = 0
     try:
         while True:
-            rows = store.inbox_peek(batch_size, now_ms(), after, partition)
+            # No consumer is running (that is why we drain here): leased rows are ours too.
+            rows = store.inbox_peek(batch_size, 2**62, after, partition)
             if not rows:
                 break
             after = int(rows[-1][0])
@@ -141,13 +142,15 @@ def process_pending(config: Config, store: DocumentStore, live: LiveState, inges
     if use_queue is None:
         use_queue = bool(live_consumers(live, "realtime"))
     if not use_queue:
+        # No realtime consumer: no task can be on its way for a leased row, so take them all.
         processes = config.ingest.local_processes
         if processes > 1 and store.inbox_count() >= processes * batch_size:
             result = drain_parallel(config, store, processes, batch_size, progress)
-            result.add(drain_inbox(store, ingestor, config, batch_size=batch_size))
+            result.add(drain_inbox(store, ingestor, config, batch_size=batch_size,
+                                   ignore_leases=True))
         else:
             result = drain_inbox(store, ingestor, config, batch_size=batch_size,
-                                 progress=progress)
+                                 progress=progress, ignore_leases=True)
         batches = -(-(result.total + result.skipped) // max(batch_size, 1))
         return ProcessReport("in-process", result, batches, time.monotonic() - started)
 
@@ -204,12 +207,14 @@ def process_pending(config: Config, store: DocumentStore, live: LiveState, inges
             collect(pending.pop(0))
     for handle in pending:
         collect(handle)
-    if lost or store.inbox_count():
+    if lost:
         # A consumer died with our batches (Huey has no late acknowledgement): their rows are
         # still in the inbox under our lease. Take them here; taking is atomic with ingesting,
         # so a batch a consumer did finish is never processed twice.
         result.add(drain_inbox(store, ingestor, config, batch_size=batch_size,
                                ignore_leases=True))
+    else:
+        result.add(drain_inbox(store, ingestor, config, batch_size=batch_size))
     return ProcessReport("queue", result, batches, time.monotonic() - started)
 
 

@@ -69,8 +69,9 @@ class DocumentStore(abc.ABC):
     def transaction(self) -> AbstractContextManager[IngestTx]: ...
 
     @abc.abstractmethod
-    def inbox_put(self, payloads: list[bytes], at_ms: int) -> list[str]:
-        """Store raw event payloads as pending; return their receipts in order."""
+    def inbox_put(self, payloads: list[bytes], at_ms: int, lease_ms: int = 0) -> list[str]:
+        """Store raw event payloads as pending; return their receipts in order. With
+        `lease_ms`, the rows start leased (a task is on its way for them)."""
 
     @abc.abstractmethod
     def inbox_claim(self, limit: int, lease_ms: int, now_ms: int,

@@ -170,11 +170,13 @@ class MongoStore(DocumentStore):
         tx.finish()
 
     # --- inbox ----------------------------------------------------------------------------
-    def inbox_put(self, payloads: list[bytes], at_ms: int) -> list[str]:
+    def inbox_put(self, payloads: list[bytes], at_ms: int, lease_ms: int = 0) -> list[str]:
         if not payloads:
             return []
         first = self.next_seq("inbox", len(payloads))
-        docs = [{"_id": first + i, "payload": p, "received_ms": at_ms, "leased_until": 0}
+        leased_until = at_ms + lease_ms if lease_ms else 0
+        docs = [{"_id": first + i, "payload": p, "received_ms": at_ms,
+                 "leased_until": leased_until}
                 for i, p in enumerate(payloads)]
         self.db.inbox.insert_many(docs, ordered=True)
         return [str(first + i) for i in range(len(payloads))]

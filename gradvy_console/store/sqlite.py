@@ -304,12 +304,13 @@ class SqliteStore(DocumentStore):
             yield _SqliteTx(conn)
 
     # --- inbox ----------------------------------------------------------------------------
-    def inbox_put(self, payloads: list[bytes], at_ms: int) -> list[str]:
+    def inbox_put(self, payloads: list[bytes], at_ms: int, lease_ms: int = 0) -> list[str]:
         receipts: list[str] = []
+        leased_until = at_ms + lease_ms if lease_ms else 0
         with self._write() as conn:
             for payload in payloads:
-                cur = conn.execute("INSERT INTO inbox (payload, received_ms) VALUES (?, ?)",
-                                   (payload, at_ms))
+                cur = conn.execute("INSERT INTO inbox (payload, received_ms, leased_until)"
+                                   " VALUES (?, ?, ?)", (payload, at_ms, leased_until))
                 receipts.append(str(cur.lastrowid))
         return receipts
 

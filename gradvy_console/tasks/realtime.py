@@ -18,17 +18,24 @@ def _persist_one(event_data: Any, receipt: str | None = None) -> tuple[tuple[Any
     """Before enqueueing, put the event in the store's inbox: the message never holds the only
     copy. If the message is lost, the pending-events job finds the event again."""
     if receipt is None:
-        receipt = runtime.store().inbox_put([_encode(event_data)], now_ms())[0]
+        receipt = runtime.store().inbox_put([_encode(event_data)], now_ms(), _lease_ms())[0]
     return (event_data,), {"receipt": receipt}
 
 
 def _persist_many(events: list[Any] | None = None, receipts: list[str] | None = None
                   ) -> tuple[tuple[Any, ...], dict[str, Any]]:
     if receipts is None and events is not None:
-        receipts = runtime.store().inbox_put([_encode(e) for e in events], now_ms())
+        receipts = runtime.store().inbox_put([_encode(e) for e in events], now_ms(),
+                                             _lease_ms())
         # The inbox holds the payloads now; the message carries only their receipts.
         events = None
     return (), {"events": events, "receipts": receipts}
+
+
+def _lease_ms() -> int:
+    """Rows written for a task start leased: the periodic pending-events job (which recovers
+    lost work) leaves them to their task unless the lease runs out."""
+    return int(runtime.get_config().ingest.inbox_lease_seconds * 1000)
 
 
 def _encode(value: Any) -> bytes:
