@@ -260,6 +260,8 @@ class Ingestor:
             if anon:
                 tx.add_anon_counts(dict(anon))
             counters["processed"] += result.processed
+            if result.processed:  # hourly, for "processed in the last 24 h"
+                counters[f"processed_hour:{at // 3_600_000}"] += result.processed
             counters["duplicates"] += result.duplicates
             counters["no_consent"] += result.no_consent
             counters["dead_lettered"] += result.dead_lettered

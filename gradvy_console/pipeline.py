@@ -383,6 +383,11 @@ def status(config: Config, store: DocumentStore, live: LiveState,
     users = store.count_users()
     active = store.count_users_active_since(at - 86_400_000)
     consumers = fleet(live, config.live.heartbeat_ttl_seconds, at_ms=at)
+    hour = at // 3_600_000
+    processed_24h = sum(v for k, v in counters.items() if k.startswith("processed_hour:")
+                        and hour - int(k.split(":", 1)[1]) < 24)
+    failed_24h = len(store.task_runs(limit=100_000, failed_only=True,
+                                     since_ms=at - 86_400_000))
     pools = sorted(live.scan_json("sup:", at).values(), key=lambda s: s.get("id", ""))
     return {
         "at": at,
@@ -395,10 +400,12 @@ def status(config: Config, store: DocumentStore, live: LiveState,
             "pending": pending,
             "oldest_pending_age_s": round((at - oldest) / 1000, 1) if oldest else None,
             "processed": counters.get("processed", 0),
+            "processed_24h": processed_24h,
             "dead_lettered": counters.get("dead_lettered", 0),
             "duplicates": counters.get("duplicates", 0),
             "no_consent": counters.get("no_consent", 0),
             "profiled": counters.get("profiled", 0),
+            "failed_tasks_24h": failed_24h,
             "pii_masked": counters.get("pii_masked", 0),
             "keys_dropped": counters.get("keys_dropped", 0),
             "unknown_type": counters.get("unknown_type", 0),

@@ -52,10 +52,12 @@ def render_status(data: dict[str, Any], console: Console | None = None) -> None:
     table = Table(title="Events and users", show_header=False, box=None)
     table.add_row("pending", str(events["pending"]),
                   f"oldest {events['oldest_pending_age_s']} s" if events["pending"] else "")
-    table.add_row("processed", str(events["processed"]), f"profiled {events['profiled']}")
+    table.add_row("processed", str(events["processed"]),
+                  f"last 24 h {events['processed_24h']}, profiled {events['profiled']}")
     table.add_row("dead-lettered", str(events["dead_lettered"]),
                   ", ".join(f"{k} {v}" for k, v in events["rejected"].items()))
     table.add_row("duplicates", str(events["duplicates"]), "")
+    table.add_row("failed tasks", str(events["failed_tasks_24h"]), "last 24 h")
     table.add_row("no consent", str(events["no_consent"]), "")
     table.add_row("PII masked", str(events["pii_masked"]), f"keys dropped {events['keys_dropped']}")
     table.add_row("users", str(users["total"]),

@@ -46,8 +46,10 @@ def summarise(args: Any, kwargs: Any) -> str:
 
 
 class RunRecorder:
-    def __init__(self, queue: str, flush_interval: float = 0.5) -> None:
+    def __init__(self, queue: str, consumer_key: str = "", flush_interval: float = 0.5
+                 ) -> None:
         self.queue = queue
+        self.consumer_key = consumer_key  # the heartbeat key: its done/failed counters
         self.flush_interval = flush_interval
         self._started: dict[str, tuple[float, int]] = {}
         self._rows: list[dict[str, Any]] = []
@@ -112,12 +114,17 @@ class RunRecorder:
         if not rows:
             return
         outcomes: dict[str, int] = {}
+        per_consumer: dict[str, int] = {}
         for row in rows:
             key = f"{row['queue']}:{row['status']}"
             outcomes[key] = outcomes.get(key, 0) + 1
+            if self.consumer_key and row["status"] in ("complete", "failed"):
+                name = f"{self.consumer_key}:{'done' if row['status'] == 'complete' else 'failed'}"
+                per_consumer[name] = per_consumer.get(name, 0) + 1
         try:
             runtime.store().add_task_runs(rows)
-            runtime.live().record_batch(LiveBatch(task_minutes=outcomes), int(time.time() * 1000))
+            runtime.live().record_batch(LiveBatch(task_minutes=outcomes, counters=per_consumer),
+                                        int(time.time() * 1000))
         except Exception as exc:  # noqa: BLE001 - history is best effort; retried next tick
             log.warning("cannot write task history: %s", exc)
             with self._lock:

@@ -42,14 +42,12 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-{queue}", daemon=True)
 
     def on_signal(self, signal: str, task: Any, *args: Any) -> None:
+        # Done and failed counts come from the run recorder (it runs in every worker process,
+        # forked ones included); the current task is known here for thread workers.
         with self._lock:
             if signal == S.SIGNAL_EXECUTING:
                 self.doc["current"] = task.name
-            elif signal == S.SIGNAL_COMPLETE:
-                self.doc["done"] += 1
-                self.doc["current"] = None
-            elif signal in (S.SIGNAL_ERROR, S.SIGNAL_TIMEOUT):
-                self.doc["failed"] += 1
+            elif signal in (S.SIGNAL_COMPLETE, S.SIGNAL_ERROR, S.SIGNAL_TIMEOUT):
                 self.doc["current"] = None
 
     def _usage(self) -> tuple[float, int]:
@@ -76,7 +74,14 @@ class Heartbeat:
 
     def beat(self) -> None:
         cpu, rss = self._usage()
+        try:
+            counters = runtime.live().counters()
+            done = counters.get(f"{self.key}:done", 0)
+            failed = counters.get(f"{self.key}:failed", 0)
+        except Exception:  # noqa: BLE001 - keep the last known counts
+            done, failed = self.doc["done"], self.doc["failed"]
         with self._lock:
+            self.doc["done"], self.doc["failed"] = done, failed
             self.doc["last_beat_ms"] = int(time.time() * 1000)
             self.doc["cpu_percent"], self.doc["rss_bytes"] = cpu, rss
             doc = dict(self.doc)
@@ -127,7 +132,7 @@ def run_worker(config: Config, queue: str, workers: int | None = None,
                           worker_type or settings.worker_type)
     from .taskruns import RunRecorder
 
-    recorder = RunRecorder(queue)
+    recorder = RunRecorder(queue, heartbeat.key)
     current()[queue].signal()(heartbeat.on_signal)
     current()[queue].signal()(recorder.on_signal)
     heartbeat.start()

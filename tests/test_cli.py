@@ -30,6 +30,7 @@ def test_simulate_process_status_accounts_for_every_event(
     total = (events["processed"] + events["dead_lettered"] + events["duplicates"]
              + events["no_consent"])
     assert total == 5000 and events["pending"] == 0
+    assert events["processed_24h"] == events["processed"]
     assert events["processed"] > 4000 and events["dead_lettered"] >= 75
     assert set(events["rejected"]) == {"missing_field", "future_timestamp", "bad_timestamp"}
     data = status(env, tmp_path)

@@ -89,6 +89,11 @@ def test_foreground_pool_stops_gracefully_on_signal(tmp_path: Path, sig: int) ->
 def test_kill_9_mid_batch_loses_nothing_and_counts_nothing_twice(
         env: dict[str, str], tmp_path: Path) -> None:
     count = 20_000
+    # Progress must come from process-events' own batches, not the periodic pending-events
+    # job, or the kill could land before process-events has chosen the queue.
+    config = tmp_path / "no-periodic-drain.toml"
+    config.write_text('[schedule]\nprocess_pending_events = ""\n')
+    env = {**env, "GRADVY_CONFIG": str(config)}
     out = gradvy(["run", "simulate-data", "--simulate-count", str(count), "--seed", "5"], env,
                  tmp_path)
     assert out.returncode == 0, out.stderr

@@ -157,3 +157,27 @@ def test_sigterm_lets_a_running_task_finish(tmp_path: Path) -> None:
     events = status(env, tmp_path)["events"]
     # The batch that was running when SIGTERM arrived finished: nothing left pending.
     assert events["no_consent"] == 20000 and events["pending"] == 0
+
+
+def test_process_workers_report_done_counts_in_their_heartbeat(tmp_path: Path) -> None:
+    env = env_for(tmp_path / "data")
+    worker = Worker("realtime", env, tmp_path, "--worker-type", "process", "--workers", "2")
+    try:
+        worker.wait_ready()
+        out = _python("""
+            from gradvy_console.tasks import self_test_probe
+            for h in [self_test_probe.delay('x') for _ in range(6)]:
+                h.get(timeout=60)
+            """, env, tmp_path)
+        assert out.returncode == 0, out.stderr
+        deadline = time.monotonic() + 30
+        while True:
+            beat = next(c for c in status(env, tmp_path)["consumers"]
+                        if c["pid"] == worker.proc.pid)
+            if beat["done"] >= 6:
+                break
+            assert time.monotonic() < deadline, beat
+            time.sleep(0.5)
+        assert beat["worker_type"] == "process" and beat["failed"] == 0
+    finally:
+        assert worker.stop() == 0
