@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .analytics.scoring import ScoringModel
 from .errors import ConfigError
 
 QUEUES: tuple[str, ...] = (
@@ -76,21 +77,8 @@ class ConsentSettings:
     )
 
 
-@dataclass(frozen=True)
-class ScoringSettings:
-    half_life_days: float = 14.0
-    view: float = 0.01
-    enroll: float = 0.05
-    session_bonus: float = 0.03
-    session_bonus_completion: float = 0.8
-    session_bonus_seconds: float = 300.0
-    search_hit: float = 0.005
-    ui_click: float = 0.001
-    quiz_low_ratio: float = 0.5
-    quiz_low_risk: float = 0.05
-    quiz_high_ratio: float = 0.8
-    quiz_high_risk: float = -0.02
-    risk_base: float = 0.0
+# The scoring weights are defined once, by the model that uses them.
+ScoringSettings = ScoringModel
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,7 @@ class Ingestor:
     def __init__(self, store: DocumentStore, live: LiveState, config: Config) -> None:
         self.store = store
         self.live = live
-        self.model = ScoringModel.from_settings(config.scoring)
+        self.model: ScoringModel = config.scoring
         self.limits = Limits(max_payload_bytes=config.ingest.max_payload_bytes,
                              max_future_ms=config.ingest.max_future_seconds * 1000)
         # Live state is the recent past: a session list lives an hour, a user-day a day. Events

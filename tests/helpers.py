@@ -66,3 +66,14 @@ class Worker:
                 self.proc.kill()
             self.handle.close()
         return code
+
+
+def wait_for(predicate: Any, timeout: float = 60, what: str = "condition") -> Any:
+    """Poll `predicate` until it returns something truthy (tests wait, never sleep blindly)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")

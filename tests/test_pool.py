@@ -6,24 +6,13 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import psutil
 import pytest
-from helpers import GRADVY, env_for, gradvy, status
+from helpers import GRADVY, env_for, gradvy, status, wait_for
 
 QUEUES = {"realtime", "analytics", "ml", "reports", "maintenance", "compliance", "monitoring"}
-
-
-def wait_for(predicate, timeout: float = 30, what: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def alive_consumers(env: dict[str, str], cwd: Path) -> list[dict]:  # type: ignore[type-arg]

@@ -165,3 +165,16 @@ def test_alert_history(store: DocumentStore) -> None:
     assert [a["alert_id"] for a in store.alerts(active_only=True)] == ["a2"]
     assert [a["alert_id"] for a in store.alerts()] == ["a2", "a1"]
     assert store.alerts()[1]["cleared_ms"] == 30
+
+
+def test_inbox_peek_partitions_and_leases(store: DocumentStore) -> None:
+    receipts = store.inbox_put([b'{"n":%d}' % i for i in range(6)], at_ms=0)
+    leased = store.inbox_put([b'{"n":99}'], at_ms=0, lease_ms=10_000)  # a task is on its way
+    ids = [int(r) for r in receipts]
+    evens = store.inbox_peek(10, now_ms=5, partition=(2, 0))
+    odds = store.inbox_peek(10, now_ms=5, partition=(2, 1))
+    assert sorted(int(r) for r, _ in evens + odds) == ids  # disjoint, complete, lease respected
+    assert all(int(r) % 2 == 0 for r, _ in evens)
+    assert [r for r, _ in store.inbox_peek(2, now_ms=5, after=ids[2])] == receipts[3:5]
+    assert leased[0] in [r for r, _ in store.inbox_peek(10, now_ms=2**62)]
+    assert store.inbox_count() == 7  # peeking takes nothing

@@ -26,6 +26,8 @@ Acc = dict[str, Any]
 
 @dataclass(frozen=True)
 class ScoringModel:
+    """The weights and decay of the profile model; `[scoring]` in config.toml."""
+
     half_life_days: float = 14.0
     view: float = 0.01
     enroll: float = 0.05
@@ -39,10 +41,6 @@ class ScoringModel:
     quiz_high_ratio: float = 0.8
     quiz_high_risk: float = -0.02
     risk_base: float = 0.0
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> ScoringModel:
-        return cls(**{name: getattr(settings, name) for name in cls.__dataclass_fields__})
 
 
 _KEY_CACHE: dict[str, str] = {}
