@@ -131,6 +131,17 @@ def task_rate(n: int, redis_url: str, work: Path, consumers: int, noop: bool = F
     from gradvy_console.store.sqlite import SqliteStore
 
     store = SqliteStore(data / "store.db")
+
+    def drained() -> bool:
+        c = store.counters()
+        return sum(c.get(k, 0) for k in ("processed", "duplicates", "dead_lettered",
+                                          "no_consent")) >= n
+
+    return n / _drain_seconds(env, consumers, drained)
+
+
+def _drain_seconds(env: dict[str, str], consumers: int, drained: Any) -> float:
+    """Start `consumers` realtime consumers, wait until `drained()`, stop them: the seconds."""
     procs = []
     start = time.perf_counter()
     for i in range(consumers):
@@ -138,22 +149,16 @@ def task_rate(n: int, redis_url: str, work: Path, consumers: int, noop: bool = F
         procs.append(subprocess.Popen(GRADVY + args, env=env, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL))
     try:
-        while True:
-            c = store.counters()
-            done = c.get("processed", 0) + c.get("duplicates", 0) + c.get("dead_lettered", 0) + (
-                c.get("no_consent", 0))
-            if done >= n:
-                break
+        while not drained():
             if time.perf_counter() - start > 600:
-                raise RuntimeError(f"only {done} of {n} tasks drained in 600 s")
+                raise RuntimeError("the tasks were not drained in 600 s")
             time.sleep(0.05)
-        elapsed = time.perf_counter() - start
+        return time.perf_counter() - start
     finally:
         for p in procs:
             p.terminate()
         for p in procs:
             p.wait(60)
-    return n / elapsed
 
 
 def _noop_rate(n: int, env: dict[str, str], consumers: int) -> float:
@@ -169,22 +174,7 @@ def _noop_rate(n: int, env: dict[str, str], consumers: int) -> float:
     from gradvy_console.queues import QueueSet
 
     queue = QueueSet(load_config(env=env))["realtime"]
-    procs = []
-    start = time.perf_counter()
-    for i in range(consumers):
-        args = ["worker", "realtime", "--workers", str(THREADS)] + (["--no-periodic"] if i else [])
-        procs.append(subprocess.Popen(GRADVY + args, env=env, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL))
-    try:
-        while queue.pending_count() > 0:
-            time.sleep(0.05)
-        elapsed = time.perf_counter() - start
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(60)
-    return n / elapsed
+    return n / _drain_seconds(env, consumers, lambda: queue.pending_count() == 0)
 
 
 def main() -> None:

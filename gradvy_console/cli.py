@@ -190,16 +190,10 @@ def consent(
 def status(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Pipeline status: events, users, queues, consumers, backends."""
     from .pipeline import status as build_status
-    from .queues import current
 
     config = _config()
     store, live, _ing = _engine(config)
-    from . import tasks  # noqa: F401 - so queue heads can be read
-
-    queues = current()
-    now = int(time.time() * 1000)
-    data = build_status(config, store, live, queues.depths(),
-                        {q: queues.oldest_age_s(q, now) for q in queues.hueys})
+    data = build_status(config, store, live)
     if json_out:
         _echo_json(data)
         return
@@ -294,18 +288,13 @@ def monitor(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")
             ) -> None:
     """Measure the system now (CPU, memory, disk, load, consumers) and update alerts."""
     from .monitoring import HISTORY_5M, tick
-    from .pipeline import queue_metrics
-    from .queues import current
+    from .pipeline import current_queue_metrics
 
     config = _config()
     store, live, _ing = _engine(config)
-    from . import tasks  # noqa: F401
-
-    queues = current()
     now = int(time.time() * 1000)
-    metrics = queue_metrics(config, store, live, queues.depths(),
-                            {q: queues.oldest_age_s(q, now) for q in queues.hueys}, now)
-    snap = tick(config, store, live, HISTORY_5M, metrics, now)
+    snap = tick(config, store, live, HISTORY_5M, current_queue_metrics(config, store, live, now),
+                now)
     if json_out:
         _echo_json(snap)
         return

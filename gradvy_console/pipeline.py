@@ -372,9 +372,7 @@ def pipeline_metrics(store: DocumentStore, live: LiveState, at_ms: int) -> dict[
     }
 
 
-def status(config: Config, store: DocumentStore, live: LiveState,
-           queue_depths: dict[str, dict[str, int]] | None,
-           queue_heads: dict[str, float | None] | None = None) -> dict[str, Any]:
+def status(config: Config, store: DocumentStore, live: LiveState) -> dict[str, Any]:
     """Everything `gradvy run status` shows, as plain data."""
     at = now_ms()
     counters = store.counters()
@@ -414,8 +412,7 @@ def status(config: Config, store: DocumentStore, live: LiveState,
         },
         "users": {"total": users, "active_24h": active,
                   "activity_rate": round(active / users, 4) if users else 0.0},
-        "queues": queue_metrics(config, store, live, queue_depths or {}, queue_heads or {},
-                                at),
+        "queues": current_queue_metrics(config, store, live, at),
         "consumers": consumers,
         "pools": pools,
         "system": live.get_json("metrics:system", at),
@@ -495,6 +492,17 @@ def schedule_table(config: Config, store: DocumentStore, at_ms: int | None = Non
             "next_run_ms": int(nxt.replace(tzinfo=UTC).timestamp() * 1000) if nxt else None,
         })
     return rows
+
+
+def current_queue_metrics(config: Config, store: DocumentStore, live: LiveState,
+                          at_ms: int) -> dict[str, dict[str, Any]]:
+    """`queue_metrics` for the active queues: depths and head ages read here."""
+    from . import tasks  # noqa: F401 - so queue heads can be deserialised
+    from .queues import current
+
+    queues = current()
+    return queue_metrics(config, store, live, queues.depths(),
+                         {q: queues.oldest_age_s(q, at_ms) for q in queues.hueys}, at_ms)
 
 
 def retry_task(store: DocumentStore, task_id: str) -> tuple[str, str]:

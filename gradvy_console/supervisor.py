@@ -302,17 +302,13 @@ class Supervisor:
     def monitor(self) -> None:
         """The 5-second monitoring tick: snapshot, the hour's history, alerts."""
         from .monitoring import HISTORY_5S, tick
-        from .pipeline import queue_metrics
-        from .queues import current
+        from .pipeline import current_queue_metrics
 
         try:
             now = int(time.time() * 1000)
-            queues = current()
             store, live = runtime.store(), runtime.live()
-            metrics = queue_metrics(self.config, store, live, queues.depths(),
-                                    {q: queues.oldest_age_s(q, now) for q in queues.hueys},
-                                    now)
-            tick(self.config, store, live, HISTORY_5S, metrics, now)
+            tick(self.config, store, live, HISTORY_5S,
+                 current_queue_metrics(self.config, store, live, now), now)
         except Exception as exc:  # noqa: BLE001 - monitoring must never stop the pool
             log.warning("monitoring tick failed: %s", exc)
 

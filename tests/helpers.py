@@ -77,3 +77,11 @@ def wait_for(predicate: Any, timeout: float = 60, what: str = "condition") -> An
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def run_python(code: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a snippet in a fresh interpreter, as a user's script would."""
+    import textwrap
+
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=120)

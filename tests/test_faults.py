@@ -6,19 +6,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 from conftest import RedisServer
 from helpers import GRADVY, Worker, env_for, gradvy, status, wait_for
-
-
-def _python(code: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+from helpers import run_python as _python
 
 
 @pytest.fixture(params=["sqlite", "redis"])

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 from helpers import Worker, env_for, gradvy, status
+from helpers import run_python as _python
 
 SNIPPET_USAGE = """
 from datetime import datetime
@@ -52,11 +50,6 @@ try:
 except Exception as exc:
     print("REFUSED:", exc)
 """
-
-
-def _python(code: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(params=["sqlite", "redis"])
