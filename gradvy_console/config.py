@@ -59,6 +59,7 @@ class IngestSettings:
     batch_size: int = 100
     inbox_lease_seconds: float = 60.0
     result_timeout_seconds: float = 120.0
+    result_ttl_seconds: float = 3600.0
     local_processes: int = 2
 
 

@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from huey import PriorityRedisHuey, SqliteHuey
-from huey.api import Huey, Result, TaskWrapper
+from huey import SqliteHuey
+from huey.api import Huey, PriorityRedisExpireHuey, Result, TaskWrapper
 from huey.consumer import Consumer
 from huey.exceptions import HueyException, TaskException
 
@@ -132,8 +132,9 @@ class GradvySqliteHuey(_WithoutRevocation, SqliteHuey):
     pass
 
 
-class GradvyRedisHuey(_WithoutRevocation, PriorityRedisHuey):
-    pass
+class GradvyRedisHuey(_WithoutRevocation, PriorityRedisExpireHuey):
+    """Priority queue; results expire (a fire-and-forget `.delay()` must not leave its result
+    in Redis forever)."""
 
 
 _TASKS: dict[str, GradvyTask] = {}
@@ -159,7 +160,8 @@ class QueueSet:
 
             redis_client(self.config)  # one clear sentence if unreachable
             return GradvyRedisHuey(name, url=self.config.redis_url, results=True,
-                                     blocking=True, read_timeout=1, utc=True)
+                                   blocking=True, read_timeout=1, utc=True,
+                                   expire_time=int(self.config.ingest.result_ttl_seconds))
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         # fsync=False: synchronous=NORMAL under WAL, durable across process crashes (the
         # store's inbox, not the queue, is what must never lose an event).
