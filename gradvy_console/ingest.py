@@ -333,8 +333,3 @@ def _day_iso(ts_ms: int) -> str:
         text = time.strftime("%Y-%m-%d", time.gmtime(day * 86_400))
         _DAY_CACHE[day] = text
     return text
-
-
-def decode_lines(data: bytes) -> list[tuple[int, bytes]]:
-    """Split NDJSON into (line number, bytes) for the non-blank lines."""
-    return [(i, line) for i, line in enumerate(data.splitlines(), start=1) if line.strip()]

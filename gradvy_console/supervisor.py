@@ -407,10 +407,3 @@ def stop_running(config: Config, timeout: float = 120.0) -> int:
         time.sleep(0.05)
     raise GradvyError(f"The pool (pid {pid}) did not stop within {timeout:.0f} s.",
                       exit_code=1)
-
-
-def pools(at_ms: int | None = None) -> list[dict[str, Any]]:
-    """Every running pool that shares this live state (all hosts on one Redis)."""
-    now = at_ms if at_ms is not None else int(time.time() * 1000)
-    return sorted(runtime.live().scan_json("sup:", now).values(),
-                  key=lambda s: (s.get("host", ""), s.get("id", "")))
