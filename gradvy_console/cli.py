@@ -238,10 +238,7 @@ def retry(task_id: Annotated[str, typer.Argument(help="A failed run's task id "
 
     config = _config()
     store, _live, _ing = _engine(config)
-    matches = [r for r in store.task_runs(limit=1000, failed_only=True)
-               if r["task_id"].startswith(task_id)]
-    full_id = matches[0]["task_id"] if len(matches) == 1 else task_id
-    name, new_id = retry_task(store, full_id)
+    name, new_id = retry_task(store, task_id)
     typer.echo(f"Re-enqueued {name} as task {new_id}.")
 
 

@@ -384,8 +384,7 @@ def status(config: Config, store: DocumentStore, live: LiveState) -> dict[str, A
     hour = at // 3_600_000
     processed_24h = sum(v for k, v in counters.items() if k.startswith("processed_hour:")
                         and hour - int(k.split(":", 1)[1]) < 24)
-    failed_24h = len(store.task_runs(limit=100_000, failed_only=True,
-                                     since_ms=at - 86_400_000))
+    failed_24h = store.count_failed_runs(at - 86_400_000)
     pools = sorted(live.scan_json("sup:", at).values(), key=lambda s: s.get("id", ""))
     return {
         "at": at,
@@ -506,10 +505,16 @@ def current_queue_metrics(config: Config, store: DocumentStore, live: LiveState,
 
 
 def retry_task(store: DocumentStore, task_id: str) -> tuple[str, str]:
-    """Re-enqueue a failed task with its original arguments; returns (task, new task id)."""
+    """Re-enqueue a failed task with its original arguments; returns (task, new task id).
+    `task_id` may be the start of an id, as `gradvy run tasks` shows it, when it is unique
+    among recent failures."""
     from . import tasks  # noqa: F401 - registers every task
     from .queues import registered_tasks
 
+    matches = [r for r in store.task_runs(limit=1000, failed_only=True)
+               if r["task_id"].startswith(task_id)]
+    if len(matches) == 1:
+        task_id = matches[0]["task_id"]
     run = store.task_run(task_id)
     if run is None:
         raise GradvyError(f"No task run {task_id} in the history.", exit_code=1)

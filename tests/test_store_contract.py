@@ -153,6 +153,8 @@ def test_task_runs_bounded_and_queried(store: DocumentStore) -> None:
     assert store.task_run("t15")["error"] == "boom"  # type: ignore[index]
     assert store.task_run("nope") is None
     assert len(store.task_runs(since_ms=1025, limit=100)) == 5
+    assert store.count_failed_runs(since_ms=0) == 6
+    assert store.count_failed_runs(since_ms=1015) == 3
 
 
 def test_alert_history(store: DocumentStore) -> None:

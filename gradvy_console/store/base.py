@@ -154,6 +154,10 @@ class DocumentStore(abc.ABC):
         """Newest first."""
 
     @abc.abstractmethod
+    def count_failed_runs(self, since_ms: int) -> int:
+        """Failed task runs that ended at or after `since_ms` (a count, nothing loaded)."""
+
+    @abc.abstractmethod
     def task_run(self, task_id: str) -> dict[str, Any] | None:
         """The newest run of `task_id`."""
 

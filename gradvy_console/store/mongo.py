@@ -326,6 +326,10 @@ class MongoStore(DocumentStore):
         return [{k: v for k, v in d.items() if k not in ("_id", "seq")}
                 for d in self.db.task_runs.find(query).sort("seq", -1).limit(limit)]
 
+    def count_failed_runs(self, since_ms: int) -> int:
+        return int(self.db.task_runs.count_documents({"status": "failed",
+                                                      "ended_ms": {"$gte": since_ms}}))
+
     def task_run(self, task_id: str) -> dict[str, Any] | None:
         doc = self.db.task_runs.find_one({"task_id": task_id}, sort=[("seq", -1)])
         return None if doc is None else {k: v for k, v in doc.items() if k not in ("_id", "seq")}

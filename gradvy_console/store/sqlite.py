@@ -494,6 +494,11 @@ class SqliteStore(DocumentStore):
         sql += " ORDER BY id DESC LIMIT ?"
         return [orjson.loads(b) for (b,) in self._conn().execute(sql, [*args, limit])]
 
+    def count_failed_runs(self, since_ms: int) -> int:
+        return int(self._conn().execute(
+            "SELECT count(*) FROM task_runs WHERE status = 'failed' AND ended_ms >= ?",
+            (since_ms,)).fetchone()[0])
+
     def task_run(self, task_id: str) -> dict[str, Any] | None:
         row = self._conn().execute("SELECT body FROM task_runs WHERE task_id = ?"
                                    " ORDER BY id DESC LIMIT 1", (task_id,)).fetchone()
