@@ -358,42 +358,31 @@ def self_test(wait: Annotated[float, typer.Option(help="Seconds to wait for a wo
 
 @run_app.command("start")
 def start(
+    queue: Annotated[str | None, typer.Argument(
+        help="Start only this (stopped) queue's consumer on the running pool.")] = None,
     detach: Annotated[bool, typer.Option("--detach", help="Run the pool in the background.")
                       ] = False,
 ) -> None:
     """Start the worker pool: one supervised consumer per queue, until SIGINT/SIGTERM."""
     import logging
     import os
-    import subprocess
-    import time
 
-    from .supervisor import Supervisor, running_pid
+    from .supervisor import Supervisor, running_pid, send_command, start_detached
 
     config = _config()
+    if queue is not None:
+        _engine(config)
+        reply = send_command(config, {"cmd": "start", "queue": queue})
+        typer.echo(f"{queue}: running (pid {reply['consumer']['pid']}).")
+        return
     pid = running_pid(config)
     if pid is not None:
         raise GradvyError(f"already running (pid {pid})", exit_code=1)
     if detach:
-        config.data_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-c", "from gradvy_console.cli import main; main()"]
-        if _state["config_path"]:
-            cmd += ["--config", _state["config_path"]]
-        cmd += ["run", "start"]
-        with open(config.data_dir / "supervisor.log", "ab") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True,
-                                    env=dict(os.environ))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if running_pid(config) == proc.pid:
-                typer.echo(f"Worker pool started in the background (pid {proc.pid}); log: "
-                           f"{config.data_dir / 'supervisor.log'}.")
-                return
-            if proc.poll() is not None:
-                raise GradvyError(f"The pool exited at start (code {proc.returncode}); see "
-                                  f"{config.data_dir / 'supervisor.log'}.", exit_code=1)
-            time.sleep(0.1)
-        raise GradvyError("The pool did not start within 30 s.", exit_code=1)
+        pid = start_detached(config, _state["config_path"])
+        typer.echo(f"Worker pool started in the background (pid {pid}); log: "
+                   f"{config.data_dir / 'supervisor.log'}.")
+        return
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from . import runtime
@@ -412,11 +401,21 @@ def start(
 
 
 @run_app.command("stop")
-def stop(timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 120.0) -> None:
+def stop(
+    queue: Annotated[str | None, typer.Argument(
+        help="Stop only this queue's consumer (the pool keeps running).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 120.0,
+) -> None:
     """Stop the running pool gracefully; returns when every process has exited."""
-    from .supervisor import stop_running
+    from .supervisor import send_command, stop_running
 
-    pid = stop_running(_config(), timeout)
+    config = _config()
+    if queue is not None:
+        _engine(config)
+        send_command(config, {"cmd": "stop", "queue": queue}, timeout)
+        typer.echo(f"{queue}: stopped (start it again: gradvy run start {queue}).")
+        return
+    pid = stop_running(config, timeout)
     typer.echo(f"Worker pool (pid {pid}) stopped.")
 
 

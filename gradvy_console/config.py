@@ -112,6 +112,29 @@ class AlertSettings:
     hysteresis_percent: float = 5.0
 
 
+# Console key bindings: id -> default key (Textual key names). `[console.keys]` remaps them.
+CONSOLE_KEYS: dict[str, str] = {
+    "screen.dashboard": "1", "screen.tasks": "2", "screen.dead_letters": "3",
+    "screen.schedule": "4", "screen.alerts": "5", "screen.users": "6",
+    "screen.action_log": "7", "help": "question_mark", "quit": "q",
+    "theme.toggle": "ctrl+t", "refresh": "ctrl+r",
+    "action.simulate": "s", "action.process": "p", "action.self_test": "x",
+    "action.monitor": "m",
+    "queue.start": "g", "queue.stop": "k", "queue.restart": "r", "queue.scale": "w",
+    "alert.acknowledge": "a", "task.retry": "r", "task.failed_only": "f",
+    "dead_letter.replay": "r", "job.trigger": "g", "user.lookup": "slash",
+}
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    refresh_seconds: float = 1.0
+    theme: str = "dark"
+    quit_default: str = "leave"
+    start_pool: bool = True
+    keys: dict[str, str] = field(default_factory=dict)
+
+
 # Periodic jobs and their crontabs (UTC), defaults from seed/ORIGINAL.md; "" disables one.
 JOBS: dict[str, str] = {
     "process_pending_events": "* * * * *",
@@ -154,6 +177,7 @@ class Config:
     queues: dict[str, QueueSettings] = field(default_factory=_default_queues)
     tasks: dict[str, TaskSettings] = field(default_factory=_default_tasks)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
     schedule: dict[str, str] = field(default_factory=lambda: dict(JOBS))
     source: str = "built-in defaults"
 
@@ -309,6 +333,17 @@ def config_from_table(table: dict[str, Any], where: str) -> Config:
                 f"tasks.{name}.queue in {where} names unknown queue '{task.queue}'; "
                 f"queues are {', '.join(QUEUES)}."
             )
+    console = config.console
+    if console.theme not in ("dark", "light"):
+        raise ConfigError(f"console.theme in {where} must be 'dark' or 'light'.")
+    if console.quit_default not in ("stop", "leave"):
+        raise ConfigError(f"console.quit_default in {where} must be 'stop' or 'leave'.")
+    if console.refresh_seconds < 0.1:
+        raise ConfigError(f"console.refresh_seconds in {where} must be at least 0.1.")
+    for binding in console.keys:
+        if binding not in CONSOLE_KEYS:
+            raise ConfigError(f"Unknown key binding 'console.keys.{binding}' in {where}; "
+                              f"bindings are {', '.join(CONSOLE_KEYS)}.")
     for name, queue in config.queues.items():
         if queue.worker_type not in ("thread", "process"):
             raise ConfigError(

@@ -1,12 +1,27 @@
-"""`gradvy-console`: the Textual operations console (issue 5, not built yet)."""
+"""`gradvy-console [--config PATH]`: the Textual operations console."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 
-def main() -> None:
-    sys.stderr.write(
-        "gradvy-console: the Textual console is not built yet. Use the headless verbs meanwhile:"
-        " 'gradvy run status', 'gradvy run simulate-data', 'gradvy run process-events'.\n")
-    sys.exit(1)
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="gradvy-console",
+        description="Operations console for the Gradvy pipeline: starts (or attaches to) the "
+                    "worker pool and shows it live. Press ? inside for the keys.")
+    parser.add_argument("--config", help="Config file (default: $GRADVY_CONFIG, then "
+                                         "./config.toml, then built-in defaults).")
+    args = parser.parse_args(argv)
+    from .config import load_config
+    from .errors import GradvyError
+
+    try:
+        config = load_config(args.config)
+    except GradvyError as exc:
+        sys.stderr.write(f"gradvy-console: {exc}\n")
+        sys.exit(exc.exit_code)
+    from .app import make_app
+
+    make_app(config, args.config).run()

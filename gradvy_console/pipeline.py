@@ -626,3 +626,43 @@ def _iso_now() -> str:
     from .analytics.events import iso_from_ms
 
     return iso_from_ms(now_ms())
+
+
+# --- one user; dead-letter replay ----------------------------------------------------------
+
+
+def user_report(config: Config, store: DocumentStore, live: LiveState, user_id: str
+                ) -> dict[str, Any] | None:
+    """What is known about one user: profile (scores, preferences), today's live counters,
+    consent and its history, recent events. None when the user is unknown."""
+    from .analytics.events import day_of
+    from .analytics.scoring import profile_view
+
+    user = store.get_user(user_id)
+    history = store.consent_history(user_id)
+    if user is None and not history:
+        return None
+    at = now_ms()
+    return {
+        "user_id": user_id,
+        "profile": profile_view(user["acc"], config.scoring, at) if user else {"events": 0},
+        "consent": (user or {}).get("consent", {}),
+        "consent_history": history,
+        "live_today": live.user_day(user_id, day_of(at), at),
+        "recent_events": store.user_events(user_id, limit=100_000)[-20:][::-1],
+    }
+
+
+def replay_dead_letter(store: DocumentStore, dead_letter_id: str) -> dict[str, Any]:
+    """Put a reviewed dead letter's original payload back in the pending inbox (the next
+    processing run ingests it again; if it is still invalid it is dead-lettered again).
+    The inbox row is written before the dead letter is removed: a crash between the two
+    leaves a copy, never a loss."""
+    letter = store.dead_letter(dead_letter_id)
+    if letter is None:
+        raise GradvyError(f"No dead letter {dead_letter_id}.", exit_code=1)
+    store.inbox_put([letter["payload"].encode()], now_ms())
+    store.remove_dead_letter(dead_letter_id)
+    with store.transaction() as tx:
+        tx.add_counters({"replayed": 1})
+    return letter

@@ -232,9 +232,7 @@ class Supervisor:
     def restart(self, queue: str, workers: int | None = None) -> dict[str, Any]:
         """Gracefully stop one queue's consumer and start it again (with `workers` if given)."""
         with self._lock:
-            consumer = self.consumers.get(queue)
-            if consumer is None:
-                raise GradvyError(f"Queue '{queue}' is not supervised here.", exit_code=2)
+            consumer = self._consumer(queue)
             if workers is not None:
                 consumer.workers = workers
             consumer.state = "stopping"
@@ -242,6 +240,29 @@ class Supervisor:
             consumer.restarts += 1
             self._spawn(consumer)
             return consumer.describe()
+
+    def stop_queue(self, queue: str) -> dict[str, Any]:
+        """Gracefully stop one queue's consumer; it stays stopped until `start_queue`."""
+        with self._lock:
+            consumer = self._consumer(queue)
+            consumer.state = "stopping"
+            self._terminate([consumer])
+            return consumer.describe()
+
+    def start_queue(self, queue: str) -> dict[str, Any]:
+        """Start a stopped queue's consumer (a running one is left as it is)."""
+        with self._lock:
+            consumer = self._consumer(queue)
+            if consumer.state != "running":
+                consumer.deaths.clear()
+                self._spawn(consumer)
+            return consumer.describe()
+
+    def _consumer(self, queue: str) -> Consumer:
+        consumer = self.consumers.get(queue)
+        if consumer is None:
+            raise GradvyError(f"Queue '{queue}' is not supervised here.", exit_code=2)
+        return consumer
 
     def _terminate(self, consumers: list[Consumer]) -> None:
         procs = [c for c in consumers if c.proc is not None and c.proc.poll() is None]
@@ -327,6 +348,10 @@ class Supervisor:
                                                                   int(command["workers"]))}
                 elif command.get("cmd") == "restart":
                     reply = {"ok": True, "consumer": self.restart(command["queue"])}
+                elif command.get("cmd") == "stop":
+                    reply = {"ok": True, "consumer": self.stop_queue(command["queue"])}
+                elif command.get("cmd") == "start":
+                    reply = {"ok": True, "consumer": self.start_queue(command["queue"])}
                 else:
                     reply = {"ok": False, "error": f"unknown command {command.get('cmd')!r}"}
             except GradvyError as exc:
@@ -386,6 +411,38 @@ def send_command(config: Config, command: dict[str, Any], timeout: float = 60.0
             return dict(reply)
         time.sleep(0.1)
     raise GradvyError(f"The pool did not answer within {timeout:.0f} s.", exit_code=1)
+
+
+def start_detached(config: Config, config_path: str | None = None, timeout: float = 30.0
+                   ) -> int:
+    """Start the pool as a background process in its own session (it outlives the caller,
+    e.g. the console); return its pid once it holds the data dir's lock."""
+    pid = running_pid(config)
+    if pid is not None:
+        raise GradvyError(f"already running (pid {pid})", exit_code=1)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-c", "from gradvy_console.cli import main; main()"]
+    if config_path:
+        cmd += ["--config", config_path]
+    cmd += ["run", "start"]
+    env = dict(os.environ)
+    env["GRADVY_DATA_DIR"] = str(config.data_dir)
+    if config.redis_url:
+        env["GRADVY_REDIS_URL"] = config.redis_url
+    if config.mongo_url:
+        env["GRADVY_MONGO_URL"] = config.mongo_url
+    with open(config.data_dir / "supervisor.log", "ab") as log_file:
+        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if running_pid(config) == proc.pid:
+            return proc.pid
+        if proc.poll() is not None:
+            raise GradvyError(f"The pool exited at start (code {proc.returncode}); see "
+                              f"{config.data_dir / 'supervisor.log'}.", exit_code=1)
+        time.sleep(0.1)
+    raise GradvyError(f"The pool did not start within {timeout:.0f} s.", exit_code=1)
 
 
 def stop_running(config: Config, timeout: float = 120.0) -> int:

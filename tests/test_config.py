@@ -30,8 +30,11 @@ def test_every_setting_is_documented() -> None:
     import dataclasses
 
     defaults = Config()
-    for section in ("ingest", "consent", "scoring", "live", "simulator", "alerts"):
+    for section in ("ingest", "consent", "scoring", "live", "simulator", "alerts", "console"):
         for f in dataclasses.fields(getattr(defaults, section)):
+            if f.name == "keys":
+                assert "[console.keys]" in text
+                continue
             assert f"{f.name} =" in text, f"{section}.{f.name} is not in config.toml"
 
 
@@ -62,6 +65,9 @@ def test_precedence_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         ("[tasks.process_analytics_event]\nqueue = 'nowhere'\n", "unknown queue 'nowhere'"),
         ("nonsense = 1\n", "Unknown setting 'nonsense'"),
         ("[general\n", "is not valid TOML"),
+        ("[console.keys]\n'action.fly' = 'f'\n", "Unknown key binding 'console.keys.action.fly'"),
+        ("[console]\ntheme = 'pink'\n", "console.theme"),
+        ("[console]\nquit_default = 'maybe'\n", "console.quit_default"),
     ],
 )
 def test_bad_config_names_key_and_file(tmp_path: Path, body: str, fragment: str) -> None:

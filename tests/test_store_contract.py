@@ -81,6 +81,24 @@ def test_dead_letters_keep_payload_and_reason(store: DocumentStore) -> None:
     assert by_reason["missing_field"]["payload"] == '{"x":1}'
     assert by_reason["bad_json"]["payload"] == "{nope" and by_reason["bad_json"]["user_id"] == "u9"
     assert [d["reason"] for d in store.dead_letters(reason="bad_json")] == ["bad_json"]
+    assert store.dead_letter(by_reason["bad_json"]["id"]) == by_reason["bad_json"]
+    removed = store.remove_dead_letter(by_reason["bad_json"]["id"])
+    assert removed is not None and removed["payload"] == "{nope"
+    assert store.remove_dead_letter(by_reason["bad_json"]["id"]) is None
+    assert store.remove_dead_letter("no-such-id") is None
+    assert [d["reason"] for d in store.dead_letters()] == ["missing_field"]
+
+
+def test_action_log_newest_first(store: DocumentStore) -> None:
+    for i, outcome in enumerate(["running", "done"]):
+        store.record_action({"action_id": "0000000000001-a", "who": "op", "action": "process",
+                             "params": {}, "started_ms": 1, "outcome": outcome, "ok": i == 1})
+    store.record_action({"action_id": "0000000000002-b", "who": "op", "action": "simulate",
+                         "params": {"count": 5}, "started_ms": 2, "outcome": "ok", "ok": True})
+    log = store.actions()
+    assert [a["action"] for a in log] == ["simulate", "process"]
+    assert log[1]["outcome"] == "done" and log[0]["params"] == {"count": 5}
+    assert len(store.actions(limit=1)) == 1
 
 
 def test_consent_and_history(store: DocumentStore) -> None:

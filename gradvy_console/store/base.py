@@ -139,6 +139,14 @@ class DocumentStore(abc.ABC):
     def count_dead_letters(self) -> int: ...
 
     @abc.abstractmethod
+    def dead_letter(self, dead_letter_id: str) -> dict[str, Any] | None:
+        """One dead letter by the 'id' `dead_letters` gives, or None."""
+
+    @abc.abstractmethod
+    def remove_dead_letter(self, dead_letter_id: str) -> dict[str, Any] | None:
+        """Delete one dead letter (by the 'id' `dead_letters` gives); return it, or None."""
+
+    @abc.abstractmethod
     def anon_counts(self) -> dict[tuple[str, str], int]: ...
 
     # --- task runs and alerts (bounded histories) -----------------------------------------
@@ -177,6 +185,17 @@ class DocumentStore(abc.ABC):
     @abc.abstractmethod
     def get_documents(self, collection: str, user_id: str | None = None
                       ) -> list[dict[str, Any]]: ...
+
+    # --- the operator action log ----------------------------------------------------------
+    def record_action(self, entry: dict[str, Any]) -> None:
+        """Append (or update, by 'action_id') an operator action {who, action, params,
+        started_ms, ended_ms, outcome, ok}."""
+        self.put_documents("action_log", [{**entry, "_id": entry["action_id"]}])
+
+    def actions(self, limit: int = 200) -> list[dict[str, Any]]:
+        """Newest first. Action ids start with the zero-padded start time, so they sort."""
+        return sorted(self.get_documents("action_log"), key=lambda d: d["_id"],
+                      reverse=True)[:limit]
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -297,6 +297,22 @@ class MongoStore(DocumentStore):
     def count_dead_letters(self) -> int:
         return int(self.db.dead_letters.count_documents({}))
 
+    def dead_letter(self, dead_letter_id: str) -> dict[str, Any] | None:
+        d = self.db.dead_letters.find_one({"_id": dead_letter_id})
+        if d is None:
+            return None
+        return {"id": str(d["_id"]), "reason": d["reason"], "detail": d["detail"],
+                "payload": d["payload"], "event_id": d.get("event_id"),
+                "user_id": d.get("user_id"), "at_ms": d["at_ms"]}
+
+    def remove_dead_letter(self, dead_letter_id: str) -> dict[str, Any] | None:
+        d = self.db.dead_letters.find_one_and_delete({"_id": dead_letter_id})
+        if d is None:
+            return None
+        return {"id": str(d["_id"]), "reason": d["reason"], "detail": d["detail"],
+                "payload": d["payload"], "event_id": d.get("event_id"),
+                "user_id": d.get("user_id"), "at_ms": d["at_ms"]}
+
     def anon_counts(self) -> dict[tuple[str, str], int]:
         return {(d["day"], d["event_type"]): int(d["n"]) for d in self.db.anon_counts.find({})}
 

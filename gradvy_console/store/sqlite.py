@@ -454,6 +454,31 @@ class SqliteStore(DocumentStore):
     def count_dead_letters(self) -> int:
         return int(self._conn().execute("SELECT count(*) FROM dead_letters").fetchone()[0])
 
+    def dead_letter(self, dead_letter_id: str) -> dict[str, Any] | None:
+        if not dead_letter_id.isdigit():
+            return None
+        row = self._conn().execute(
+            "SELECT id, reason, detail, payload, event_id, user_id, at_ms FROM dead_letters"
+            " WHERE id = ?", (int(dead_letter_id),)).fetchone()
+        if row is None:
+            return None
+        i, r, d, p, e, u, at = row
+        return {"id": str(i), "reason": r, "detail": d, "payload": p, "event_id": e,
+                "user_id": u, "at_ms": at}
+
+    def remove_dead_letter(self, dead_letter_id: str) -> dict[str, Any] | None:
+        if not dead_letter_id.isdigit():
+            return None
+        with self._write() as conn:
+            row = conn.execute(
+                "DELETE FROM dead_letters WHERE id = ? RETURNING id, reason, detail, payload,"
+                " event_id, user_id, at_ms", (int(dead_letter_id),)).fetchone()
+        if row is None:
+            return None
+        i, r, d, p, e, u, at = row
+        return {"id": str(i), "reason": r, "detail": d, "payload": p, "event_id": e,
+                "user_id": u, "at_ms": at}
+
     def anon_counts(self) -> dict[tuple[str, str], int]:
         return {(d, t): int(n) for d, t, n in
                 self._conn().execute("SELECT day, event_type, n FROM anon_counts")}

@@ -1,0 +1,329 @@
+"""`gradvy-console`: the Textual app. It wires screens, bindings, the poller and the operator
+actions; the screens render, the source reads, the operator acts.
+
+Data flows one way: one long-running thread worker polls `source.snapshot()`, waits
+`refresh_seconds` after each poll ends (so polls never overlap and a slow backend only slows
+the refresh) and posts `SnapshotReady`; the app hands it to the visible screen. Operator
+actions run in thread workers and end in a notification.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any, ClassVar, Protocol
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.command import Provider
+from textual.screen import ModalScreen
+from textual.worker import get_current_worker
+
+from .commands import OperatorCommands
+from .config import JOBS, QUEUES, Config, ConsoleSettings
+from .console_source import Snapshot
+from .messages import ActionFinished, ActionProgress, SnapshotReady
+from .operator_actions import ACTIONS, Outcome, Progress
+from .screens.action_log import ActionLogScreen
+from .screens.alerts import AlertsScreen
+from .screens.dashboard import DashboardScreen
+from .screens.dead_letters import DeadLettersScreen
+from .screens.help import HelpScreen
+from .screens.list_base import ListScreen
+from .screens.modals import QuitModal, SimulateModal
+from .screens.schedule import ScheduleScreen
+from .screens.tasks import TasksScreen
+from .screens.users import UsersScreen
+from .widgets.activity import RunningAction
+
+POOL_RETRY_S = 15.0
+
+
+class Source(Protocol):
+    def snapshot(self) -> Snapshot: ...
+    def task_runs(self, failed_only: bool = False, queue: str | None = None,
+                  limit: int = 200) -> list[dict[str, Any]]: ...
+    def dead_letters(self, limit: int = 200) -> list[dict[str, Any]]: ...
+    def schedule(self) -> list[dict[str, Any]]: ...
+    def alerts(self, active_only: bool = False) -> list[dict[str, Any]]: ...
+    def user(self, user_id: str) -> dict[str, Any] | None: ...
+    def action_log(self, limit: int = 200) -> list[dict[str, Any]]: ...
+
+
+class Operator(Protocol):
+    def perform(self, action: str, params: dict[str, Any] | None = None,
+                progress: Progress | None = None) -> Outcome: ...
+
+
+SCREENS_BY_MODE = {"dashboard": "Dashboard", "tasks": "Tasks", "dead_letters": "Dead letters",
+                   "schedule": "Schedule", "alerts": "Alerts", "users": "Users",
+                   "action_log": "Action log"}
+
+
+class GradvyConsole(App[None]):
+    CSS_PATH = "console.tcss"
+    TITLE = "Gradvy Console"
+    MODES: ClassVar[dict[str, Any]] = {
+        "dashboard": DashboardScreen, "tasks": TasksScreen, "dead_letters": DeadLettersScreen,
+        "schedule": ScheduleScreen, "alerts": AlertsScreen, "users": UsersScreen,
+        "action_log": ActionLogScreen,
+    }
+    DEFAULT_MODE = "dashboard"
+    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = (
+        App.COMMANDS | {OperatorCommands})
+    BINDINGS = [
+        Binding("1", "show('dashboard')", "Dash", id="screen.dashboard"),
+        Binding("2", "show('tasks')", "Tasks", id="screen.tasks"),
+        Binding("3", "show('dead_letters')", "DLQ", id="screen.dead_letters"),
+        Binding("4", "show('schedule')", "Sched", id="screen.schedule"),
+        Binding("5", "show('alerts')", "Alerts", id="screen.alerts"),
+        Binding("6", "show('users')", "Users", id="screen.users"),
+        Binding("7", "show('action_log')", "Log", id="screen.action_log"),
+        Binding("s", "simulate", "Simulate", id="action.simulate"),
+        Binding("p", "operate('process')", "Process", id="action.process"),
+        Binding("x", "operate('self_test')", "Self-test", id="action.self_test"),
+        Binding("m", "operate('monitor')", "Monitor", id="action.monitor"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("ctrl+t", "toggle_theme", "Theme", show=False, id="theme.toggle"),
+        Binding("ctrl+r", "refresh_now", "Refresh", show=False, id="refresh"),
+    ]
+
+    def __init__(self, source: Source, operator: Operator, settings: ConsoleSettings,
+                 *, manage_pool: bool = True, simulate_defaults: dict[str, int] | None = None
+                 ) -> None:
+        super().__init__()
+        self.source = source
+        self.operator = operator
+        self.settings = settings
+        self.latest: Snapshot | None = None
+        self.manage_pool = manage_pool
+        self.want_pool = manage_pool and settings.start_pool
+        self.simulate_defaults = simulate_defaults or {"count": 1000, "users": 100, "days": 30,
+                                                       "seed": 0}
+        self._in_flight: dict[int, tuple[str, RunningAction]] = {}
+        self._next_run_id = 0
+        self._wake = threading.Event()
+        self._pool_attempt = -POOL_RETRY_S
+        self._attached_told = False
+        self._quitting = False
+        self.polls = 0
+        self.theme = "textual-light" if settings.theme == "light" else "textual-dark"
+
+    # --- the poller -----------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self.set_keymap(dict(self.settings.keys))
+        self.poll_forever()
+
+    @work(thread=True, exclusive=True, group="poller", exit_on_error=False)
+    def poll_forever(self) -> None:
+        worker = get_current_worker()
+        while not worker.is_cancelled:
+            # Polls pause while a dialog is open (nothing behind it is readable anyway).
+            if not isinstance(self.screen_stack[-1] if self.screen_stack else None,
+                              ModalScreen):
+                snapshot = self.source.snapshot()
+                self.polls += 1
+                self.post_message(SnapshotReady(snapshot))
+            self._wake.wait(self.settings.refresh_seconds)
+            self._wake.clear()
+
+    def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        self.latest = message.snapshot
+        screen = self.screen
+        if hasattr(screen, "show_snapshot"):
+            screen.show_snapshot(message.snapshot)
+        self._look_after_pool(message.snapshot)
+
+    def _look_after_pool(self, snapshot: Snapshot) -> None:
+        """Start the pool when there is none (and the backends answer), or say we attached."""
+        if snapshot.backend_error is not None or not self.manage_pool:
+            return
+        if snapshot.pool is not None:
+            if not self._attached_told and not self._is_running("start_pool"):
+                self.notify(f"Attached to the running worker pool (pid {snapshot.pool.pid}).")
+            self._attached_told = True
+            return
+        now = time.monotonic()
+        if (self.want_pool and not self._is_running("start_pool") and not self._quitting
+                and now - self._pool_attempt >= POOL_RETRY_S):
+            self._pool_attempt = now
+            self._attached_told = True
+            self.start_action("start_pool", "Start the worker pool", {})
+
+    # --- operator actions -----------------------------------------------------------------
+    def running_actions(self) -> tuple[RunningAction, ...]:
+        return tuple(r for _key, r in self._in_flight.values())
+
+    def _is_running(self, action: str) -> bool:
+        return any(key.startswith(f"{action}:") for key, _r in self._in_flight.values())
+
+    def start_action(self, action: str, title: str, params: dict[str, Any]) -> None:
+        key = f"{action}:{sorted(params.items())}"
+        if any(k == key for k, _r in self._in_flight.values()):
+            self.notify(f"{title}: already running.", severity="warning")
+            return
+        self._next_run_id += 1
+        run_id = self._next_run_id
+        self._in_flight[run_id] = (key, RunningAction(run_id, title))
+        self._show_activity()
+        self.run_worker(partial(self._perform, run_id, action, params), thread=True,
+                        group="actions", exit_on_error=False)
+
+    def _perform(self, run_id: int, action: str, params: dict[str, Any]) -> None:
+        last = [0.0]
+
+        def progress(done: int, total: int) -> None:
+            now = time.monotonic()
+            if now - last[0] >= 0.25 or (total and done >= total):
+                last[0] = now
+                self.post_message(ActionProgress(run_id, done, total))
+
+        try:
+            outcome = self.operator.perform(action, params, progress)
+        except Exception as exc:  # noqa: BLE001 - the operator never raises; be sure anyway
+            outcome = Outcome(False, f"{type(exc).__name__}: {exc}")
+        self.post_message(ActionFinished(run_id, action, outcome))
+
+    def on_action_progress(self, message: ActionProgress) -> None:
+        entry = self._in_flight.get(message.run_id)
+        if entry is not None:
+            key, running = entry
+            self._in_flight[message.run_id] = (key, RunningAction(
+                running.run_id, running.title, message.done, message.total))
+            self._show_activity()
+
+    def on_action_finished(self, message: ActionFinished) -> None:
+        entry = self._in_flight.pop(message.run_id, None)
+        self._show_activity()
+        title = entry[1].title if entry else ACTIONS.get(message.action, message.action)
+        outcome = message.outcome
+        self.notify(outcome.message, title=str(title),
+                    severity="information" if outcome.ok else "error", timeout=8)
+        self._wake.set()
+        if isinstance(self.screen, ListScreen):
+            self.screen.reload()
+        if message.action == "stop_pool" and self._quitting:
+            self.exit()
+
+    def _show_activity(self) -> None:
+        screen = self.screen
+        if hasattr(screen, "show_activity"):
+            screen.show_activity(self.running_actions())
+
+    # --- bindings -------------------------------------------------------------------------
+    def action_show(self, mode: str) -> None:
+        self.switch_mode(mode)
+
+    def action_simulate(self) -> None:
+        def chosen(values: dict[str, int] | None) -> None:
+            if values:
+                self.simulate_defaults = dict(values)
+                self.start_action("simulate", f"Simulate {values['count']:,} events", values)
+
+        self.push_screen(SimulateModal(self.simulate_defaults), chosen)
+
+    def action_operate(self, action: str) -> None:
+        self.start_action(action, ACTIONS[action].title, {})
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+
+    def action_refresh_now(self) -> None:
+        self._wake.set()
+        if isinstance(self.screen, ListScreen):
+            self.screen.reload()
+
+    def action_help(self) -> None:
+        rows = []
+        for _key, active in sorted(self.screen.active_bindings.items(),
+                                  key=lambda kv: (kv[1].node is self, kv[0])):
+            binding = active.binding
+            if not binding.description:
+                continue
+            where = "everywhere" if active.node is self else type(active.node).__name__
+            rows.append((self.get_key_display(binding), binding.description,
+                         binding.id or "", where))
+        rows.append(("ctrl+p", "Command palette: every action and screen", "", "everywhere"))
+        self.push_screen(HelpScreen(rows))
+
+    async def action_quit(self) -> None:
+        pool = self.latest.pool if self.latest else None
+        if pool is None or not self.manage_pool:
+            self.exit()
+            return
+
+        def chosen(choice: str | None) -> None:
+            if choice == "leave":
+                self.exit()
+            elif choice == "stop":
+                self._quitting = True
+                self.want_pool = False
+                self.start_action("stop_pool", "Stop the worker pool", {})
+
+        self.push_screen(QuitModal(self.settings.quit_default, pool.pid), chosen)
+
+    # --- the command palette --------------------------------------------------------------
+    def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        out: list[tuple[str, str, Callable[[], Any]]] = []
+        for mode, title in SCREENS_BY_MODE.items():
+            out.append((f"Show {title}", "Screen", partial(self.action_show, mode)))
+        out.append(("Simulate data…", ACTIONS["simulate"].help, self.action_simulate))
+        for action in ("process", "self_test", "monitor"):
+            out.append((ACTIONS[action].title, ACTIONS[action].help,
+                        partial(self.action_operate, action)))
+        for queue in QUEUES:
+            for action, verb in (("start_queue", "Start"), ("stop_queue", "Stop"),
+                                 ("restart_queue", "Restart")):
+                out.append((f"{verb} the {queue} consumer", ACTIONS[action].help,
+                            partial(self.start_action, action, f"{verb} {queue}",
+                                    {"queue": queue})))
+            out.append((f"Scale the {queue} queue…", ACTIONS["scale_queue"].help,
+                        partial(self._scale, queue)))
+        for job in JOBS:
+            out.append((f"Trigger {job}", ACTIONS["trigger_job"].help,
+                        partial(self.start_action, "trigger_job", f"Trigger {job}",
+                                {"job": job})))
+        out.append(("Acknowledge an alert…", "Opens the alerts screen",
+                    partial(self.action_show, "alerts")))
+        out.append(("Retry a failed task…", "Opens the tasks screen",
+                    partial(self.action_show, "tasks")))
+        out.append(("Replay a dead letter…", "Opens the dead-letters screen",
+                    partial(self.action_show, "dead_letters")))
+        out.append(("Start the worker pool", ACTIONS["start_pool"].help, self._start_pool))
+        out.append(("Stop the worker pool", ACTIONS["stop_pool"].help, self._stop_pool))
+        out.append(("Toggle light/dark theme", "Theme", self.action_toggle_theme))
+        return out
+
+    def _scale(self, queue: str) -> None:
+        from .screens.modals import NumberModal
+
+        def chosen(workers: int | None) -> None:
+            if workers is not None:
+                self.start_action("scale_queue", f"Scale {queue} to {workers}",
+                                  {"queue": queue, "workers": workers})
+
+        self.push_screen(NumberModal(f"Workers for the {queue} consumer", 1, 64), chosen)
+
+    def _start_pool(self) -> None:
+        self.want_pool = True
+        self.start_action("start_pool", "Start the worker pool", {})
+
+    def _stop_pool(self) -> None:
+        self.want_pool = False
+        self.start_action("stop_pool", "Stop the worker pool", {})
+
+
+def make_app(config: Config, config_path: str | None = None) -> GradvyConsole:
+    """The console on the real engine (the CLI entry point and the tmux checks use this)."""
+    from .console_source import PipelineSource
+    from .operator_actions import Operator as PipelineOperator
+
+    sim = config.simulator
+    return GradvyConsole(PipelineSource(config), PipelineOperator(config, config_path),
+                         config.console,
+                         simulate_defaults={"count": 10_000, "users": sim.users,
+                                            "days": sim.days, "seed": 0})

@@ -1,0 +1,278 @@
+"""What the console shows, read from the engine (no Textual, no Rich).
+
+`PipelineSource.snapshot()` is called from one thread worker once per refresh and returns a
+frozen `Snapshot`; the screens only render it. The cheap parts (queue depths, counters,
+heartbeats, alerts, events per minute) are read every call; the history queries behind
+processed/failed per minute and p95 are reused for `slow_every_s` seconds, so an idle console
+costs little. Detail screens call the other read methods, also from a thread worker.
+A backend that is down gives a snapshot with `backend_error` set, never an exception.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import QUEUES, Config
+from .errors import GradvyError
+
+EVENT_WINDOW_MIN = 60          # the events-per-minute chart covers the last hour
+SPARK_SAMPLES = 60             # system sparklines: the last 60 monitoring samples (5 min)
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    name: str
+    pending: int | None
+    scheduled: int | None
+    oldest_age_s: float | None
+    processed_per_min: float
+    failed_per_min: float
+    p95_s: float | None
+    consumers: int
+
+
+@dataclass(frozen=True)
+class ConsumerRow:
+    queue: str
+    host: str
+    pid: int | None
+    state: str                 # running, dead, backoff, crash_loop, stopped
+    started_ms: int | None
+    cpu_percent: float | None
+    rss_bytes: int | None
+    restarts: int
+    current_task: str | None
+    workers: int | None
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    alert_id: str
+    severity: str
+    message: str
+    raised_ms: int
+    acknowledged: bool
+
+
+@dataclass(frozen=True)
+class SystemRow:
+    cpu_percent: float | None
+    memory_percent: float
+    disk_percent: float
+    load: tuple[float, ...]
+    cores: int
+    measured_ms: int
+    cpu_history: tuple[float, ...] = ()
+    memory_history: tuple[float, ...] = ()
+    disk_history: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class PoolRow:
+    pid: int
+    host: str
+    started_ms: int
+
+
+@dataclass(frozen=True)
+class Counters:
+    pending: int = 0
+    processed: int = 0
+    dead_lettered: int = 0
+    duplicates: int = 0
+    no_consent: int = 0
+    users: int = 0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One refresh of the dashboard. Times are epoch milliseconds (UTC)."""
+
+    at_ms: int
+    deployment: str                      # "embedded" or e.g. "Redis + MongoDB"
+    host: str
+    pool: PoolRow | None = None
+    system: SystemRow | None = None
+    queues: tuple[QueueRow, ...] = ()
+    consumers: tuple[ConsumerRow, ...] = ()
+    alerts: tuple[AlertRow, ...] = ()
+    # (event type, counts per minute oldest first) over the last EVENT_WINDOW_MIN minutes
+    events_per_minute: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    counters: Counters = field(default_factory=Counters)
+    backend_error: str | None = None
+
+
+def deployment_label(config: Config) -> str:
+    if not config.redis_url and not config.mongo_url:
+        return "embedded"
+    parts = ["Redis" if config.redis_url else "SQLite queues",
+             "MongoDB" if config.mongo_url else "SQLite store"]
+    return " + ".join(parts)
+
+
+def consumer_rows(beats: list[dict[str, Any]], pools: list[dict[str, Any]]
+                  ) -> tuple[ConsumerRow, ...]:
+    """Heartbeats joined with the supervisors' view: a consumer that is restarting or stopped
+    has no heartbeat but is still a row, with its state."""
+    published = {(p.get("host"), c.get("pid")): c for p in pools for c in p.get("consumers", [])}
+    rows = []
+    seen = set()
+    for beat in beats:
+        sup = published.get((beat.get("host"), beat.get("pid")), {})
+        seen.add((beat.get("host"), beat.get("pid")))
+        rows.append(ConsumerRow(
+            queue=str(beat.get("queue")), host=str(beat.get("host")), pid=beat.get("pid"),
+            state="running" if beat.get("alive") else "dead",
+            started_ms=beat.get("started_ms"), cpu_percent=beat.get("cpu_percent"),
+            rss_bytes=beat.get("rss_bytes"), restarts=int(sup.get("restarts", 0)),
+            current_task=beat.get("current"), workers=beat.get("workers")))
+    for pool in pools:
+        for c in pool.get("consumers", []):
+            if (pool.get("host"), c.get("pid")) in seen or c.get("state") == "running":
+                continue
+            rows.append(ConsumerRow(
+                queue=str(c.get("queue")), host=str(pool.get("host")), pid=c.get("pid"),
+                state=str(c.get("state")), started_ms=c.get("started_ms"), cpu_percent=None,
+                rss_bytes=None, restarts=int(c.get("restarts", 0)), current_task=None,
+                workers=c.get("workers")))
+    order = {q: i for i, q in enumerate(QUEUES)}
+    return tuple(sorted(rows, key=lambda r: (order.get(r.queue, 99), r.host, r.pid or 0)))
+
+
+def events_series(per_minute: dict[int, dict[str, int]], at_ms: int,
+                  minutes: int = EVENT_WINDOW_MIN) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """Per event type, counts for each of the last `minutes` whole minutes (oldest first),
+    busiest type first."""
+    last = at_ms // 60_000
+    span = range(last - minutes + 1, last + 1)
+    types = sorted({t for m in per_minute.values() for t in m})
+    series = [(t, tuple(int(per_minute.get(m, {}).get(t, 0)) for m in span)) for t in types]
+    return tuple(sorted(series, key=lambda s: (-sum(s[1]), s[0])))
+
+
+class PipelineSource:
+    """The real data source: live state, the store, the queues and the supervisor."""
+
+    def __init__(self, config: Config, slow_every_s: float = 5.0) -> None:
+        self.config = config
+        self.slow_every_s = slow_every_s
+        self._slow: dict[str, Any] = {}
+        self._slow_at = 0.0
+        self._activated = False
+
+    # --- wiring ---------------------------------------------------------------------------
+    def _engine(self) -> tuple[Any, Any]:
+        from . import runtime
+
+        if not self._activated:
+            runtime.activate(self.config)
+            self._activated = True
+        return runtime.store(), runtime.live()
+
+    # --- the dashboard --------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        at = int(time.time() * 1000)
+        deployment, host = deployment_label(self.config), socket.gethostname()
+        try:
+            return self._snapshot(at, deployment, host)
+        except GradvyError as exc:
+            return Snapshot(at, deployment, host, backend_error=str(exc))
+        except Exception as exc:  # noqa: BLE001 - a backend outage is shown, never fatal
+            return Snapshot(at, deployment, host, backend_error=f"{type(exc).__name__}: {exc}")
+
+    def _snapshot(self, at: int, deployment: str, host: str) -> Snapshot:
+        from . import tasks  # noqa: F401 - so queue heads can be deserialised
+        from .pipeline import fleet, queue_metrics
+        from .queues import current
+
+        store, live = self._engine()
+        queues = current()
+        if time.monotonic() - self._slow_at >= self.slow_every_s:
+            self._slow = {"users": store.count_users()}
+            self._slow_at = time.monotonic()
+        depths = queues.depths()
+        oldest = {q: queues.oldest_age_s(q, at) for q in queues.hueys}
+        metrics = self._queue_metrics(store, live, depths, oldest, at, queue_metrics)
+        beats = fleet(live, self.config.live.heartbeat_ttl_seconds, at)
+        pools = sorted(live.scan_json("sup:", at).values(), key=lambda s: s.get("id", ""))
+        counters = store.counters()
+        history = live.get_list("sys:history:5s", at)[-SPARK_SAMPLES:]
+        system = live.get_json("metrics:system", at)
+        pool = pools[0] if pools else None
+        return Snapshot(
+            at_ms=at, deployment=deployment, host=host,
+            pool=PoolRow(pid=pool["pid"], host=pool["host"], started_ms=pool["started_ms"])
+            if pool else None,
+            system=SystemRow(
+                cpu_percent=system.get("cpu_percent"), memory_percent=system["memory_percent"],
+                disk_percent=system["disk_percent"], load=tuple(system["load"]),
+                cores=system.get("cores", 1), measured_ms=system["at_ms"],
+                cpu_history=tuple(h.get("cpu_percent") or 0.0 for h in history),
+                memory_history=tuple(h.get("memory_percent") or 0.0 for h in history),
+                disk_history=tuple(h.get("disk_percent") or 0.0 for h in history),
+            ) if system else None,
+            queues=tuple(QueueRow(name=q, pending=m["pending"], scheduled=m["scheduled"],
+                                  oldest_age_s=m["oldest_age_s"],
+                                  processed_per_min=m["processed_per_min"],
+                                  failed_per_min=m["failed_per_min"], p95_s=m["p95_s"],
+                                  consumers=m["consumers"]) for q, m in metrics.items()),
+            consumers=consumer_rows(beats, pools),
+            alerts=tuple(AlertRow(alert_id=a["alert_id"], severity=a["severity"],
+                                  message=a["message"], raised_ms=a["raised_ms"],
+                                  acknowledged=bool(a.get("acknowledged_ms")))
+                         for a in store.alerts(active_only=True, limit=50)),
+            events_per_minute=events_series(live.events_per_minute(at, EVENT_WINDOW_MIN), at),
+            counters=Counters(pending=store.inbox_count(),
+                              processed=counters.get("processed", 0),
+                              dead_lettered=counters.get("dead_lettered", 0),
+                              duplicates=counters.get("duplicates", 0),
+                              no_consent=counters.get("no_consent", 0),
+                              users=self._slow.get("users", 0)),
+        )
+
+    def _queue_metrics(self, store: Any, live: Any, depths: dict[str, dict[str, int]],
+                       oldest: dict[str, float | None], at: int, compute: Any
+                       ) -> dict[str, dict[str, Any]]:
+        """Depths and head ages are fresh; the run-history figures are reused for a few
+        seconds (they are per-minute rates over five minutes anyway)."""
+        cached = self._slow.get("queue_metrics")
+        if cached is None:
+            cached = compute(self.config, store, live, depths, oldest, at)
+            self._slow["queue_metrics"] = cached
+        out = {}
+        for q, m in cached.items():
+            out[q] = {**m, **depths.get(q, {}), "oldest_age_s": oldest.get(q)}
+        return out
+
+    # --- detail screens -------------------------------------------------------------------
+    def task_runs(self, failed_only: bool = False, queue: str | None = None,
+                  limit: int = 200) -> list[dict[str, Any]]:
+        store, _live = self._engine()
+        return list(store.task_runs(limit=limit, failed_only=failed_only, queue=queue))
+
+    def dead_letters(self, limit: int = 200) -> list[dict[str, Any]]:
+        store, _live = self._engine()
+        return list(store.dead_letters(limit=limit))
+
+    def schedule(self) -> list[dict[str, Any]]:
+        from .pipeline import schedule_table
+
+        store, _live = self._engine()
+        return schedule_table(self.config, store)
+
+    def alerts(self, active_only: bool = False) -> list[dict[str, Any]]:
+        store, _live = self._engine()
+        return list(store.alerts(active_only=active_only, limit=200))
+
+    def user(self, user_id: str) -> dict[str, Any] | None:
+        from .pipeline import user_report
+
+        store, live = self._engine()
+        return user_report(self.config, store, live, user_id)
+
+    def action_log(self, limit: int = 200) -> list[dict[str, Any]]:
+        store, _live = self._engine()
+        return store.actions(limit=limit)

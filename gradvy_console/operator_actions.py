@@ -1,0 +1,249 @@
+"""Operator actions, as the console runs them (no Textual, no Rich).
+
+Each action calls the same service function as its `gradvy run` verb and is written to the
+action log (who, what, when, outcome) before and after it runs, so an action that crashes the
+console still shows as started. `Operator.perform` blocks: the console calls it from a thread
+worker and passes a `progress(done, total)` callback.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .config import QUEUES, Config
+from .errors import GradvyError
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    action: str
+    title: str
+    help: str
+
+
+ACTIONS: dict[str, ActionSpec] = {a.action: a for a in (
+    ActionSpec("simulate", "Simulate data", "Make simulated learners and events (pending)"),
+    ActionSpec("process", "Process pending events", "Ingest every pending event"),
+    ActionSpec("self_test", "Run the self-test", "End to end through a real queue and store"),
+    ActionSpec("monitor", "Run monitoring now", "Measure the system and update alerts"),
+    ActionSpec("start_queue", "Start a queue's consumer", "Start a stopped consumer"),
+    ActionSpec("stop_queue", "Stop a queue's consumer", "Stop it gracefully; it stays stopped"),
+    ActionSpec("restart_queue", "Restart a queue's consumer", "Graceful stop, then start"),
+    ActionSpec("scale_queue", "Scale a queue", "Change a consumer's worker count"),
+    ActionSpec("ack_alert", "Acknowledge an alert", "Mark an active alert as seen"),
+    ActionSpec("retry_task", "Retry a failed task", "Re-enqueue it with its arguments"),
+    ActionSpec("replay_dead_letter", "Replay a dead letter", "Back to the pending inbox"),
+    ActionSpec("trigger_job", "Trigger a periodic job", "Enqueue it now"),
+    ActionSpec("start_pool", "Start the worker pool", "One supervised consumer per queue"),
+    ActionSpec("stop_pool", "Stop the worker pool", "Every consumer, gracefully"),
+)}
+
+
+def _who() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name (e.g. a container): still log the host
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _queue(params: dict[str, Any]) -> str:
+    queue = str(params.get("queue", ""))
+    if queue not in QUEUES:
+        raise GradvyError(f"Unknown queue '{queue}'; queues are {', '.join(QUEUES)}.",
+                          exit_code=2)
+    return queue
+
+
+class Operator:
+    def __init__(self, config: Config, config_path: str | None = None) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.who = _who()
+
+    def _engine(self) -> tuple[Any, Any, Any]:
+        from . import runtime
+
+        if runtime.get_config() is not self.config:
+            runtime.activate(self.config)
+        return runtime.store(), runtime.live(), runtime.ingestor()
+
+    def perform(self, action: str, params: dict[str, Any] | None = None,
+                progress: Progress | None = None) -> Outcome:
+        """Run one action; never raises for an operator mistake or a backend outage: the
+        outcome says what happened, and the action log keeps it."""
+        params = dict(params or {})
+        progress = progress or (lambda done, total: None)
+        started = int(time.time() * 1000)
+        entry = {"action_id": f"{started:013d}-{uuid.uuid4().hex[:8]}", "who": self.who,
+                 "action": action, "params": params, "started_ms": started, "ended_ms": None,
+                 "outcome": "running", "ok": None}
+        self._log(entry)
+        try:
+            run = getattr(self, f"_do_{action}", None)
+            if run is None:
+                raise GradvyError(f"Unknown action '{action}'.", exit_code=2)
+            outcome = Outcome(True, run(params, progress))
+        except GradvyError as exc:
+            outcome = Outcome(False, str(exc))
+        except Exception as exc:  # noqa: BLE001 - shown to the operator, never a crash
+            outcome = Outcome(False, f"{type(exc).__name__}: {exc}")
+        self._log({**entry, "ended_ms": int(time.time() * 1000), "outcome": outcome.message,
+                   "ok": outcome.ok})
+        return outcome
+
+    def _log(self, entry: dict[str, Any]) -> None:
+        try:
+            store, _live, _ing = self._engine()
+            store.record_action(entry)
+        except Exception:  # noqa: BLE001 - the store being down is the outcome shown anyway
+            pass
+
+    # --- the actions ----------------------------------------------------------------------
+    def _do_simulate(self, params: dict[str, Any], progress: Progress) -> str:
+        from .pipeline import simulate_data
+
+        store, _live, _ing = self._engine()
+        sim = self.config.simulator
+        count = int(params.get("count", 1000))
+        users = int(params.get("users") or sim.users)
+        days = int(params.get("days") or sim.days)
+        if count < 1 or users < 1 or days < 1:
+            raise GradvyError("Count, users and days must be at least 1.", exit_code=2)
+        report = simulate_data(self.config, store, count, users, days,
+                               int(params.get("seed", 0)), None, progress)
+        return (f"Simulated {report.events:,} events for {report.users:,} users over {days} "
+                f"days; they are pending.")
+
+    def _do_process(self, params: dict[str, Any], progress: Progress) -> str:
+        from .pipeline import live_consumers, process_pending
+
+        store, live, ingestor = self._engine()
+        use_queue = bool(live_consumers(live, "realtime",
+                                        stale_after_s=self.config.live.heartbeat_ttl_seconds))
+        report = process_pending(self.config, store, live, ingestor,
+                                 int(params.get("batch_size", 1000)), progress, use_queue)
+        r = report.result
+        rate = r.total / report.seconds if report.seconds > 0 else 0.0
+        return (f"Processed {r.processed:,}, duplicates {r.duplicates:,}, no consent "
+                f"{r.no_consent:,}, dead-lettered {r.dead_lettered:,} in {report.seconds:.1f} s "
+                f"({rate:,.0f}/s, {report.mode}).")
+
+    def _do_self_test(self, params: dict[str, Any], progress: Progress) -> str:
+        from .pipeline import self_test
+
+        store, live, ingestor = self._engine()
+        checks = self_test(self.config, store, live, ingestor,
+                           wait_s=float(params.get("wait_s", 20.0)))
+        failed = [c for c in checks if not c.ok]
+        if failed:
+            raise GradvyError("Self-test failed: " + "; ".join(f"{c.name}: {c.detail}"
+                                                               for c in failed), exit_code=1)
+        return f"Self-test passed ({len(checks)} checks)."
+
+    def _do_monitor(self, params: dict[str, Any], progress: Progress) -> str:
+        from .monitoring import HISTORY_5M, tick
+        from .pipeline import current_queue_metrics
+
+        store, live, _ing = self._engine()
+        now = int(time.time() * 1000)
+        snap = tick(self.config, store, live, HISTORY_5M,
+                    current_queue_metrics(self.config, store, live, now), now)
+        cpu = "n/a" if snap["cpu_percent"] is None else f"{snap['cpu_percent']}%"
+        changed = len(snap["alerts_changed"])
+        return (f"CPU {cpu}, memory {snap['memory_percent']}%, disk {snap['disk_percent']}%; "
+                f"{changed} alert change{'s' if changed != 1 else ''}.")
+
+    def _pool(self, command: dict[str, Any]) -> dict[str, Any]:
+        from .supervisor import send_command
+
+        self._engine()
+        return send_command(self.config, command, timeout=90)["consumer"]
+
+    def _do_start_queue(self, params: dict[str, Any], progress: Progress) -> str:
+        queue = _queue(params)
+        c = self._pool({"cmd": "start", "queue": queue})
+        return f"{queue}: running (pid {c['pid']})."
+
+    def _do_stop_queue(self, params: dict[str, Any], progress: Progress) -> str:
+        queue = _queue(params)
+        self._pool({"cmd": "stop", "queue": queue})
+        return f"{queue}: stopped."
+
+    def _do_restart_queue(self, params: dict[str, Any], progress: Progress) -> str:
+        queue = _queue(params)
+        c = self._pool({"cmd": "restart", "queue": queue})
+        return f"{queue}: restarted (pid {c['pid']})."
+
+    def _do_scale_queue(self, params: dict[str, Any], progress: Progress) -> str:
+        queue = _queue(params)
+        workers = int(params.get("workers", 0))
+        if not 1 <= workers <= 64:
+            raise GradvyError("Workers must be between 1 and 64.", exit_code=2)
+        c = self._pool({"cmd": "scale", "queue": queue, "workers": workers})
+        return f"{queue}: {c['workers']} {c['worker_type']} workers (pid {c['pid']})."
+
+    def _do_ack_alert(self, params: dict[str, Any], progress: Progress) -> str:
+        from .monitoring import acknowledge
+
+        store, _live, _ing = self._engine()
+        alert = acknowledge(store, str(params.get("alert_id", "")))
+        if alert is None:
+            raise GradvyError(f"No alert {params.get('alert_id')}.", exit_code=1)
+        return f"Acknowledged: {alert['message']}"
+
+    def _do_retry_task(self, params: dict[str, Any], progress: Progress) -> str:
+        from .pipeline import retry_task
+
+        store, _live, _ing = self._engine()
+        name, new_id = retry_task(store, str(params.get("task_id", "")))
+        return f"Re-enqueued {name} as task {new_id[:8]}."
+
+    def _do_replay_dead_letter(self, params: dict[str, Any], progress: Progress) -> str:
+        from .pipeline import replay_dead_letter
+
+        store, _live, _ing = self._engine()
+        letter = replay_dead_letter(store, str(params.get("id", "")))
+        return (f"Dead letter {letter['id']} ({letter['reason']}) is pending again; "
+                "process events to ingest it.")
+
+    def _do_trigger_job(self, params: dict[str, Any], progress: Progress) -> str:
+        from . import tasks  # noqa: F401 - registers the jobs
+        from .config import JOBS
+        from .queues import registered_tasks
+
+        self._engine()
+        job = str(params.get("job", ""))
+        if job not in JOBS:
+            raise GradvyError(f"Unknown job '{job}'.", exit_code=2)
+        handle = registered_tasks()[job].apply_async()
+        return f"Triggered {job} on {handle.queue} (task {handle.id[:8]})."
+
+    def _do_start_pool(self, params: dict[str, Any], progress: Progress) -> str:
+        from .supervisor import running_pid, start_detached
+
+        pid = running_pid(self.config)
+        if pid is not None:
+            return f"Attached to the running worker pool (pid {pid})."
+        pid = start_detached(self.config, self.config_path)
+        return f"Started the worker pool (pid {pid})."
+
+    def _do_stop_pool(self, params: dict[str, Any], progress: Progress) -> str:
+        from .supervisor import stop_running
+
+        pid = stop_running(self.config, timeout=float(params.get("timeout", 120.0)))
+        return f"Stopped the worker pool (pid {pid})."

@@ -1,0 +1,42 @@
+"""Every operator action: who, what, when, outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rich.text import Text
+from textual.widget import Widget
+
+from ..widgets.fmt import clock, duration
+from ..widgets.tables import LiveTable
+from .list_base import ListScreen
+
+
+class ActionsTable(LiveTable):
+    COLUMNS = (("when", 14), ("who", 16), ("action", 18), ("params", 22), ("took", 6),
+               ("outcome", None))
+
+
+class ActionLogScreen(ListScreen):
+    SCREEN_TITLE = "Action log: every operator action, newest first"
+
+    def compose_list(self) -> Iterable[Widget]:
+        yield ActionsTable(id="actions")
+
+    def on_mount(self) -> None:
+        self.query_one(ActionsTable).focus()
+
+    def load(self) -> Any:
+        return self.console.source.action_log(limit=500)
+
+    def show_data(self, data: Any) -> None:
+        rows = []
+        for a in data:
+            params = ", ".join(f"{k}={v}" for k, v in (a.get("params") or {}).items())
+            took = (duration((a["ended_ms"] - a["started_ms"]) / 1000)
+                    if a.get("ended_ms") else "…")
+            style = "" if a.get("ok") else "yellow" if a.get("ok") is None else "red"
+            rows.append((a["_id"], (clock(a["started_ms"]), a["who"], a["action"], params,
+                                    took, Text(a.get("outcome") or "", style=style))))
+        self.query_one(ActionsTable).fill(rows)

@@ -1,0 +1,61 @@
+"""Alerts: active ones and the history; acknowledge the selected one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.widget import Widget
+from textual.widgets import Static
+
+from ..widgets.fmt import clock
+from ..widgets.tables import LiveTable
+from .list_base import ListScreen
+
+
+class AlertsTable(LiveTable):
+    COLUMNS = (("raised", 14), ("severity", 8), ("state", 14), ("ack", 3), ("message", None))
+
+
+class AlertsScreen(ListScreen):
+    SCREEN_TITLE = "Alerts: active first, then the history"
+    BINDINGS = [Binding("a", "acknowledge", "Acknowledge", id="alert.acknowledge")]
+
+    def compose_list(self) -> Iterable[Widget]:
+        yield AlertsTable(id="alert-table")
+
+    def on_mount(self) -> None:
+        self.query_one(AlertsTable).focus()
+
+    def load(self) -> Any:
+        alerts = self.console.source.alerts(active_only=False)
+        return sorted(alerts, key=lambda a: (a.get("cleared_ms") is not None, -a["raised_ms"]))
+
+    def show_data(self, data: Any) -> None:
+        rows = []
+        for a in data:
+            active = a.get("cleared_ms") is None
+            state = Text("ACTIVE", style="bold red" if a["severity"] == "critical"
+                         else "bold yellow") if active else Text(
+                f"cleared {clock(a['cleared_ms'])[6:]}", style="dim")
+            rows.append((a["alert_id"], (clock(a["raised_ms"]), a["severity"], state,
+                                         "yes" if a.get("acknowledged_ms") else "",
+                                         a["message"])))
+        self.query_one(AlertsTable).fill(rows)
+        n_active = sum(1 for a in data if a.get("cleared_ms") is None)
+        self.query_one("#screen-title", Static).update(
+            f"{self.SCREEN_TITLE} ({n_active} active, {len(data)} in all)")
+
+    def action_acknowledge(self) -> None:
+        key = self.query_one(AlertsTable).selected_key()
+        alert = next((a for a in self.data or [] if a["alert_id"] == key), None)
+        if alert is None:
+            self.notify("Select an alert to acknowledge.", severity="warning")
+            return
+        if alert.get("acknowledged_ms"):
+            self.notify("That alert is already acknowledged.")
+            return
+        self.operate("ack_alert", f"Acknowledge {alert['alert_id']}",
+                        alert_id=alert["alert_id"])

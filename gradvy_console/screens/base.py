@@ -1,0 +1,49 @@
+"""What every console screen has: the header, a body, the activity bar and the footer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer
+
+from ..console_source import Snapshot
+from ..widgets.activity import ActivityBar, RunningAction
+from ..widgets.header import PipelineHeader
+
+if TYPE_CHECKING:
+    from ..app import GradvyConsole
+
+
+class PipelineScreen(Screen[None]):
+    """A screen that shows the latest snapshot's header; subclasses add a body."""
+
+    @property
+    def console(self) -> GradvyConsole:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield PipelineHeader(id="header")
+        yield from self.compose_body()
+        yield ActivityBar(id="activity")
+        yield Footer()
+
+    def compose_body(self) -> Iterable[Widget]:
+        return ()
+
+    def on_screen_resume(self) -> None:
+        if self.console.latest is not None:
+            self.show_snapshot(self.console.latest)
+        self.show_activity(self.console.running_actions())
+
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        self.query_one(PipelineHeader).snapshot = snapshot
+
+    def show_activity(self, running: tuple[RunningAction, ...]) -> None:
+        self.query_one(ActivityBar).running = running
+
+    def operate(self, action: str, title: str, **params: Any) -> None:
+        self.console.start_action(action, title, params)

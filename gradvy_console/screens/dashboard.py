@@ -1,0 +1,101 @@
+"""The dashboard: system, pipeline counters, queues, consumers, alerts, events per minute."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widget import Widget
+
+from ..console_source import Snapshot
+from ..widgets.alerts_panel import AlertsPanel
+from ..widgets.consumers_table import ConsumersTable
+from ..widgets.counters_panel import CountersPanel
+from ..widgets.events_chart import EventsChart
+from ..widgets.queues_table import QueuesTable
+from ..widgets.system_panel import SystemPanel
+from .base import PipelineScreen
+from .modals import ConfirmModal, NumberModal
+
+
+class DashboardScreen(PipelineScreen):
+    # Wide terminals get two columns (see console.tcss); narrow ones scroll one column.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (150, "-wide")]
+    BINDINGS = [
+        Binding("g", "queue('start_queue')", "Start", id="queue.start"),
+        Binding("k", "queue('stop_queue')", "Stop", id="queue.stop"),
+        Binding("r", "queue('restart_queue')", "Restart", id="queue.restart"),
+        Binding("w", "scale", "Scale", id="queue.scale"),
+    ]
+
+    def compose_body(self) -> Iterable[Widget]:
+        with VerticalScroll(id="dashboard"), Horizontal(id="columns"):
+            with Vertical(id="left"):
+                with Horizontal(id="top"):
+                    yield SystemPanel(id="system", classes="panel")
+                    yield CountersPanel(id="counters", classes="panel")
+                yield QueuesTable(id="queues", classes="panel")
+                yield ConsumersTable(id="consumers", classes="panel")
+            with Vertical(id="right"):
+                yield AlertsPanel(id="alerts", classes="panel")
+                yield EventsChart(id="events", classes="panel")
+
+    def on_mount(self) -> None:
+        titles = {"system": "System", "counters": "Pipeline", "queues": "Queues",
+                  "consumers": "Consumers", "alerts": "Active alerts",
+                  "events": "Events per minute (last hour)"}
+        for widget_id, title in titles.items():
+            self.query_one(f"#{widget_id}").border_title = title
+        self.query_one(QueuesTable).focus()
+
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        super().show_snapshot(snapshot)
+        system = self.query_one(SystemPanel)
+        system.now_ms = snapshot.at_ms
+        system.system = snapshot.system
+        system.refresh()
+        self.query_one(CountersPanel).counters = snapshot.counters
+        self.query_one(QueuesTable).show(snapshot.queues)
+        self.query_one(ConsumersTable).show(snapshot.consumers, snapshot.at_ms)
+        alerts = self.query_one(AlertsPanel)
+        alerts.now_ms = snapshot.at_ms
+        alerts.alerts = snapshot.alerts
+        alerts.refresh()
+        self.query_one(EventsChart).series = snapshot.events_per_minute
+
+    # --- queue actions on the selected row ------------------------------------------------
+    def _selected(self) -> str | None:
+        queue = self.query_one(QueuesTable).selected_queue()
+        if queue is None:
+            self.notify("Select a queue first.", severity="warning")
+        return queue
+
+    def action_queue(self, action: str) -> None:
+        queue = self._selected()
+        if queue is None:
+            return
+        verb = {"start_queue": "Start", "stop_queue": "Stop",
+                "restart_queue": "Restart"}[action]
+        if action == "stop_queue":
+            def confirmed(yes: bool | None) -> None:
+                if yes:
+                    self.operate(action, f"{verb} {queue}", queue=queue)
+
+            self.app.push_screen(ConfirmModal(
+                f"Stop the {queue} consumer? It stays stopped until you start it (g)."),
+                confirmed)
+            return
+        self.operate(action, f"{verb} {queue}", queue=queue)
+
+    def action_scale(self) -> None:
+        queue = self._selected()
+        if queue is None:
+            return
+
+        def chosen(workers: int | None) -> None:
+            if workers is not None:
+                self.operate("scale_queue", f"Scale {queue} to {workers}", queue=queue,
+                                workers=workers)
+
+        self.app.push_screen(NumberModal(f"Workers for the {queue} consumer", 1, 64), chosen)

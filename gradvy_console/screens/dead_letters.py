@@ -1,0 +1,82 @@
+"""Dead letters: reason, detail, the original payload; replay after review."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from rich.syntax import Syntax
+from textual.binding import Binding
+from textual.widget import Widget
+from textual.widgets import DataTable, Static
+
+from ..widgets.fmt import clock
+from ..widgets.tables import LiveTable
+from .list_base import ListScreen
+from .modals import ConfirmModal
+
+
+class LettersTable(LiveTable):
+    COLUMNS = (("when", 14), ("reason", 18), ("user", 12), ("detail", None))
+
+
+def pretty(payload: str) -> str:
+    try:
+        return orjson.dumps(orjson.loads(payload), option=orjson.OPT_INDENT_2).decode()
+    except orjson.JSONDecodeError:
+        return payload
+
+
+class DeadLettersScreen(ListScreen):
+    SCREEN_TITLE = "Dead letters: events refused, with the reason and the original payload"
+    BINDINGS = [Binding("r", "replay", "Replay", id="dead_letter.replay")]
+
+    def compose_list(self) -> Iterable[Widget]:
+        yield LettersTable(id="letters")
+        yield Static("", id="payload", classes="detail")
+
+    def on_mount(self) -> None:
+        self.query_one(LettersTable).focus()
+
+    def load(self) -> Any:
+        return self.console.source.dead_letters(limit=500)
+
+    def show_data(self, data: Any) -> None:
+        self.query_one(LettersTable).fill([
+            (d["id"], (clock(d.get("at_ms")), d["reason"], d.get("user_id") or "-",
+                       d.get("detail") or "")) for d in data])
+        self.query_one("#screen-title", Static).update(
+            f"{self.SCREEN_TITLE} ({len(data)} shown)")
+        self._show_payload()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_payload()
+
+    def _selected(self) -> dict[str, Any] | None:
+        key = self.query_one(LettersTable).selected_key()
+        return next((d for d in self.data or [] if d["id"] == key), None)
+
+    def _show_payload(self) -> None:
+        letter = self._selected()
+        widget = self.query_one("#payload", Static)
+        if letter is None:
+            widget.update("No dead letters." if not self.data else "")
+            return
+        widget.update(Syntax(pretty(letter["payload"])[:4000], "json", word_wrap=True,
+                             theme="ansi_dark", background_color="default"))
+
+    def action_replay(self) -> None:
+        letter = self._selected()
+        if letter is None:
+            self.notify("Select a dead letter to replay.", severity="warning")
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.operate("replay_dead_letter", f"Replay dead letter {letter['id']}",
+                                id=letter["id"])
+
+        self.app.push_screen(ConfirmModal(
+            f"Put dead letter {letter['id']} ({letter['reason']}) back in the pending inbox?"),
+            confirmed)

@@ -1,0 +1,73 @@
+"""A detail screen: a table loaded from the source in a thread, never two loads at once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from textual.widget import Widget
+from textual.widgets import Static
+
+from ..console_source import Snapshot
+from .base import PipelineScreen
+
+RELOAD_EVERY_S = 5.0
+
+
+class ListScreen(PipelineScreen):
+    SCREEN_TITLE = ""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._loading = False
+        self._loaded_at = 0.0
+        self.data: Any = None
+
+    def compose_body(self) -> Iterable[Widget]:
+        yield Static(self.SCREEN_TITLE, id="screen-title")
+        yield from self.compose_list()
+
+    def compose_list(self) -> Iterable[Widget]:
+        return ()
+
+    def load(self) -> Any:
+        """Read from the source (runs in a thread worker)."""
+        raise NotImplementedError
+
+    def show_data(self, data: Any) -> None:
+        """Render what `load` returned (runs on the event loop)."""
+        raise NotImplementedError
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        self.reload()
+
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        super().show_snapshot(snapshot)
+        if time.monotonic() - self._loaded_at >= RELOAD_EVERY_S:
+            self.reload()
+
+    def reload(self) -> None:
+        if self._loading:
+            return
+        self._loading = True
+        self.run_worker(self._load_in_thread, thread=True, group="load", exit_on_error=False)
+
+    def _load_in_thread(self) -> None:
+        try:
+            data, error = self.load(), None
+        except Exception as exc:  # noqa: BLE001 - a backend outage is shown, never fatal
+            data, error = None, f"{type(exc).__name__}: {exc}"
+        self.app.call_from_thread(self._loaded, data, error)
+
+    def _loaded(self, data: Any, error: str | None) -> None:
+        self._loading = False
+        self._loaded_at = time.monotonic()
+        if error is not None:
+            self.query_one("#screen-title", Static).update(
+                f"{self.SCREEN_TITLE}  [red]cannot load: {error}[/]")
+            return
+        self.query_one("#screen-title", Static).update(self.SCREEN_TITLE)
+        self.data = data
+        self.show_data(data)

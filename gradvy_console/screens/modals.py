@@ -1,0 +1,138 @@
+"""Small dialogs: confirm, a number, the simulation parameters, quitting with a pool."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label
+
+
+class ConfirmModal(ModalScreen[bool]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("y", "yes", "Yes", show=False),
+                Binding("n", "cancel", "No", show=False)]
+
+    def __init__(self, question: str) -> None:
+        super().__init__(classes="dialog-screen")
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.question)
+            with Horizontal(classes="buttons"):
+                yield Button("Yes (y)", id="yes", variant="warning")
+                yield Button("No (n)", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_yes(self) -> None:
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class NumberModal(ModalScreen[int | None]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, prompt: str, low: int, high: int) -> None:
+        super().__init__(classes="dialog-screen")
+        self.prompt, self.low, self.high = prompt, low, high
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(f"{self.prompt} ({self.low}-{self.high}), Enter to apply, Esc cancels")
+            yield Input(type="integer", id="number")
+            yield Label("", id="error", classes="error")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        try:
+            value = int(event.value)
+        except ValueError:
+            value = self.low - 1
+        if not self.low <= value <= self.high:
+            self.query_one("#error", Label).update(
+                f"Enter a whole number from {self.low} to {self.high}.")
+            return
+        self.dismiss(value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class SimulateModal(ModalScreen[dict[str, int] | None]):
+    """Count, users, days and seed for a simulation."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    FIELDS = (("count", "Events", 1, 10_000_000), ("users", "Users", 1, 1_000_000),
+              ("days", "Days of history", 1, 3650), ("seed", "Seed", 0, 2**31 - 1))
+
+    def __init__(self, defaults: dict[str, int]) -> None:
+        super().__init__(classes="dialog-screen")
+        self.defaults = defaults
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Simulate data - Tab moves, Enter starts, Esc cancels", classes="title")
+            for key, label, _low, _high in self.FIELDS:
+                with Horizontal(classes="field"):
+                    yield Label(f"{label}:", classes="field-label")
+                    yield Input(str(self.defaults.get(key, 0)), type="integer", id=key)
+            yield Label("", id="error", classes="error")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        values: dict[str, int] = {}
+        for key, label, low, high in self.FIELDS:
+            text = self.query_one(f"#{key}", Input).value
+            try:
+                value = int(text)
+            except ValueError:
+                value = low - 1
+            if not low <= value <= high:
+                self.query_one("#error", Label).update(
+                    f"{label} must be a whole number from {low:,} to {high:,}.")
+                self.query_one(f"#{key}", Input).focus()
+                return
+            values[key] = value
+        self.dismiss(values)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class QuitModal(ModalScreen[str | None]):
+    """Quit with a pool running: stop it or leave it running (the default is configurable)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"),
+                Binding("s", "choose('stop')", "Stop pool", show=False),
+                Binding("l", "choose('leave')", "Leave running", show=False)]
+
+    def __init__(self, default: str, pool_pid: int) -> None:
+        super().__init__(classes="dialog-screen")
+        self.default = default
+        self.pool_pid = pool_pid
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(f"Quit. The worker pool (pid {self.pool_pid}) is running.")
+            with Horizontal(classes="buttons"):
+                yield Button("Stop the pool (s)", id="stop", variant="error")
+                yield Button("Leave it running (l)", id="leave", variant="primary")
+                yield Button("Cancel (Esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one(f"#{self.default}", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(None if event.button.id == "cancel" else event.button.id)
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,103 @@
+"""One user: profile, today's live counters, consent and its history, recent events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widget import Widget
+from textual.widgets import Input, Static
+
+from ..widgets.fmt import clock
+from .list_base import ListScreen
+
+
+def render_report(report: dict[str, Any]) -> Group:
+    p = report["profile"]
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("User", report["user_id"])
+    if p.get("events"):
+        head.add_row("Events", f"{p['events']:,} (first {clock(p.get('first_seen'))}, last "
+                               f"{clock(p.get('last_seen'))})")
+        head.add_row("Engagement", f"{p['engagement_score']:.3f}")
+        head.add_row("Learning velocity", f"{p['learning_velocity']:.4f} completion/min")
+        risk = p["dropout_risk"]
+        head.add_row("Dropout risk", Text(f"{risk:.3f}", style="bold red" if risk >= 0.7
+                                          else "yellow" if risk >= 0.4 else "green"))
+        head.add_row("Preferred content", ", ".join(p.get("preferred_content_types") or [])
+                     or "-")
+        head.add_row("Peak hours (UTC)", ", ".join(f"{h:02d}h" for h in p.get("peak_hours", []))
+                     or "-")
+        search = p.get("search", {})
+        head.add_row("Searches", f"{search.get('volume', 0)} (zero results "
+                                 f"{search.get('zero_result_rate', 0):.0%}; top: "
+                                 f"{', '.join(search.get('top_terms') or []) or '-'})")
+        quiz = p.get("quiz_average")
+        head.add_row("Quiz average", "-" if quiz is None else f"{quiz:.0%}")
+        head.add_row("By type", ", ".join(f"{k} {v}" for k, v in
+                                          sorted(p.get("counts_by_type", {}).items())))
+    else:
+        head.add_row("Profile", "no profiled events (no consent, or none processed yet)")
+    today = report.get("live_today")
+    head.add_row("Today (live)", "-" if not today else
+                 ", ".join(f"{k} {v}" for k, v in sorted(today["counts"].items())))
+    consent = report.get("consent") or {}
+    head.add_row("Consent", ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in
+                                      sorted(consent.items())) or "none recorded")
+    history = Table("when", "purpose", "granted", "method", title="Consent history",
+                    title_justify="left", expand=False)
+    for h in report.get("consent_history", [])[-8:]:
+        history.add_row(clock(h.get("at_ms")), h.get("purpose", ""),
+                        "yes" if h.get("granted") else "no", h.get("method", ""))
+    events = Table("when", "type", "detail", title="Recent events", title_justify="left")
+    for e in report.get("recent_events", [])[:10]:
+        props = e.get("properties") or {}
+        detail = ", ".join(f"{k}={v}" for k, v in list(props.items())[:3])
+        events.add_row(clock(e.get("ts")), e.get("event_type", ""), detail[:60])
+    return Group(head, Text(""), history, Text(""), events)
+
+
+class UsersScreen(ListScreen):
+    SCREEN_TITLE = "Users: type a user id and press Enter"
+    BINDINGS = [Binding("slash", "lookup", "Look up", id="user.lookup")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.user_id: str | None = None
+
+    def compose_list(self) -> Iterable[Widget]:
+        yield Input(placeholder="user id, e.g. user_0001", id="user-id")
+        with VerticalScroll(id="user-report"):
+            yield Static("", id="report")
+
+    def on_mount(self) -> None:
+        self.query_one("#user-id", Input).focus()
+
+    def action_lookup(self) -> None:
+        self.query_one("#user-id", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.user_id = event.value.strip() or None
+        self._loaded_at = 0.0
+        self.reload()
+
+    def load(self) -> Any:
+        if not self.user_id:
+            return None
+        return {"user_id": self.user_id, "report": self.console.source.user(self.user_id)}
+
+    def show_data(self, data: Any) -> None:
+        report = self.query_one("#report", Static)
+        if data is None:
+            report.update("")
+        elif data["report"] is None:
+            report.update(Text(f"No user {data['user_id']!r} is known.", style="yellow"))
+        else:
+            report.update(render_report(data["report"]))

@@ -1,0 +1,28 @@
+"""Consumers: queue, host, pid, state, uptime, CPU, memory, restarts, current task."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from ..console_source import ConsumerRow
+from .fmt import age, size
+from .tables import LiveTable
+
+STATE_STYLE = {"running": "green", "dead": "bold red", "backoff": "yellow",
+               "crash_loop": "bold red", "stopped": "dim", "stopping": "yellow"}
+
+
+class ConsumersTable(LiveTable):
+    COLUMNS = (("queue", 11), ("host", 12), ("pid", 7), ("state", 10), ("up", 6), ("cpu", 6),
+               ("mem", 9), ("rst", 3), ("task", 22))
+
+    def show(self, consumers: tuple[ConsumerRow, ...], now_ms: int) -> None:
+        rows = []
+        for c in consumers:
+            cpu = "-" if c.cpu_percent is None else f"{c.cpu_percent:.0f}%"
+            rows.append((f"{c.host}:{c.pid}:{c.queue}", (
+                c.queue, c.host, str(c.pid or "-"),
+                Text(c.state, style=STATE_STYLE.get(c.state, "")),
+                age(c.started_ms, now_ms) if c.state == "running" else "-", cpu,
+                size(c.rss_bytes), str(c.restarts), c.current_task or "")))
+        self.fill(rows)

@@ -1,0 +1,30 @@
+"""The seven queues: pending, scheduled, oldest waiting, processed and failed per minute,
+p95 duration, consumers."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from ..console_source import QueueRow
+from .fmt import count, duration
+from .tables import LiveTable
+
+
+class QueuesTable(LiveTable):
+    COLUMNS = (("queue", 11), ("pending", 8), ("sched", 5), ("oldest", 7), ("done/m", 7),
+               ("fail/m", 6), ("p95", 6), ("cons", 4))
+
+    def show(self, queues: tuple[QueueRow, ...]) -> None:
+        rows = []
+        for q in queues:
+            oldest = Text(duration(q.oldest_age_s),
+                          style="yellow" if (q.oldest_age_s or 0) >= 10 else "")
+            failed = Text(count(q.failed_per_min), style="red" if q.failed_per_min else "")
+            consumers = Text(str(q.consumers), style="" if q.consumers else "bold red")
+            rows.append((q.name, (q.name, count(q.pending), count(q.scheduled), oldest,
+                                  count(q.processed_per_min), failed, duration(q.p95_s),
+                                  consumers)))
+        self.fill(rows)
+
+    def selected_queue(self) -> str | None:
+        return self.selected_key()
