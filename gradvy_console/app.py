@@ -133,6 +133,8 @@ class GradvyConsole(App[None]):
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         self.latest = message.snapshot
+        if not self.screen_stack:  # shutting down
+            return
         screen = self.screen
         if hasattr(screen, "show_snapshot"):
             screen.show_snapshot(message.snapshot)
@@ -210,6 +212,8 @@ class GradvyConsole(App[None]):
             self.exit()
 
     def _show_activity(self) -> None:
+        if not self.screen_stack:
+            return
         screen = self.screen
         if hasattr(screen, "show_activity"):
             screen.show_activity(self.running_actions())

@@ -8,13 +8,13 @@ from typing import Any
 from rich.text import Text
 from textual.widget import Widget
 
-from ..widgets.fmt import clock, duration
+from ..widgets.fmt import duration, when
 from ..widgets.tables import LiveTable
 from .list_base import ListScreen
 
 
 class ActionsTable(LiveTable):
-    COLUMNS = (("when", 14), ("who", 16), ("action", 18), ("params", 22), ("took", 6),
+    COLUMNS = (("when", 11), ("who", 14), ("action", 16), ("params", 20), ("took", 6),
                ("outcome", None))
 
 
@@ -31,12 +31,13 @@ class ActionLogScreen(ListScreen):
         return self.console.source.action_log(limit=500)
 
     def show_data(self, data: Any) -> None:
+        now = self.now_ms()
         rows = []
         for a in data:
             params = ", ".join(f"{k}={v}" for k, v in (a.get("params") or {}).items())
             took = (duration((a["ended_ms"] - a["started_ms"]) / 1000)
                     if a.get("ended_ms") else "…")
             style = "" if a.get("ok") else "yellow" if a.get("ok") is None else "red"
-            rows.append((a["_id"], (clock(a["started_ms"]), a["who"], a["action"], params,
+            rows.append((a["_id"], (when(a["started_ms"], now), a["who"], a["action"], params,
                                     took, Text(a.get("outcome") or "", style=style))))
         self.query_one(ActionsTable).fill(rows)

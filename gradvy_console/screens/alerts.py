@@ -10,13 +10,13 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Static
 
-from ..widgets.fmt import clock
+from ..widgets.fmt import when
 from ..widgets.tables import LiveTable
 from .list_base import ListScreen
 
 
 class AlertsTable(LiveTable):
-    COLUMNS = (("raised", 14), ("severity", 8), ("state", 14), ("ack", 3), ("message", None))
+    COLUMNS = (("raised", 11), ("severity", 8), ("state", 19), ("ack", 3), ("message", None))
 
 
 class AlertsScreen(ListScreen):
@@ -34,13 +34,14 @@ class AlertsScreen(ListScreen):
         return sorted(alerts, key=lambda a: (a.get("cleared_ms") is not None, -a["raised_ms"]))
 
     def show_data(self, data: Any) -> None:
+        now = self.now_ms()
         rows = []
         for a in data:
             active = a.get("cleared_ms") is None
             state = Text("ACTIVE", style="bold red" if a["severity"] == "critical"
                          else "bold yellow") if active else Text(
-                f"cleared {clock(a['cleared_ms'])[6:]}", style="dim")
-            rows.append((a["alert_id"], (clock(a["raised_ms"]), a["severity"], state,
+                f"cleared {when(a['cleared_ms'], now)}", style="dim")
+            rows.append((a["alert_id"], (when(a["raised_ms"], now), a["severity"], state,
                                          "yes" if a.get("acknowledged_ms") else "",
                                          a["message"])))
         self.query_one(AlertsTable).fill(rows)

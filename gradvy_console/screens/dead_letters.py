@@ -11,14 +11,14 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from ..widgets.fmt import clock
+from ..widgets.fmt import when
 from ..widgets.tables import LiveTable
 from .list_base import ListScreen
 from .modals import ConfirmModal
 
 
 class LettersTable(LiveTable):
-    COLUMNS = (("when", 14), ("reason", 18), ("user", 12), ("detail", None))
+    COLUMNS = (("when", 11), ("reason", 16), ("user", 12), ("detail", None))
 
 
 def pretty(payload: str) -> str:
@@ -43,8 +43,9 @@ class DeadLettersScreen(ListScreen):
         return self.console.source.dead_letters(limit=500)
 
     def show_data(self, data: Any) -> None:
+        now = self.now_ms()
         self.query_one(LettersTable).fill([
-            (d["id"], (clock(d.get("at_ms")), d["reason"], d.get("user_id") or "-",
+            (d["id"], (when(d.get("at_ms"), now), d["reason"], d.get("user_id") or "-",
                        d.get("detail") or "")) for d in data])
         self.query_one("#screen-title", Static).update(
             f"{self.SCREEN_TITLE} ({len(data)} shown)")

@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -17,10 +18,12 @@ RELOAD_EVERY_S = 5.0
 
 class ListScreen(PipelineScreen):
     SCREEN_TITLE = ""
+    BINDINGS = [Binding("escape", "leave_input", "Leave the field", show=False)]
 
     def __init__(self) -> None:
         super().__init__()
         self._loading = False
+        self._again = False
         self._loaded_at = 0.0
         self.data: Any = None
 
@@ -30,6 +33,19 @@ class ListScreen(PipelineScreen):
 
     def compose_list(self) -> Iterable[Widget]:
         return ()
+
+    def now_ms(self) -> int:
+        """The time tables are shown against: the latest snapshot's (a fixed clock in tests)."""
+        latest = self.console.latest
+        return latest.at_ms if latest is not None else int(time.time() * 1000)
+
+    def action_leave_input(self) -> None:
+        """Esc in a text field hands the keys back to the screen's table."""
+        tables = self.query("DataTable")
+        if tables:
+            tables.first().focus()
+        else:
+            self.set_focus(None)
 
     def load(self) -> Any:
         """Read from the source (runs in a thread worker)."""
@@ -49,7 +65,9 @@ class ListScreen(PipelineScreen):
             self.reload()
 
     def reload(self) -> None:
+        """Load again now, or right after the load in flight (loads never overlap)."""
         if self._loading:
+            self._again = True
             return
         self._loading = True
         self.run_worker(self._load_in_thread, thread=True, group="load", exit_on_error=False)
@@ -64,6 +82,9 @@ class ListScreen(PipelineScreen):
     def _loaded(self, data: Any, error: str | None) -> None:
         self._loading = False
         self._loaded_at = time.monotonic()
+        if self._again:
+            self._again = False
+            self.reload()
         if error is not None:
             self.query_one("#screen-title", Static).update(
                 f"{self.SCREEN_TITLE}  [red]cannot load: {error}[/]")

@@ -9,14 +9,14 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widget import Widget
 
-from ..widgets.fmt import clock
+from ..widgets.fmt import when
 from ..widgets.tables import LiveTable
 from .list_base import ListScreen
 
 
 class JobsTable(LiveTable):
-    COLUMNS = (("job", 28), ("crontab", 13), ("queue", 11), ("last run", 14), ("outcome", 9),
-               ("next run", 14))
+    COLUMNS = (("job", 26), ("crontab", 11), ("queue", 10), ("last run", 11), ("outcome", 8),
+               ("next run", 11))
 
 
 class ScheduleScreen(ListScreen):
@@ -33,14 +33,15 @@ class ScheduleScreen(ListScreen):
         return self.console.source.schedule()
 
     def show_data(self, data: Any) -> None:
+        now = self.now_ms()
         rows = []
         for job in data:
             outcome = job.get("last_outcome") or "-"
             rows.append((job["job"], (
                 job["job"], job.get("cron") or "disabled", job.get("queue") or "-",
-                clock(job.get("last_run_ms")) if job.get("last_run_ms") else "never",
+                when(job.get("last_run_ms"), now) if job.get("last_run_ms") else "never",
                 Text(outcome, style="red" if outcome == "failed" else ""),
-                clock(job.get("next_run_ms")) if job.get("next_run_ms") else "-")))
+                when(job.get("next_run_ms"), now) if job.get("next_run_ms") else "-")))
         self.query_one(JobsTable).fill(rows)
 
     def action_trigger(self) -> None:

@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
 
-from ..widgets.fmt import clock, duration
+from ..widgets.fmt import duration, when
 from ..widgets.tables import LiveTable
 from .list_base import ListScreen
 
@@ -19,8 +19,8 @@ STATUS_STYLE = {"complete": "green", "failed": "bold red", "retrying": "yellow",
 
 
 class RunsTable(LiveTable):
-    COLUMNS = (("ended", 14), ("task", 26), ("queue", 11), ("status", 9), ("took", 7),
-               ("waited", 7), ("error", None))
+    COLUMNS = (("ended", 11), ("task", 24), ("queue", 11), ("status", 8), ("took", 6),
+               ("waited", 6), ("error", None))
 
 
 class TasksScreen(ListScreen):
@@ -44,6 +44,7 @@ class TasksScreen(ListScreen):
         return self.console.source.task_runs(failed_only=self.failed_only, limit=500)
 
     def show_data(self, data: Any) -> None:
+        now = self.now_ms()
         needle = self.query_one("#filter", Input).value.strip().lower()
         rows = []
         for r in data:
@@ -51,7 +52,7 @@ class TasksScreen(ListScreen):
             if needle and needle not in text.lower():
                 continue
             error = (r.get("error") or "").splitlines()[0][:80] if r.get("error") else ""
-            rows.append((r["task_id"], (clock(r.get("ended_ms")), r["task"], r["queue"],
+            rows.append((r["task_id"], (when(r.get("ended_ms"), now), r["task"], r["queue"],
                                         Text(r["status"], style=STATUS_STYLE.get(r["status"], "")),
                                         duration(r.get("duration_s")), duration(r.get("wait_s")),
                                         error)))

@@ -65,7 +65,7 @@ def render_report(report: dict[str, Any]) -> Group:
 
 
 class UsersScreen(ListScreen):
-    SCREEN_TITLE = "Users: type a user id and press Enter"
+    SCREEN_TITLE = "Users: type a user id, Enter looks it up, Esc leaves the field, / returns"
     BINDINGS = [Binding("slash", "lookup", "Look up", id="user.lookup")]
 
     def __init__(self) -> None:
@@ -80,6 +80,9 @@ class UsersScreen(ListScreen):
     def on_mount(self) -> None:
         self.query_one("#user-id", Input).focus()
 
+    def action_leave_input(self) -> None:
+        self.query_one("#user-report").focus()
+
     def action_lookup(self) -> None:
         self.query_one("#user-id", Input).focus()
 
@@ -87,6 +90,7 @@ class UsersScreen(ListScreen):
         self.user_id = event.value.strip() or None
         self._loaded_at = 0.0
         self.reload()
+        self.query_one("#user-report").focus()
 
     def load(self) -> Any:
         if not self.user_id:

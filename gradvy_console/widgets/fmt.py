@@ -61,3 +61,13 @@ def count(n: int | float | None) -> str:
     if isinstance(n, float) and not n.is_integer():
         return f"{n:,.1f}"
     return f"{int(n):,}"
+
+
+def when(ms: int | None, now_ms: int) -> str:
+    """A time of day (UTC) when `ms` is on the same day as `now_ms`, else month-day and
+    time to the minute; both 8-11 characters wide."""
+    if not ms:
+        return "-"
+    if ms // 86_400_000 == now_ms // 86_400_000:
+        return time.strftime("%H:%M:%S", time.gmtime(ms / 1000))
+    return time.strftime("%m-%d %H:%M", time.gmtime(ms / 1000))

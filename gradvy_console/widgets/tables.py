@@ -22,7 +22,13 @@ class LiveTable(DataTable[Any]):
         for label, width in self.COLUMNS:
             self.add_column(label, width=width, key=label)
 
+    _shown: list[tuple[str, list[str | Text]]] | None = None
+
     def fill(self, rows: Sequence[tuple[str, Sequence[str | Text]]]) -> None:
+        shown = [(key, list(cells)) for key, cells in rows]
+        if shown == self._shown:  # most refreshes change nothing: keep the table as it is
+            return
+        self._shown = shown
         selected = self.selected_key()
         index = self.cursor_row
         self.clear()

@@ -1,0 +1,175 @@
+"""A fake data source and operator for the console's tests: fixed data, a fixed clock, and a
+record of every call."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from gradvy_console.config import QUEUES, ConsoleSettings
+from gradvy_console.console_source import (
+    AlertRow,
+    ConsumerRow,
+    Counters,
+    PoolRow,
+    QueueRow,
+    Snapshot,
+    SystemRow,
+)
+from gradvy_console.operator_actions import Outcome, Progress
+
+NOW = 1_795_000_000_000            # 2026-11-18 09:46:40 UTC, the fixed clock
+MIN = 60_000
+
+
+def fake_snapshot(pool: bool = True, backend_error: str | None = None) -> Snapshot:
+    if backend_error:
+        return Snapshot(NOW, "Redis + MongoDB", "ops-host", backend_error=backend_error)
+    queues = tuple(QueueRow(q, pending=(1500 if q == "realtime" else i), scheduled=0,
+                            oldest_age_s=(12.5 if q == "realtime" else None),
+                            processed_per_min=(420.0 if q == "realtime" else 0.2 * i),
+                            failed_per_min=(1.4 if q == "analytics" else 0.0),
+                            p95_s=(0.034 if q == "realtime" else None),
+                            consumers=(0 if q == "reports" else 1))
+                   for i, q in enumerate(QUEUES))
+    consumers = tuple(ConsumerRow(q, "ops-host", 4100 + i,
+                                  "crash_loop" if q == "reports" else "running",
+                                  NOW - 3_600_000 - i * MIN, 12.0 if q == "realtime" else 0.5,
+                                  (60 + i) * 2**20, 3 if q == "reports" else 0,
+                                  "batch_process_events" if q == "realtime" else None, 1)
+                      for i, q in enumerate(QUEUES))
+    wave = (0, 10, 30, 60, 90, 70, 40, 20)
+    return Snapshot(
+        at_ms=NOW, deployment="embedded", host="ops-host",
+        pool=PoolRow(4099, "ops-host", NOW - 2 * 3_600_000 - 5 * MIN) if pool else None,
+        system=SystemRow(cpu_percent=41.5, memory_percent=63.0, disk_percent=91.2,
+                         load=(1.2, 0.9, 0.7), cores=2, measured_ms=NOW - 3_000,
+                         cpu_history=tuple(float(wave[i % 8]) for i in range(60)),
+                         memory_history=tuple(60.0 + i % 5 for i in range(60)),
+                         disk_history=(91.2,) * 60),
+        queues=queues, consumers=consumers,
+        alerts=(AlertRow("a1", "critical", "Disk at 91.2% (threshold 90%)", NOW - 5 * MIN,
+                         False),
+                AlertRow("a2", "warning", "Queue realtime: oldest waiting task 12.5 s",
+                         NOW - MIN, True)),
+        events_per_minute=(("course_interaction", tuple(i * 7 % 50 for i in range(60))),
+                           ("search", tuple(i * 3 % 20 for i in range(60))),
+                           ("quiz_attempt", tuple(i % 4 for i in range(60)))),
+        counters=Counters(pending=1500, processed=123_456, dead_lettered=75, duplicates=22,
+                          no_consent=287, users=2000),
+    )
+
+
+class FakeSource:
+    def __init__(self, snapshot: Snapshot | None = None, delay_s: float = 0.0) -> None:
+        self.current = snapshot or fake_snapshot()
+        self.delay_s = delay_s
+        self.calls: list[tuple[str, Any]] = []
+        self.active = 0
+        self.max_active = 0
+        self.snapshots = 0
+        self._lock = threading.Lock()
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            if self.delay_s:
+                time.sleep(self.delay_s)  # a slow backend
+            self.snapshots += 1
+            return self.current
+        finally:
+            with self._lock:
+                self.active -= 1
+
+    def task_runs(self, failed_only: bool = False, queue: str | None = None,
+                  limit: int = 200) -> list[dict[str, Any]]:
+        self.calls.append(("task_runs", failed_only))
+        runs = [
+            {"task_id": "f0f0f0f0aaaa", "task": "analyze_user_behavior", "queue": "analytics",
+             "status": "failed", "ended_ms": NOW - 2 * MIN, "duration_s": 1.2, "wait_s": 0.01,
+             "error": "ValueError: user u9 has no events", "args_summary": "('u9',)"},
+            {"task_id": "c0c0c0c0bbbb", "task": "batch_process_events", "queue": "realtime",
+             "status": "complete", "ended_ms": NOW - MIN, "duration_s": 0.034, "wait_s": 0.002,
+             "error": None, "args_summary": "(100 events)"},
+        ]
+        return [r for r in runs if not failed_only or r["status"] == "failed"]
+
+    def dead_letters(self, limit: int = 200) -> list[dict[str, Any]]:
+        return [{"id": "7", "reason": "missing_field", "detail": "user_id is required",
+                 "payload": '{"event_type":"search","properties":{"query":"sql"}}',
+                 "event_id": None, "user_id": None, "at_ms": NOW - 3 * MIN},
+                {"id": "6", "reason": "bad_timestamp", "detail": "timestamp 'soon' is not ISO",
+                 "payload": '{"user_id":"u1","timestamp":"soon"}', "event_id": None,
+                 "user_id": "u1", "at_ms": NOW - 4 * MIN}]
+
+    def schedule(self) -> list[dict[str, Any]]:
+        return [{"job": "process_pending_events", "cron": "* * * * *", "queue": "realtime",
+                 "last_run_ms": NOW - 40_000, "last_outcome": "complete", "last_error": None,
+                 "next_run_ms": NOW + 20_000},
+                {"job": "monitor_system_performance", "cron": "*/5 * * * *",
+                 "queue": "monitoring", "last_run_ms": NOW - 4 * MIN, "last_outcome": "failed",
+                 "last_error": "boom", "next_run_ms": NOW + MIN}]
+
+    def alerts(self, active_only: bool = False) -> list[dict[str, Any]]:
+        return [{"alert_id": "a1", "severity": "critical", "message": "Disk at 91.2%",
+                 "raised_ms": NOW - 5 * MIN, "cleared_ms": None, "acknowledged_ms": None},
+                {"alert_id": "a0", "severity": "warning", "message": "CPU at 85%",
+                 "raised_ms": NOW - 50 * MIN, "cleared_ms": NOW - 40 * MIN,
+                 "acknowledged_ms": NOW - 45 * MIN}]
+
+    def user(self, user_id: str) -> dict[str, Any] | None:
+        self.calls.append(("user", user_id))
+        if user_id != "u1":
+            return None
+        return {"user_id": "u1",
+                "profile": {"events": 42, "engagement_score": 0.61, "learning_velocity": 0.012,
+                            "dropout_risk": 0.22, "preferred_content_types": ["data", "web"],
+                            "peak_hours": [9, 20], "search": {"volume": 5,
+                                                              "zero_result_rate": 0.2,
+                                                              "top_terms": ["sql"]},
+                            "quiz_average": 0.74, "counts_by_type": {"search": 5,
+                                                                     "quiz_attempt": 4},
+                            "first_seen": NOW - 86_400_000 * 3, "last_seen": NOW - MIN},
+                "consent": {"analytics": True, "behavioral_analysis": True},
+                "consent_history": [{"purpose": "analytics", "granted": True,
+                                     "at_ms": NOW - 86_400_000 * 3, "method": "signup"}],
+                "live_today": {"last_ms": NOW - MIN, "counts": {"search": 2}},
+                "recent_events": [{"event_type": "search", "ts": NOW - MIN,
+                                   "properties": {"query": "sql", "results_count": 0}}]}
+
+    def action_log(self, limit: int = 200) -> list[dict[str, Any]]:
+        return [{"_id": "2", "who": "ops@ops-host", "action": "process", "params": {},
+                 "started_ms": NOW - MIN, "ended_ms": NOW - MIN + 800, "ok": True,
+                 "outcome": "Processed 1,000"},
+                {"_id": "1", "who": "ops@ops-host", "action": "stop_queue",
+                 "params": {"queue": "ml"}, "started_ms": NOW - 2 * MIN,
+                 "ended_ms": NOW - 2 * MIN + 300, "ok": False, "outcome": "pool not running"}]
+
+
+class FakeOperator:
+    def __init__(self, fail: bool = False) -> None:
+        self.performed: list[tuple[str, dict[str, Any]]] = []
+        self.fail = fail
+
+    def perform(self, action: str, params: dict[str, Any] | None = None,
+                progress: Progress | None = None) -> Outcome:
+        self.performed.append((action, dict(params or {})))
+        if progress is not None:
+            progress(1, 2)
+            progress(2, 2)
+        if self.fail:
+            return Outcome(False, f"{action} failed: pool not running")
+        return Outcome(True, f"{action} done")
+
+
+def make_fake_app(source: FakeSource | None = None, operator: FakeOperator | None = None,
+                  manage_pool: bool = False, **settings: Any) -> Any:
+    from gradvy_console.app import GradvyConsole
+
+    values: dict[str, Any] = {"refresh_seconds": 0.2, "start_pool": True}
+    values.update(settings)
+    return GradvyConsole(source or FakeSource(), operator or FakeOperator(),
+                         ConsoleSettings(**values), manage_pool=manage_pool)

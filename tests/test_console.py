@@ -1,0 +1,343 @@
+"""The console driven by Textual's pilot against a fake source and operator: every screen,
+every action, the palette, remapped keys, quitting with a pool, and polls that never overlap."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from console_fake import FakeOperator, FakeSource, fake_snapshot, make_fake_app
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Static
+
+from gradvy_console.config import CONSOLE_KEYS
+from gradvy_console.screens.action_log import ActionLogScreen
+from gradvy_console.screens.alerts import AlertsScreen
+from gradvy_console.screens.dashboard import DashboardScreen
+from gradvy_console.screens.dead_letters import DeadLettersScreen
+from gradvy_console.screens.help import HelpScreen
+from gradvy_console.screens.modals import QuitModal
+from gradvy_console.screens.schedule import ScheduleScreen
+from gradvy_console.screens.tasks import TasksScreen
+from gradvy_console.screens.users import UsersScreen
+
+
+def drive(app: Any, script: Callable[[Pilot[Any]], Awaitable[None]],
+          size: tuple[int, int] = (120, 36)) -> None:
+    async def main() -> None:
+        async with app.run_test(size=size) as pilot:
+            await script(pilot)
+
+    asyncio.run(main())
+
+
+async def until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 10.0
+                ) -> None:
+    """Wait (never sleep) until `condition` holds, letting the app run meanwhile."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "condition not met in time"
+        await pilot.pause(0.02)
+
+
+def text_of(widget: Any) -> str:
+    """The plain text a widget shows (rich renderables are printed to a recording console)."""
+    import io
+
+    from rich.console import Console
+
+    rendered = widget.render()
+    rendered = getattr(rendered, "_renderable", rendered)  # a rich object wrapped by Textual
+    if isinstance(rendered, str) or type(rendered).__module__.startswith("textual"):
+        return str(rendered)
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(rendered)
+    return console.export_text()
+
+
+def test_dashboard_shows_the_snapshot() -> None:
+    app = make_fake_app()
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: app.latest is not None)
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen)
+        assert "123,456" in text_of(screen.query_one("#counters"))
+        assert "Disk at 91.2%" in text_of(screen.query_one("#alerts"))
+        assert "course_interaction" in text_of(screen.query_one("#events"))
+        assert "CPU" in text_of(screen.query_one("#system"))
+        queues = screen.query_one("#queues", DataTable)
+        consumers = screen.query_one("#consumers", DataTable)
+        assert queues.row_count == 7 and consumers.row_count == 7
+        assert "pool pid 4099 up 2h05m" in text_of(screen.query_one("#header"))
+
+    drive(app, script)
+
+
+def test_every_screen_by_key_and_help_lists_the_real_mapping() -> None:
+    app = make_fake_app(keys={"screen.schedule": "9", "action.simulate": "S"})
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: app.latest is not None)
+        for key, screen_type in (("2", TasksScreen), ("3", DeadLettersScreen),
+                                 ("9", ScheduleScreen), ("5", AlertsScreen),
+                                 ("7", ActionLogScreen), ("1", DashboardScreen),
+                                 ("6", UsersScreen)):
+            await pilot.press(key)
+            await until(pilot, lambda t=screen_type: isinstance(app.screen, t))  # type: ignore[misc]
+        await pilot.press("escape", "1")  # Esc leaves the user-id field, 1 goes home
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        rows = {row[2]: row[0] for row in app.screen.rows}
+        assert rows["screen.schedule"] == "9" and rows["action.simulate"] == "S"
+        assert rows["queue.restart"] == "r"
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+
+    drive(app, script)
+
+
+def test_detail_screens_show_their_data() -> None:
+    source = FakeSource()
+    app = make_fake_app(source)
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: app.latest is not None)
+        await pilot.press("2")
+        await until(pilot, lambda: isinstance(app.screen, TasksScreen)
+                    and app.screen.query_one(DataTable).row_count == 2)
+        await until(pilot, lambda: "ValueError" in text_of(app.screen.query_one("#detail")))
+        await pilot.press("f")  # failed only
+        await until(pilot, lambda: ("task_runs", True) in source.calls)
+        await until(pilot, lambda: app.screen.query_one(DataTable).row_count == 1)
+        await pilot.press("3")
+        await until(pilot, lambda: isinstance(app.screen, DeadLettersScreen)
+                    and app.screen.query_one(DataTable).row_count == 2)
+        await until(pilot, lambda: "sql" in text_of(app.screen.query_one("#payload", Static)))
+        await pilot.press("6")
+        await until(pilot, lambda: isinstance(app.screen, UsersScreen))
+        await pilot.press("u", "1", "enter")
+        await until(pilot, lambda: ("user", "u1") in source.calls)
+        await until(pilot, lambda: "Dropout risk" in text_of(
+            app.screen.query_one("#report", Static)))
+
+    drive(app, script)
+
+
+def test_actions_run_in_the_background_and_notify() -> None:
+    operator = FakeOperator()
+    app = make_fake_app(operator=operator)
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: app.latest is not None)
+        await pilot.press("p", "x", "m")
+        await until(pilot, lambda: len(operator.performed) == 3)
+        await until(pilot, lambda: not app.running_actions())
+        assert {a for a, _p in operator.performed} == {"process", "self_test", "monitor"}
+        assert any("process done" in str(n.message) for n in app._notifications)
+        # simulate: a modal takes the parameters
+        await pilot.press("s")
+        await pilot.pause()
+        app.screen.query_one("#count").value = "500"
+        await pilot.press("enter")
+        await until(pilot, lambda: operator.performed[-1][0] == "simulate")
+        assert operator.performed[-1][1] == {"count": 500, "users": 100, "days": 30,
+                                             "seed": 0}
+
+    drive(app, script)
+
+
+def test_queue_actions_act_on_the_selected_queue() -> None:
+    operator = FakeOperator()
+    app = make_fake_app(operator=operator)
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: app.latest is not None)
+        await until(pilot, lambda: app.screen.query_one("#queues", DataTable).row_count == 7)
+        await pilot.press("down")  # analytics
+        await pilot.press("r")
+        await until(pilot, lambda: ("restart_queue", {"queue": "analytics"})
+                    in operator.performed)
+        await pilot.press("g")
+        await until(pilot, lambda: ("start_queue", {"queue": "analytics"})
+                    in operator.performed)
+        await pilot.press("k", "y")  # stop asks first
+        await until(pilot, lambda: ("stop_queue", {"queue": "analytics"})
+                    in operator.performed)
+        await pilot.press("w")
+        await pilot.pause()
+        await pilot.press("3", "enter")
+        await until(pilot, lambda: ("scale_queue", {"queue": "analytics", "workers": 3})
+                    in operator.performed)
+
+    drive(app, script)
+
+
+def test_row_actions_on_detail_screens() -> None:
+    operator = FakeOperator()
+    app = make_fake_app(operator=operator)
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: app.latest is not None)
+        await pilot.press("2")
+        await until(pilot, lambda: isinstance(app.screen, TasksScreen)
+                    and app.screen.query_one(DataTable).row_count == 2)
+        await pilot.press("r")  # first row is the failed one
+        await until(pilot, lambda: ("retry_task", {"task_id": "f0f0f0f0aaaa"})
+                    in operator.performed)
+        await pilot.press("3")
+        await until(pilot, lambda: isinstance(app.screen, DeadLettersScreen)
+                    and app.screen.query_one(DataTable).row_count == 2)
+        await pilot.press("r", "y")
+        await until(pilot, lambda: ("replay_dead_letter", {"id": "7"}) in operator.performed)
+        await pilot.press("4")
+        await until(pilot, lambda: isinstance(app.screen, ScheduleScreen)
+                    and app.screen.query_one(DataTable).row_count == 2)
+        await pilot.press("down", "g")
+        await until(pilot, lambda: ("trigger_job", {"job": "monitor_system_performance"})
+                    in operator.performed)
+        await pilot.press("5")
+        await until(pilot, lambda: isinstance(app.screen, AlertsScreen)
+                    and app.screen.query_one(DataTable).row_count == 2)
+        await pilot.press("a")
+        await until(pilot, lambda: ("ack_alert", {"alert_id": "a1"}) in operator.performed)
+        await pilot.press("7")
+        await until(pilot, lambda: isinstance(app.screen, ActionLogScreen)
+                    and app.screen.query_one(DataTable).row_count == 2)
+
+    drive(app, script)
+
+
+def test_palette_runs_an_action() -> None:
+    operator = FakeOperator()
+    app = make_fake_app(operator=operator)
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: app.latest is not None)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        for ch in "restart the ml":
+            await pilot.press("space" if ch == " " else ch)
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await until(pilot, lambda: ("restart_queue", {"queue": "ml"}) in operator.performed)
+
+    drive(app, script)
+
+
+def test_failed_action_is_an_error_notification() -> None:
+    app = make_fake_app(operator=FakeOperator(fail=True))
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: app.latest is not None)
+        await pilot.press("p")
+        await until(pilot, lambda: any(n.severity == "error" for n in app._notifications))
+
+    drive(app, script)
+
+
+def test_pool_is_started_when_none_runs_and_quit_asks() -> None:
+    source = FakeSource(fake_snapshot(pool=False))
+    operator = FakeOperator()
+    app = make_fake_app(source, operator, manage_pool=True, quit_default="stop")
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: ("start_pool", {}) in operator.performed)
+        source.current = fake_snapshot(pool=True)
+        await until(pilot, lambda: app.latest is not None and app.latest.pool is not None)
+        await pilot.press("q")
+        await until(pilot, lambda: isinstance(app.screen, QuitModal))
+        assert app.screen.focused is not None and app.screen.focused.id == "stop"
+        await pilot.press("enter")
+        await until(pilot, lambda: ("stop_pool", {}) in operator.performed)
+        await until(pilot, lambda: app._exit_renderables is not None or not app.is_running)
+
+    drive(app, script)
+    assert operator.performed.count(("start_pool", {})) == 1
+
+
+def test_quit_can_leave_the_pool_running() -> None:
+    operator = FakeOperator()
+    app = make_fake_app(operator=operator, manage_pool=True)
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: app.latest is not None)
+        await pilot.press("q")
+        await until(pilot, lambda: isinstance(app.screen, QuitModal))
+        assert app.screen.focused is not None and app.screen.focused.id == "leave"
+        await pilot.press("l")
+        await until(pilot, lambda: not app.is_running)
+
+    drive(app, script)
+    assert ("stop_pool", {}) not in operator.performed
+
+
+def test_backend_outage_is_shown_and_retried() -> None:
+    source = FakeSource(fake_snapshot(backend_error="Redis at redis://x:1 is unreachable."))
+    app = make_fake_app(source, manage_pool=True)
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: source.snapshots >= 3)  # keeps polling
+        await pilot.pause()
+        assert "unreachable" in text_of(app.screen.query_one("#header"))
+        assert not app.running_actions()  # no pool start while the backend is down
+
+    drive(app, script)
+
+
+def test_polls_never_overlap_with_a_slow_source() -> None:
+    source = FakeSource(delay_s=0.15)
+    app = make_fake_app(source, refresh_seconds=0.01)
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: source.snapshots >= 5)
+        await pilot.press("2")  # input is answered while a poll is in flight
+        await until(pilot, lambda: isinstance(app.screen, TasksScreen))
+
+    drive(app, script)
+    assert source.max_active == 1
+
+
+def test_polls_pause_while_a_dialog_is_open() -> None:
+    source = FakeSource()
+    app = make_fake_app(source)
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: source.snapshots >= 2)
+        await pilot.press("s")
+        await pilot.pause(0.2)
+        before = source.snapshots
+        await pilot.pause(0.3)
+        assert source.snapshots <= before + 1
+        await pilot.press("escape")
+        await until(pilot, lambda: source.snapshots > before + 2)
+
+    drive(app, script)
+
+
+def test_theme_toggles_and_starts_from_config() -> None:
+    app = make_fake_app(theme="light")
+
+    async def script(pilot: Pilot[Any]) -> None:
+        assert app.theme == "textual-light"
+        await pilot.press("ctrl+t")
+        assert app.theme == "textual-dark"
+
+    drive(app, script)
+
+
+def test_every_binding_id_is_known_to_the_config() -> None:
+    from gradvy_console.app import GradvyConsole
+
+    ids = set()
+    for cls in (GradvyConsole, DashboardScreen, TasksScreen, DeadLettersScreen, ScheduleScreen,
+                AlertsScreen, UsersScreen):
+        for binding in cls.BINDINGS:
+            if getattr(binding, "id", None):
+                ids.add(binding.id)
+                assert CONSOLE_KEYS[binding.id] == binding.key, binding.id
+    assert ids == set(CONSOLE_KEYS)

@@ -1,0 +1,54 @@
+"""Snapshots (pytest-textual-snapshot) of the dashboard and every screen at 80x24 and 160x48,
+with the fake source and its fixed clock. Update after a deliberate change with
+`pytest tests/test_console_snapshots.py --snapshot-update`, and look at the SVGs."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from console_fake import make_fake_app
+from textual.pilot import Pilot
+
+from gradvy_console.screens.list_base import ListScreen
+
+SIZES = [(80, 24), (160, 48)]
+SCREENS = {"dashboard": (), "tasks": ("2",), "dead_letters": ("3",), "schedule": ("4",),
+           "alerts": ("5",), "users": ("6", "u", "1", "enter"), "action_log": ("7",),
+           "help": ("question_mark",), "simulate_dialog": ("s",)}
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    """Wait until the first snapshot is shown and the screen's own data has loaded."""
+    app = pilot.app
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while app.latest is None or (isinstance(app.screen, ListScreen) and (
+            app.screen._loading or app.screen.data is None and app.screen.SCREEN_TITLE
+            and not app.screen.SCREEN_TITLE.startswith("Users"))):
+        assert loop.time() < deadline
+        await pilot.pause(0.02)
+    await pilot.pause(0.1)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_screen_snapshot(snap_compare: Any, screen: str, size: tuple[int, int]) -> None:
+    keys = SCREENS[screen]
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        for key in keys:
+            await pilot.press(key)
+        await settle(pilot)
+
+    assert snap_compare(make_fake_app(), terminal_size=size, run_before=run_before)
+
+
+def test_light_theme_snapshot(snap_compare: Any) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+
+    assert snap_compare(make_fake_app(theme="light"), terminal_size=(100, 30),
+                        run_before=run_before)
