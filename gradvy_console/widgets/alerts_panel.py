@@ -13,7 +13,7 @@ SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
 
 class AlertsPanel(Static):
-    alerts: reactive[tuple[AlertRow, ...]] = reactive(tuple)
+    alerts: reactive[tuple[AlertRow, ...]] = reactive(tuple, layout=True)
     """Active alerts from the latest snapshot."""
     now_ms: int = 0
 

@@ -12,7 +12,7 @@ PALETTE = ("cyan", "green", "magenta", "yellow", "blue", "red", "white")
 
 
 class EventsChart(Static):
-    series: reactive[tuple[tuple[str, tuple[int, ...]], ...]] = reactive(tuple)
+    series: reactive[tuple[tuple[str, tuple[int, ...]], ...]] = reactive(tuple, layout=True)
     """(event type, counts per minute oldest first), busiest first."""
     max_rows: int = 6
 

@@ -11,7 +11,7 @@ from .fmt import age, clock
 
 
 class PipelineHeader(Static):
-    snapshot: reactive[Snapshot | None] = reactive(None)
+    snapshot: reactive[Snapshot | None] = reactive(None, layout=True)
     """The latest snapshot (None until the first poll ends)."""
 
     def render(self) -> Text:

@@ -11,7 +11,7 @@ from .fmt import age, spark
 
 
 class SystemPanel(Static):
-    system: reactive[SystemRow | None] = reactive(None)
+    system: reactive[SystemRow | None] = reactive(None, layout=True)
     """The latest system measurement with its history (None: not measured yet)."""
     now_ms: int = 0
 
