@@ -73,6 +73,9 @@ def running_pid(config: Config) -> int | None:
         os.close(fd)
 
 
+CONSUMER_NICE = 5
+
+
 def _die_with_parent() -> None:
     """Linux: the child gets SIGTERM if the supervisor dies, even by SIGKILL."""
     try:
@@ -81,6 +84,12 @@ def _die_with_parent() -> None:
     except OSError:
         pass
     os.setpgid(0, 0)  # own process group: a terminal's ^C reaches the supervisor only
+    # Consumers are batch work: under CPU contention an operator's console (and shell) answers
+    # first. When the machine is otherwise idle a niced consumer still gets every cycle.
+    try:
+        os.nice(CONSUMER_NICE)
+    except OSError:
+        pass
 
 
 @dataclass

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer
 
 from ..console_source import Snapshot
 from ..widgets.activity import ActivityBar, RunningAction
 from ..widgets.header import PipelineHeader
+from ..widgets.keybar import KeyBar
 
 if TYPE_CHECKING:
     from ..app import GradvyConsole
@@ -29,7 +29,7 @@ class PipelineScreen(Screen[None]):
         yield PipelineHeader(id="header")
         yield from self.compose_body()
         yield ActivityBar(id="activity")
-        yield Footer()
+        yield KeyBar(id="keys")
 
     def compose_body(self) -> Iterable[Widget]:
         return ()
