@@ -85,6 +85,32 @@ class Terminal:
         os.write(self.master, key.encode())
 
 
+SWITCH = [("2", "Tasks: recent runs"), ("1", "Consumers")]      # screen switch, full repaint
+MOVE = [("\x1b[B", "analytics"), ("\x1b[A", "realtime")]          # cursor down/up in Queues
+
+
+def presses(term: Terminal, keys: list[tuple[str, str]], count: int | None = None,
+            until: subprocess.Popen[str] | None = None) -> list[float]:
+    """Seconds from writing each key to its marker text appearing on the terminal."""
+    out: list[float] = []
+    i = 0
+    while (count is None or i < count) and (until is None or until.poll() is None):
+        key, marker = keys[i % len(keys)]
+        since = term.mark()
+        pressed = time.monotonic()
+        term.press(key)
+        out.append(term.wait_for(marker, since, timeout=30) - pressed)
+        i += 1
+        time.sleep(0.25)
+    return out
+
+
+def summary(latencies: list[float]) -> str:
+    return (f"p50 {percentile(latencies, 50) * 1000:.0f} ms, p95 "
+            f"{percentile(latencies, 95) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms "
+            f"({len(latencies)} presses)")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
@@ -132,17 +158,9 @@ def main() -> None:
         rows.append((f"idle CPU over {args.idle_seconds:.0f} s (1 s refresh)",
                      f"{idle:.1f} % of one core"))
 
-        idle_latencies = []
-        for i in range(10):
-            key, marker = [("2", "Tasks: recent runs"), ("1", "Consumers")][i % 2]
-            since = term.mark()
-            pressed = time.monotonic()
-            term.press(key)
-            idle_latencies.append(term.wait_for(marker, since, timeout=30) - pressed)
-            time.sleep(0.25)
-        rows.append((f"key-press latency idle, {len(idle_latencies)} presses",
-                     f"p50 {percentile(idle_latencies, 50) * 1000:.0f} ms, max "
-                     f"{max(idle_latencies) * 1000:.0f} ms"))
+        rows.append(("key press idle: screen switch", summary(presses(term, SWITCH, 10))))
+        presses(term, [("1", "Consumers")], 1)
+        rows.append(("key press idle: cursor move", summary(presses(term, MOVE, 10))))
 
         subprocess.run(GRADVY + ["run", "simulate-data", "--simulate-count", str(args.events),
                                  "--users", "2000", "--days", "30", "--seed", "1"],
@@ -150,19 +168,11 @@ def main() -> None:
         load = subprocess.Popen(GRADVY + ["run", "process-events", "--batch-size", "1000"],
                                 env=env, cwd=work, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
-        latencies: list[float] = []
         busy_before = console.cpu_times()
         t_load = time.monotonic()
-        screens = [("2", "Tasks: recent runs"), ("1", "Consumers")]
-        i = 0
-        while load.poll() is None:
-            key, marker = screens[i % 2]
-            since = term.mark()
-            pressed = time.monotonic()
-            term.press(key)
-            latencies.append(term.wait_for(marker, since, timeout=30) - pressed)
-            i += 1
-            time.sleep(0.25)
+        switch = presses(term, SWITCH, 16, until=load)
+        presses(term, [("1", "Consumers")], 1)
+        move = presses(term, MOVE, until=load) if load.poll() is None else []
         out, err = load.communicate()
         busy_after = console.cpu_times()
         load_s = time.monotonic() - t_load
@@ -172,10 +182,9 @@ def main() -> None:
             raise SystemExit(f"process-events failed: {err.strip()}")
         rows.append((f"processing {args.events:,} events through the pool",
                      f"{load_s:.1f} s ({out.strip()[:60]}...)" if out else f"{load_s:.1f} s"))
-        rows.append((f"key-press latency under load, {len(latencies)} presses",
-                     f"p50 {percentile(latencies, 50) * 1000:.0f} ms, p95 "
-                     f"{percentile(latencies, 95) * 1000:.0f} ms, max "
-                     f"{max(latencies) * 1000:.0f} ms"))
+        rows.append(("key press under load: screen switch", summary(switch)))
+        if move:
+            rows.append(("key press under load: cursor move", summary(move)))
         rows.append(("console CPU under load", f"{busy:.1f} % of one core"))
     finally:
         term.press("q")

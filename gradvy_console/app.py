@@ -19,6 +19,7 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.command import Provider
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.worker import get_current_worker
 
@@ -137,7 +138,10 @@ class GradvyConsole(App[None]):
             return
         screen = self.screen
         if hasattr(screen, "show_snapshot"):
-            screen.show_snapshot(message.snapshot)
+            try:
+                screen.show_snapshot(message.snapshot)
+            except NoMatches:  # the screen is still being composed; it reads `latest` later
+                pass
         self._look_after_pool(message.snapshot)
 
     def _look_after_pool(self, snapshot: Snapshot) -> None:
@@ -216,7 +220,10 @@ class GradvyConsole(App[None]):
             return
         screen = self.screen
         if hasattr(screen, "show_activity"):
-            screen.show_activity(self.running_actions())
+            try:
+                screen.show_activity(self.running_actions())
+            except NoMatches:
+                pass
 
     # --- bindings -------------------------------------------------------------------------
     def action_show(self, mode: str) -> None:
