@@ -26,6 +26,11 @@ class PipelineHeader(Static):
         else:
             text.append("pool not running", style="yellow")
         text.append(f"  {clock(snap.at_ms)} UTC", style="dim")
+        if snap.alerts:  # visible on every screen, whatever the dashboard's scroll
+            critical = sum(1 for a in snap.alerts if a.severity == "critical")
+            n = len(snap.alerts)
+            text.append(f"  ▲ {n} alert{'s' if n != 1 else ''}",
+                        style="bold red" if critical else "bold yellow")
         if snap.backend_error:
             text.append(f"\n{snap.backend_error} - retrying", style="bold red")
         return text
