@@ -112,6 +112,20 @@ class AlertSettings:
     hysteresis_percent: float = 5.0
 
 
+@dataclass(frozen=True)
+class InsightSettings:
+    active_days: int = 7                  # analyze-users without --user-id: active this recently
+    dropout_horizon_days: float = 14.0    # no activity for this long = dropped out
+    anomaly_contamination: float = 0.02   # IsolationForest's expected share of outliers
+    clusters_min: int = 3                 # KMeans k range, chosen by silhouette
+    clusters_max: int = 8
+    recommend_limit: int = 10
+    recommend_half_life_days: float = 60.0
+    holdout_share: float = 0.2            # evaluate: the last share of the simulated days
+    test_users_share: float = 0.3         # evaluate: users held out from dropout training
+    seed: int = 0
+
+
 # Console key bindings: id -> default key (Textual key names). `[console.keys]` remaps them.
 CONSOLE_KEYS: dict[str, str] = {
     "screen.dashboard": "1", "screen.tasks": "2", "screen.dead_letters": "3",
@@ -140,6 +154,10 @@ JOBS: dict[str, str] = {
     "process_pending_events": "* * * * *",
     "update_realtime_metrics": "* * * * *",
     "monitor_system_performance": "*/5 * * * *",
+    "analyze_active_users": "*/15 * * * *",
+    "process_user_anomalies": "*/15 * * * *",
+    "update_user_segments": "0 * * * *",
+    "update_recommendation_models": "0 */6 * * *",
 }
 
 
@@ -178,6 +196,7 @@ class Config:
     tasks: dict[str, TaskSettings] = field(default_factory=_default_tasks)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    insights: InsightSettings = field(default_factory=InsightSettings)
     schedule: dict[str, str] = field(default_factory=lambda: dict(JOBS))
     source: str = "built-in defaults"
 

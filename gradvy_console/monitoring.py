@@ -41,11 +41,12 @@ def rules(config: Config) -> dict[str, Rule]:
         "crash_loop": Rule("crash_loop", "critical", 0.5, 0.0, "bool"),
         "backend_unreachable": Rule("backend_unreachable", "critical", 0.5, 0.0, "bool"),
         "consumer_died": Rule("consumer_died", "warning", 0.5, 0.0, "bool"),
+        "bot_like_users": Rule("bot_like_users", "warning", 0.5, 0.0, "bool"),
     }
 
 
 # Alerts raised and cleared by events (the supervisor), not by the periodic evaluation.
-EVENT_KINDS = ("backend_unreachable", "consumer_died")
+EVENT_KINDS = ("backend_unreachable", "consumer_died", "bot_like_users")
 
 
 def event_alert(config: Config, store: DocumentStore, key: str, raise_it: bool,

@@ -30,7 +30,8 @@ def test_every_setting_is_documented() -> None:
     import dataclasses
 
     defaults = Config()
-    for section in ("ingest", "consent", "scoring", "live", "simulator", "alerts", "console"):
+    for section in ("ingest", "consent", "scoring", "live", "simulator", "alerts", "console",
+                    "insights"):
         for f in dataclasses.fields(getattr(defaults, section)):
             if f.name == "keys":
                 assert "[console.keys]" in text

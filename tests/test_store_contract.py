@@ -89,6 +89,18 @@ def test_dead_letters_keep_payload_and_reason(store: DocumentStore) -> None:
     assert [d["reason"] for d in store.dead_letters()] == ["missing_field"]
 
 
+def test_iter_events_in_batches(store: DocumentStore) -> None:
+    with store.transaction() as tx:
+        tx.insert_events([event(f"e{i}", user=f"u{i % 3}", ts=1000 + i) for i in range(7)],
+                         {f"e{i}": None for i in range(7)})
+    batches = list(store.iter_events(batch=3))
+    assert [len(b) for b in batches] == [3, 3, 1]
+    flat = [e for b in batches for e in b]
+    assert sorted(e["ts"] for e in flat) == list(range(1000, 1007))
+    assert flat[0]["properties"] == {"query": "q"} and flat[0]["event_type"] == "search"
+    assert len([e for b in store.iter_events(since_ms=1005) for e in b]) == 2
+
+
 def test_action_log_newest_first(store: DocumentStore) -> None:
     for i, outcome in enumerate(["running", "done"]):
         store.record_action({"action_id": "0000000000001-a", "who": "op", "action": "process",

@@ -126,6 +126,12 @@ class DocumentStore(abc.ABC):
         """A user's stored events, oldest first, as documents."""
 
     @abc.abstractmethod
+    def iter_events(self, since_ms: int | None = None, batch: int = 50_000
+                    ) -> Iterator[list[dict[str, Any]]]:
+        """Every stored event {user_id, event_type, ts, properties} (since `since_ms`), in
+        batches, in storage order."""
+
+    @abc.abstractmethod
     def count_events(self) -> int: ...
 
     @abc.abstractmethod

@@ -278,6 +278,20 @@ class MongoStore(DocumentStore):
             for d in cur
         ]
 
+    def iter_events(self, since_ms: int | None = None, batch: int = 50_000
+                    ) -> Iterator[list[dict[str, Any]]]:
+        query = {"ts": {"$gte": since_ms}} if since_ms else {}
+        chunk: list[dict[str, Any]] = []
+        for d in self.db.events.find(query, {"user_id": 1, "event_type": 1, "ts": 1,
+                                             "properties": 1}).batch_size(batch):
+            chunk.append({"user_id": d["user_id"], "event_type": d["event_type"], "ts": d["ts"],
+                          "properties": d.get("properties") or {}})
+            if len(chunk) >= batch:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
     def count_events(self) -> int:
         return int(self.db.events.count_documents({}))
 

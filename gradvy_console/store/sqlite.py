@@ -434,6 +434,21 @@ class SqliteStore(DocumentStore):
             for eid, et, ts, sid, props in cur
         ]
 
+    def iter_events(self, since_ms: int | None = None, batch: int = 50_000
+                    ) -> Iterator[list[dict[str, Any]]]:
+        conn = self._conn()
+        after = 0
+        while True:
+            rows = conn.execute(
+                "SELECT id, user_id, event_type, ts, props FROM events WHERE id > ? AND ts >= ?"
+                " ORDER BY id LIMIT ?", (after, since_ms or 0, batch)).fetchall()
+            if not rows:
+                return
+            after = rows[-1][0]
+            loads = orjson.loads
+            yield [{"user_id": u, "event_type": t, "ts": ts, "properties": loads(p)}
+                   for _i, u, t, ts, p in rows]
+
     def count_events(self) -> int:
         return int(self._conn().execute("SELECT count(*) FROM events").fetchone()[0])
 
