@@ -173,11 +173,18 @@ def _default_tasks() -> dict[str, TaskSettings]:
     # analysis 2 retries at 300 s, 300 s limit; model update 2 retries at 1800 s, 1800 s limit.
     realtime = dict(queue="realtime", priority=9, retries=3, retry_delay=60.0, retry_backoff=2.0,
                     timeout=60.0)
+    analysis = dict(queue="analytics", priority=5, retries=2, retry_delay=300.0,
+                    retry_backoff=1.0, timeout=300.0)
+    models = dict(queue="ml", priority=5, retries=2, retry_delay=1800.0, retry_backoff=1.0,
+                  timeout=1800.0)
     return {
         "process_analytics_event": TaskSettings(**realtime),  # type: ignore[arg-type]
         "batch_process_events": TaskSettings(**realtime),  # type: ignore[arg-type]
         "update_realtime_metrics": TaskSettings(**realtime),  # type: ignore[arg-type]
         "self_test_probe": TaskSettings(queue="realtime", priority=9),
+        "analyze_user_behavior": TaskSettings(**analysis),  # type: ignore[arg-type]
+        "analyze_active_users": TaskSettings(**analysis),  # type: ignore[arg-type]
+        "update_recommendation_models": TaskSettings(**models),  # type: ignore[arg-type]
     }
 
 

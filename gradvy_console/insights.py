@@ -327,8 +327,10 @@ def update_segments(config: Config, store: DocumentStore) -> dict[str, Any]:
 def update_models(config: Config, store: DocumentStore) -> dict[str, Any]:
     """Train the recommender and the dropout model on everything stored (bot-like users left
     out), evaluate each on a time split of the same data, save new versions."""
-    at = now_ms()
     frame = load_frame(store)
+    # As of the newest stored event when the data stops before now (an imported or simulated
+    # history): windows after the last event would hold nothing to learn from.
+    at = min(now_ms(), int(frame.ts.max()) + 1) if len(frame) else now_ms()
     exclude = bot_users(store)
     excluded_ix = np.array([i for i, u in enumerate(frame.users) if u in exclude], dtype=int)
     params = rec.RecommenderParams(half_life_days=config.insights.recommend_half_life_days,

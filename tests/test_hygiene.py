@@ -18,7 +18,9 @@ ENGINE = ["gradvy_console.config", "gradvy_console.analytics.events",
           "gradvy_console.ingest", "gradvy_console.queues", "gradvy_console.tasks",
           "gradvy_console.pipeline", "gradvy_console.worker", "gradvy_console.runtime",
           "gradvy_console.console_source", "gradvy_console.operator_actions",
-          "gradvy_console.supervisor", "gradvy_console.monitoring"]
+          "gradvy_console.supervisor", "gradvy_console.monitoring",
+          "gradvy_console.insights", "gradvy_console.evaluation",
+          "gradvy_console.tasks.insights"]
 
 
 def test_engine_imports_no_textual_rich_or_sklearn(tmp_path: Path) -> None:

@@ -6,6 +6,15 @@
 
 from __future__ import annotations
 
+from .insights import (
+    analyze_active_users,
+    analyze_user_behavior,
+    check_user_anomalies,
+    generate_content_recommendations,
+    process_user_anomalies,
+    update_recommendation_models,
+    update_user_segments,
+)
 from .monitoring import monitor_system_performance
 from .realtime import (
     batch_process_events,
@@ -16,7 +25,14 @@ from .realtime import (
 )
 
 __all__ = [
+    "analyze_active_users",
+    "analyze_user_behavior",
     "batch_process_events",
+    "check_user_anomalies",
+    "generate_content_recommendations",
+    "process_user_anomalies",
+    "update_recommendation_models",
+    "update_user_segments",
     "monitor_system_performance",
     "process_analytics_event",
     "process_pending_events",
