@@ -560,8 +560,10 @@ def update_models_cmd(json_out: Annotated[bool, typer.Option("--json")] = False)
     if json_out:
         _echo_json(out)
         return
-    r = out.get("recommender")
-    if r:
+    r = out["recommender"]
+    if r["version"] is None:
+        typer.echo(f"recommender: not trained ({r['reason']})")
+    else:
         e = r["evaluation"]
         typer.echo(f"recommender v{r['version']}: NDCG@10 {e['model']['ndcg']} (popular "
                    f"{e['popular']['ndcg']}) on {e['users']} users of a time split")

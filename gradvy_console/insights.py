@@ -336,7 +336,9 @@ def update_models(config: Config, store: DocumentStore) -> dict[str, Any]:
     params = rec.RecommenderParams(half_life_days=config.insights.recommend_half_life_days,
                                    limit=config.insights.recommend_limit)
     out: dict[str, Any] = {"at_ms": at, "excluded_bot_users": len(excluded_ix)}
-    if len(frame):
+    if not frame.courses:
+        out["recommender"] = {"version": None, "reason": "no course interactions stored yet"}
+    else:
         span_start = int(frame.ts.min())
         split = at - int((at - span_start) * config.insights.holdout_share)
         evaluation = evaluate_recommender(frame, split, params, excluded_ix)

@@ -151,6 +151,7 @@ class QueueSet:
     def _make(self, queue: str) -> Huey:
         huey = self._storage(queue)
         huey.pre_execute(name="once-per-period")(_once_per_period)
+        huey.post_execute(name="result-of-a-called-job")(_keep_called_job_result)
         return huey
 
     def _storage(self, queue: str) -> Huey:
@@ -263,6 +264,25 @@ def _once_per_period(task: Any) -> None:
     minute = int(time.time() // 60)
     if not runtime.live().claim(f"periodic:{task.name}:{minute}", ttl_s=600):
         raise CancelExecution(retry=False)
+
+
+def _keep_called_job_result(task: Any, task_value: Any, exc: Exception | None) -> None:
+    """Post-execute hook: Huey never stores a periodic task's result, so a job called like
+    any task (`update_recommendation_models.apply_async(...).get()`, as the guide does;
+    stamped `_enqueued_ms`) would leave its caller waiting. Store it for those calls only:
+    scheduled runs have no caller."""
+    from huey.api import PeriodicTask
+
+    if (isinstance(task, PeriodicTask) and exc is None and task_value is not None
+            and "_enqueued_ms" in (task.kwargs or {})):
+        from .queues import current
+
+        current().hueys[_queue_of(task)].put_result(task.id, task_value)
+
+
+def _queue_of(task: Any) -> str:
+    wrapper = _TASKS.get(task.name)
+    return wrapper.queue_name if wrapper is not None else "analytics"
 
 
 def task(queue: str, name: str | None = None, periodic: str | None = None

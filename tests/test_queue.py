@@ -33,7 +33,7 @@ print(result)
 
 SNIPPET_QUEUE = """
 from datetime import datetime
-from gradvy_console.tasks import process_analytics_event
+from gradvy_console.tasks import process_analytics_event, update_recommendation_models
 event_data = {'user_id': 'user123', 'event_type': 'search',
               'properties': {'query': 'python', 'results_count': 3},
               'timestamp': datetime.utcnow().isoformat()}
@@ -45,6 +45,13 @@ result = process_analytics_event.apply_async(
     priority=9
 )
 print(result.get())
+
+# Update ML models in ML queue
+models = update_recommendation_models.apply_async(
+    queue='ml',
+    priority=5
+)
+print("MODELS:", sorted(models.get()))
 try:
     process_analytics_event.apply_async(args=[event_data], queue='ml', priority=5)
 except Exception as exc:
@@ -62,14 +69,17 @@ def test_guide_snippets_through_a_worker(backend_env: dict[str, str], tmp_path: 
     assert gradvy(["run", "consent", "user123", "--grant", "analytics,behavioral_analysis"],
                   backend_env, tmp_path).returncode == 0
     worker = Worker("realtime", backend_env, tmp_path)
+    ml = Worker("ml", backend_env, tmp_path)
     try:
         worker.wait_ready()
+        ml.wait_ready()
         out = _python(SNIPPET_USAGE, backend_env, tmp_path)
         assert out.returncode == 0, out.stderr
         assert "'status': 'processed'" in out.stdout
         out = _python(SNIPPET_QUEUE, backend_env, tmp_path)
         assert out.returncode == 0, out.stderr
         assert "'status': 'processed'" in out.stdout
+        assert "MODELS: ['at_ms', 'dropout', 'excluded_bot_users', 'recommender']" in out.stdout
         assert "REFUSED: Task process_analytics_event runs on queue 'realtime', not 'ml'" in (
             out.stdout)
         # The enqueued event went through the inbox, and nothing is left there.
@@ -79,6 +89,7 @@ def test_guide_snippets_through_a_worker(backend_env: dict[str, str], tmp_path: 
         assert "PASS  queue round trip" in out.stdout
     finally:
         assert worker.stop(signal.SIGTERM) == 0, worker.log.read_text()
+        assert ml.stop(signal.SIGTERM) == 0, ml.log.read_text()
 
 
 def test_process_events_uses_the_queue_when_a_consumer_runs(backend_env: dict[str, str],
