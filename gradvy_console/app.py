@@ -33,6 +33,7 @@ from .screens.alerts import AlertsScreen
 from .screens.dashboard import DashboardScreen
 from .screens.dead_letters import DeadLettersScreen
 from .screens.help import HelpScreen
+from .screens.insights import InsightsScreen
 from .screens.list_base import ListScreen
 from .screens.modals import QuitModal, SimulateModal
 from .screens.schedule import ScheduleScreen
@@ -52,6 +53,7 @@ class Source(Protocol):
     def alerts(self, active_only: bool = False) -> list[dict[str, Any]]: ...
     def user(self, user_id: str) -> dict[str, Any] | None: ...
     def action_log(self, limit: int = 200) -> list[dict[str, Any]]: ...
+    def insights(self) -> dict[str, Any]: ...
 
 
 class Operator(Protocol):
@@ -61,7 +63,7 @@ class Operator(Protocol):
 
 SCREENS_BY_MODE = {"dashboard": "Dashboard", "tasks": "Tasks", "dead_letters": "Dead letters",
                    "schedule": "Schedule", "alerts": "Alerts", "users": "Users",
-                   "action_log": "Action log"}
+                   "action_log": "Action log", "insights": "Insights"}
 
 
 class GradvyConsole(App[None]):
@@ -70,7 +72,7 @@ class GradvyConsole(App[None]):
     MODES: ClassVar[dict[str, Any]] = {
         "dashboard": DashboardScreen, "tasks": TasksScreen, "dead_letters": DeadLettersScreen,
         "schedule": ScheduleScreen, "alerts": AlertsScreen, "users": UsersScreen,
-        "action_log": ActionLogScreen,
+        "action_log": ActionLogScreen, "insights": InsightsScreen,
     }
     DEFAULT_MODE = "dashboard"
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = (
@@ -83,6 +85,7 @@ class GradvyConsole(App[None]):
         Binding("5", "show('alerts')", "Alerts", id="screen.alerts"),
         Binding("6", "show('users')", "Users", id="screen.users"),
         Binding("7", "show('action_log')", "Log", id="screen.action_log"),
+        Binding("8", "show('insights')", "Insights", id="screen.insights"),
         Binding("s", "simulate", "Simulate", id="action.simulate"),
         Binding("p", "operate('process')", "Process", id="action.process"),
         Binding("x", "operate('self_test')", "Self-test", id="action.self_test"),
@@ -298,6 +301,10 @@ class GradvyConsole(App[None]):
             out.append((f"Trigger {job}", ACTIONS["trigger_job"].help,
                         partial(self.start_action, "trigger_job", f"Trigger {job}",
                                 {"job": job})))
+        for action in ("analyze_users", "check_anomalies", "update_segments", "update_models",
+                       "evaluate"):
+            out.append((ACTIONS[action].title, ACTIONS[action].help,
+                        partial(self.start_action, action, ACTIONS[action].title, {})))
         out.append(("Acknowledge an alert…", "Opens the alerts screen",
                     partial(self.action_show, "alerts")))
         out.append(("Retry a failed task…", "Opens the tasks screen",

@@ -454,6 +454,8 @@ def analyze_users_cmd(
     user_id: Annotated[str | None, typer.Option("--user-id", help="One user (default: users "
                                                 "active in the last insights.active_days).")
                        ] = None,
+    all_users: Annotated[bool, typer.Option("--all", help="Every user, however long ago "
+                                                          "active.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Behaviour analysis (learning patterns, engagement, risk, personalisation)."""
@@ -462,7 +464,7 @@ def analyze_users_cmd(
     config = _config()
     store, live, _ing = _engine(config)
     with _progress("analysing users", not json_out) as progress:
-        summary = analyze_users(config, store, live, user_id, progress)
+        summary = analyze_users(config, store, live, user_id, progress, all_users)
     if json_out:
         latest = live.get_json(f"analysis:{user_id}", summary["at_ms"]) if user_id else None
         _echo_json({**summary, "analysis": latest} if user_id else summary)
@@ -526,8 +528,19 @@ def anomalies_cmd(
         if action == "remedial_content":
             weak = ", ".join(w["category"] for w in a["action"]["weak_areas"]) or "-"
             action += f" (weak: {weak}; {', '.join(a['action']['courses'][:3])})"
-        typer.echo(f"{a['user_id']:<12} {a['kind']:<30} {a['severity']:<6} {a['status']:<12} "
+        typer.echo(f"{a['_id']:<42} {a['severity']:<6} {a['status']:<12} "
                    f"{evidence}  -> {action}")
+
+
+@run_app.command("anomaly-ack")
+def anomaly_ack(anomaly_id: Annotated[str, typer.Argument(help="USER:KIND")]) -> None:
+    """Acknowledge an open anomaly."""
+    from .insights import acknowledge_anomaly
+
+    config = _config()
+    store, _live, _ing = _engine(config)
+    a = acknowledge_anomaly(store, anomaly_id)
+    typer.echo(f"{a['_id']}: {a['status']}.")
 
 
 @run_app.command("update-segments")

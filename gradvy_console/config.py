@@ -137,6 +137,9 @@ CONSOLE_KEYS: dict[str, str] = {
     "queue.start": "g", "queue.stop": "k", "queue.restart": "r", "queue.scale": "w",
     "alert.acknowledge": "a", "task.retry": "r", "task.failed_only": "f",
     "dead_letter.replay": "r", "job.trigger": "g", "user.lookup": "slash",
+    "screen.insights": "8", "insights.analyze": "a", "insights.anomalies": "c",
+    "insights.segments": "u", "insights.models": "t", "insights.evaluate": "e",
+    "anomaly.acknowledge": "k",
 }
 
 

@@ -271,7 +271,26 @@ class PipelineSource:
         from .pipeline import user_report
 
         store, live = self._engine()
-        return user_report(self.config, store, live, user_id)
+        report = user_report(self.config, store, live, user_id)
+        if report is not None and report.get("recommendations") is None:
+            from .insights import load_model, recommend_for
+
+            if load_model(self.config, "recommender") is not None:
+                report["recommendations"] = recommend_for(self.config, store, live, user_id)
+        return report
+
+    def insights(self) -> dict[str, Any]:
+        """The latest evaluation and segment run, model versions, open anomalies."""
+        from .insights import list_anomalies
+
+        store, _live = self._engine()
+        evaluations = store.get_documents("evaluations")
+        runs = store.get_documents("segment_runs")
+        return {"evaluation": evaluations[-1] if evaluations else None,
+                "segments": runs[-1] if runs else None,
+                "models": sorted(store.get_documents("model_versions"),
+                                 key=lambda m: -m["saved_ms"])[:6],
+                "anomalies": list_anomalies(store, "open")[:200]}
 
     def action_log(self, limit: int = 200) -> list[dict[str, Any]]:
         store, _live = self._engine()

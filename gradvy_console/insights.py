@@ -152,9 +152,11 @@ def risk_scores(config: Config, frame: EventFrame, features: Features, at_ms: in
 
 
 def analyze_users(config: Config, store: DocumentStore, live: LiveState,
-                  user_id: str | None = None, progress: Any = None) -> dict[str, Any]:
-    """Analyse one user, or every user active in the last `active_days` (with behavioural-
-    analysis consent), persist each result with history and put it in live state for 1 h."""
+                  user_id: str | None = None, progress: Any = None, all_users: bool = False
+                  ) -> dict[str, Any]:
+    """Analyse one user, or every user active in the last `active_days` (or every user with
+    `all_users`; always only those with behavioural-analysis consent), persist each result
+    with history and put it in live state for 1 h."""
     progress = progress or (lambda done, total: None)
     at = now_ms()
     frame = load_frame(store)
@@ -168,7 +170,8 @@ def analyze_users(config: Config, store: DocumentStore, live: LiveState,
                               exit_code=1)
     else:
         recent = np.zeros(frame.n_users, dtype=bool)
-        recent[frame.user[frame.ts >= at - config.insights.active_days * DAY_MS]] = True
+        since = 0 if all_users else at - config.insights.active_days * DAY_MS
+        recent[frame.user[frame.ts >= since]] = True
         chosen = np.flatnonzero(recent & allowed)
     features = user_features(frame, at + 1)
     risk, factors, source = risk_scores(config, frame, features, at + 1)
@@ -270,6 +273,20 @@ def list_anomalies(store: DocumentStore, status: str | None = None,
         found = [a for a in found if a.get("status") == status]
     rank = anomaly_rules.SEVERITY_RANK
     return sorted(found, key=lambda a: (-rank.get(a["severity"], 0), -a["last_seen_ms"]))
+
+
+def acknowledge_anomaly(store: DocumentStore, anomaly_id: str) -> dict[str, Any]:
+    """Mark an open anomaly as seen by an operator (it stays listed until resolved)."""
+    user_id = anomaly_id.split(":", 1)[0]
+    found = {a["_id"]: a for a in store.get_documents("anomalies", user_id=user_id)}
+    anomaly = found.get(anomaly_id)
+    if anomaly is None:
+        raise GradvyError(f"No anomaly {anomaly_id} (ids are USER:KIND, as "
+                          "'gradvy run anomalies' shows).", exit_code=1)
+    if anomaly["status"] == "open":
+        anomaly = {**anomaly, "status": "acknowledged", "acknowledged_ms": now_ms()}
+        store.put_documents("anomalies", [anomaly])
+    return anomaly
 
 
 # --- segments ------------------------------------------------------------------------------

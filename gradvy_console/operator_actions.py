@@ -48,6 +48,12 @@ ACTIONS: dict[str, ActionSpec] = {a.action: a for a in (
     ActionSpec("retry_task", "Retry a failed task", "Re-enqueue it with its arguments"),
     ActionSpec("replay_dead_letter", "Replay a dead letter", "Back to the pending inbox"),
     ActionSpec("trigger_job", "Trigger a periodic job", "Enqueue it now"),
+    ActionSpec("analyze_users", "Analyze users", "Behaviour analysis of recently active users"),
+    ActionSpec("check_anomalies", "Check anomalies", "Rules and IsolationForest; act on them"),
+    ActionSpec("update_segments", "Update segments", "Rule segments and behavioural clusters"),
+    ActionSpec("update_models", "Update models", "Retrain the recommender and dropout model"),
+    ActionSpec("evaluate", "Evaluate insights", "Score them against the simulator's truth"),
+    ActionSpec("ack_anomaly", "Acknowledge an anomaly", "Mark an open anomaly as seen"),
     ActionSpec("start_pool", "Start the worker pool", "One supervised consumer per queue"),
     ActionSpec("stop_pool", "Stop the worker pool", "Every consumer, gracefully"),
 )}
@@ -232,6 +238,55 @@ class Operator:
             raise GradvyError(f"Unknown job '{job}'.", exit_code=2)
         handle = registered_tasks()[job].apply_async()
         return f"Triggered {job} on {handle.queue} (task {handle.id[:8]})."
+
+    def _do_analyze_users(self, params: dict[str, Any], progress: Progress) -> str:
+        from .insights import analyze_users
+
+        store, live, _ing = self._engine()
+        out = analyze_users(self.config, store, live, params.get("user_id"), progress,
+                            bool(params.get("all")))
+        return f"Analysed {out['analysed']:,} users (risk from the {out['risk_source']})."
+
+    def _do_check_anomalies(self, params: dict[str, Any], progress: Progress) -> str:
+        from .insights import process_anomalies
+
+        store, live, _ing = self._engine()
+        out = process_anomalies(self.config, store, live)
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(out["open_by_kind"].items()))
+        return f"Open anomalies: {kinds or 'none'}."
+
+    def _do_update_segments(self, params: dict[str, Any], progress: Progress) -> str:
+        from .insights import update_segments
+
+        store, _live, _ing = self._engine()
+        run = update_segments(self.config, store)
+        k = run["clusters"]["k"] if run["clusters"] else "-"
+        return f"Segmented {run['users']:,} users ({run['changes']:,} changes), {k} clusters."
+
+    def _do_update_models(self, params: dict[str, Any], progress: Progress) -> str:
+        from .insights import update_models
+
+        store, _live, _ing = self._engine()
+        out = update_models(self.config, store)
+        rec, drop = out["recommender"], out["dropout"]
+        return (f"Recommender v{rec['version'] or '-'}, dropout model "
+                f"v{drop['version'] or '- (rule baseline)'}.")
+
+    def _do_evaluate(self, params: dict[str, Any], progress: Progress) -> str:
+        from .evaluation import evaluate
+
+        store, _live, _ing = self._engine()
+        r = evaluate(self.config, store, progress)
+        return (f"NDCG@10 {r['recommendations']['ndcg_vs_popular']}x popular, anomalies "
+                f"P {r['anomalies']['precision']} R {r['anomalies']['recall']}, dropout AUC "
+                f"{r['dropout']['auc']} (rule {r['dropout']['rule_baseline_auc']}).")
+
+    def _do_ack_anomaly(self, params: dict[str, Any], progress: Progress) -> str:
+        from .insights import acknowledge_anomaly
+
+        store, _live, _ing = self._engine()
+        a = acknowledge_anomaly(store, str(params.get("anomaly_id", "")))
+        return f"{a['_id']}: {a['status']}."
 
     def _do_start_pool(self, params: dict[str, Any], progress: Progress) -> str:
         from .supervisor import running_pid, start_detached

@@ -650,6 +650,24 @@ def user_report(config: Config, store: DocumentStore, live: LiveState, user_id: 
         "consent_history": history,
         "live_today": live.user_day(user_id, day_of(at), at),
         "recent_events": store.user_events(user_id, limit=100_000)[-20:][::-1],
+        **user_insights(store, live, user_id, at),
+    }
+
+
+def user_insights(store: DocumentStore, live: LiveState, user_id: str, at: int
+                  ) -> dict[str, Any]:
+    """The latest analysis, segment and its history, recommendations and anomalies."""
+    analyses = store.get_documents("user_analysis", user_id=user_id)
+    segments = store.get_documents("segments", user_id=user_id)
+    recs = store.get_documents("recommendations", user_id=user_id)
+    return {
+        "analysis": live.get_json(f"analysis:{user_id}", at) or (
+            analyses[-1] if analyses else None),
+        "segment": segments[0] if segments else None,
+        "segment_history": sorted(store.get_documents("segment_history", user_id=user_id),
+                                  key=lambda h: h["at_ms"])[-10:],
+        "recommendations": recs[0] if recs else None,
+        "anomalies": store.get_documents("anomalies", user_id=user_id),
     }
 
 

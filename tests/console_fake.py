@@ -138,7 +138,54 @@ class FakeSource:
                                      "at_ms": NOW - 86_400_000 * 3, "method": "signup"}],
                 "live_today": {"last_ms": NOW - MIN, "counts": {"search": 2}},
                 "recent_events": [{"event_type": "search", "ts": NOW - MIN,
-                                   "properties": {"query": "sql", "results_count": 0}}]}
+                                   "properties": {"query": "sql", "results_count": 0}}],
+                "analysis": {
+                    "learning_patterns": {"velocity": 0.012, "peak_hours": [9, 20],
+                                          "content_preferences": [{"category": "data",
+                                                                   "share": 0.6}],
+                                          "consistency": 0.75},
+                    "engagement": {"current": 0.61, "trend": 0.25, "trend_direction": "rising",
+                                   "peak_days": ["Tue", "Sun"]},
+                    "risk": {"score": 0.22, "source": "model", "intervention": False,
+                             "factors": [{"factor": "recency_days",
+                                          "label": "days since last activity", "value": 3.0,
+                                          "contribution": 0.4}]},
+                    "personalisation": {"top_content_types": ["video"], "difficulty": "keep"}},
+                "segment": {"segment": "regular", "cluster": "c1: busy days, high quiz scores"},
+                "segment_history": [{"new_segment": "new_user", "at_ms": NOW - 86_400_000},
+                                    {"new_segment": "regular", "at_ms": NOW - MIN}],
+                "recommendations": {"items": [
+                    {"course_id": "c0007", "score": 0.91, "source": "content_based",
+                     "reason": "Matches your interest in data (60% of your activity)"},
+                    {"course_id": "c0003", "score": 0.55, "source": "collaborative",
+                     "reason": "Learners who took c0001 also took this"}]},
+                "anomalies": [{"kind": "poor_performance", "severity": "high",
+                               "status": "open", "evidence": {"recent_quiz_average": 0.31}}]}
+
+    def insights(self) -> dict[str, Any]:
+        return {
+            "evaluation": {
+                "at_ms": NOW - 5 * MIN, "met": {"ndcg_vs_popular": True, "anomalies": True,
+                                                "dropout": True},
+                "recommendations": {"model": {"ndcg": 0.457}, "popular": {"ndcg": 0.227},
+                                    "ndcg_vs_popular": 2.013},
+                "anomalies": {"precision": 1.0, "recall": 0.93, "auc": 1.0},
+                "dropout": {"auc": 0.959, "rule_baseline_auc": 0.678, "brier": 0.055},
+                "segments": {"k": 4, "silhouette": 0.257, "adjusted_rand_index": 0.649}},
+            "segments": {"at_ms": NOW - 10 * MIN, "rule_sizes": {"regular": 1200,
+                                                                  "at_risk": 300},
+                         "clusters": {"sizes": {"busy days, high quiz scores": 900,
+                                                "quiet days": 600}}},
+            "models": [{"name": "recommender", "version": 3, "saved_ms": NOW - 20 * MIN},
+                       {"name": "dropout", "version": 2, "saved_ms": NOW - 20 * MIN}],
+            "anomalies": [{"_id": "u9:impossible_quiz_time", "user_id": "u9",
+                           "kind": "impossible_quiz_time", "severity": "high",
+                           "status": "open", "action": {"type": "alert_and_exclude_from_"
+                                                                "training"}},
+                          {"_id": "u1:poor_performance", "user_id": "u1",
+                           "kind": "poor_performance", "severity": "high", "status": "open",
+                           "action": {"type": "remedial_content",
+                                      "weak_areas": [{"category": "math"}]}}]}
 
     def action_log(self, limit: int = 200) -> list[dict[str, Any]]:
         return [{"_id": "2", "who": "ops@ops-host", "action": "process", "params": {},

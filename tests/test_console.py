@@ -17,6 +17,7 @@ from gradvy_console.screens.alerts import AlertsScreen
 from gradvy_console.screens.dashboard import DashboardScreen
 from gradvy_console.screens.dead_letters import DeadLettersScreen
 from gradvy_console.screens.help import HelpScreen
+from gradvy_console.screens.insights import InsightsScreen
 from gradvy_console.screens.modals import QuitModal
 from gradvy_console.screens.schedule import ScheduleScreen
 from gradvy_console.screens.tasks import TasksScreen
@@ -212,6 +213,33 @@ def test_row_actions_on_detail_screens() -> None:
     drive(app, script)
 
 
+def test_insight_actions_and_screen() -> None:
+    operator = FakeOperator()
+    app = make_fake_app(operator=operator)
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: app.latest is not None)
+        await pilot.press("8")
+        await until(pilot, lambda: isinstance(app.screen, InsightsScreen)
+                    and app.screen.query_one(DataTable).row_count == 2)
+        assert "2.013x" in text_of(app.screen.query_one("#summary"))
+        for key in "acute":
+            await pilot.press(key)
+        await until(pilot, lambda: len(operator.performed) == 5)
+        assert [a for a, _p in operator.performed] == [
+            "analyze_users", "check_anomalies", "update_segments", "update_models", "evaluate"]
+        await pilot.press("k")
+        await until(pilot, lambda: ("ack_anomaly", {"anomaly_id": "u9:impossible_quiz_time"})
+                    in operator.performed)
+        await pilot.press("6", "u", "1", "enter")
+        await until(pilot, lambda: "Learners who took c0001" in text_of(
+            app.screen.query_one("#report", Static)))
+        report = text_of(app.screen.query_one("#report", Static))
+        assert "days since last activity" in report and "poor_performance" in report
+
+    drive(app, script)
+
+
 def test_palette_runs_an_action() -> None:
     operator = FakeOperator()
     app = make_fake_app(operator=operator)
@@ -335,7 +363,7 @@ def test_every_binding_id_is_known_to_the_config() -> None:
 
     ids = set()
     for cls in (GradvyConsole, DashboardScreen, TasksScreen, DeadLettersScreen, ScheduleScreen,
-                AlertsScreen, UsersScreen):
+                AlertsScreen, UsersScreen, InsightsScreen):
         for binding in cls.BINDINGS:
             if getattr(binding, "id", None):
                 ids.add(binding.id)

@@ -61,7 +61,56 @@ def render_report(report: dict[str, Any]) -> Group:
         props = e.get("properties") or {}
         detail = ", ".join(f"{k}={v}" for k, v in list(props.items())[:3])
         events.add_row(clock(e.get("ts")), e.get("event_type", ""), detail[:60])
-    return Group(head, Text(""), history, Text(""), events)
+    return Group(head, Text(""), *insight_blocks(report), history, Text(""), events)
+
+
+def insight_blocks(report: dict[str, Any]) -> list[Any]:
+    """Analysis, segment history, recommendations with reasons and anomalies, where the
+    insights have been computed for this user."""
+    out: list[Any] = []
+    a = report.get("analysis")
+    if a:
+        lp, en, rk, pe = (a["learning_patterns"], a["engagement"], a["risk"],
+                          a["personalisation"])
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold")
+        grid.add_column()
+        prefs = ", ".join(f"{p['category']} {p['share']:.0%}" for p in
+                          lp["content_preferences"]) or "-"
+        grid.add_row("Analysis", f"consistency {lp['consistency']:.0%}, peak hours "
+                     f"{', '.join(f'{h:02d}h' for h in lp['peak_hours']) or '-'}, prefers {prefs}")
+        grid.add_row("Engagement trend", f"{en['trend_direction']} ({en['trend']:+.2f}/week), "
+                     f"peak days {', '.join(en['peak_days']) or '-'}")
+        factors = "; ".join(f"{f['label']} {f['value']}" for f in rk["factors"]) or "-"
+        grid.add_row("Risk", Text(f"{rk['score']:.2f} ({rk['source']}): {factors}"
+                                  + ("  -> intervention" if rk["intervention"] else ""),
+                                  style="bold red" if rk["intervention"] else ""))
+        grid.add_row("Advice", f"difficulty {pe['difficulty']}; content "
+                     f"{', '.join(pe['top_content_types']) or '-'}")
+        out += [grid, Text("")]
+    seg = report.get("segment")
+    if seg:
+        changes = " → ".join(str(h.get("new_segment")) for h in report.get("segment_history",
+                                                                            []))
+        out += [Text(f"Segment {seg['segment']}; cluster {seg.get('cluster') or '-'}"
+                     f" (history: {changes or '-'})"), Text("")]
+    recs = report.get("recommendations")
+    if recs and recs.get("items"):
+        table = Table("course", "score", "source", "reason", title="Recommendations",
+                      title_justify="left")
+        for item in recs["items"][:10]:
+            table.add_row(item["course_id"], f"{item['score']:.3f}", item["source"],
+                          item["reason"])
+        out += [table, Text("")]
+    anomalies = report.get("anomalies") or []
+    if anomalies:
+        table = Table("anomaly", "severity", "status", "evidence", title="Anomalies",
+                      title_justify="left")
+        for an in anomalies:
+            evidence = ", ".join(f"{k}={v}" for k, v in an["evidence"].items())
+            table.add_row(an["kind"], an["severity"], an["status"], evidence[:70])
+        out += [table, Text("")]
+    return out
 
 
 class UsersScreen(ListScreen):
