@@ -47,16 +47,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--work-dir", help="reuse this directory: the setup is skipped when "
+                                           "its data dir already holds the events")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="gradvy-bench-insights-"))
+    work = Path(args.work_dir) if args.work_dir else Path(
+        tempfile.mkdtemp(prefix="gradvy-bench-insights-"))
+    work.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADVY_")}
     env["GRADVY_DATA_DIR"] = str(work / "data")
+    reuse = (work / "data" / "store.db").is_file()
     print(f"insights benchmark: {args.users:,} users, {args.events:,} events, embedded, "
-          f"{os.cpu_count()} cores", flush=True)
+          f"{os.cpu_count()} cores; data in {work}", flush=True)
     setup = [["run", "simulate-data", "--simulate-count", str(args.events), "--users",
               str(args.users), "--days", "60", "--seed", "1"],
              ["run", "process-events", "--batch-size", "10000", "--in-process"]]
-    for step in setup:
+    for step in [] if reuse else setup:
         seconds, _peak, _line = measure(step, env, work)
         print(f"  (setup) {step[1]:<16} {seconds:6.1f} s", flush=True)
     rows = []

@@ -223,6 +223,7 @@ def test_anomaly_rules_and_weak_areas() -> None:
     assert "poor_performance" not in kinds["weak"]   # recent average (0.2*3+0.9*3)/6 = 0.55
     weak = anomalies.weak_areas(frame, frame.users.index("weak"))
     assert weak == [{"category": "art", "quiz_average": 0.2, "quizzes": 3}]
+    assert type(weak[0]["quiz_average"]) is float      # stored as JSON
 
 
 def test_rule_segments_first_match_wins() -> None:

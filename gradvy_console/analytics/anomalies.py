@@ -49,7 +49,8 @@ def weak_areas(frame: EventFrame, user_ix: int, threshold: float = 0.5, min_quiz
     for c in np.unique(cats):
         r = ratios[cats == c]
         if len(r) >= min_quizzes and r.mean() < threshold:
-            out.append({"category": frame.categories[int(c)], "quiz_average": round(r.mean(), 3),
+            out.append({"category": frame.categories[int(c)],
+                        "quiz_average": round(float(r.mean()), 3),
                         "quizzes": int(len(r))})
     return sorted(out, key=lambda w: w["quiz_average"])
 
