@@ -46,6 +46,17 @@ def test_start_detach_refuse_second_stop(env: dict[str, str], tmp_path: Path) ->
         assert scaled.returncode == 0 and "3 thread workers" in scaled.stdout
         wait_for(lambda: any(c["queue"] == "analytics" and c["workers"] == 3
                              for c in alive_consumers(env, tmp_path)), what="scaled consumer")
+        # One queue stopped stays stopped (no restart, no alert), then starts again.
+        assert gradvy(["run", "stop", "ml"], env, tmp_path).returncode == 0
+        wait_for(lambda: all(c["queue"] != "ml" for c in alive_consumers(env, tmp_path)),
+                 what="ml stopped")
+        ml = [c for c in status(env, tmp_path)["pools"][0]["consumers"] if c["queue"] == "ml"]
+        assert ml[0]["state"] == "stopped"
+        assert not [a for a in status(env, tmp_path)["alerts"] if "ml" in a["message"]]
+        started = gradvy(["run", "start", "ml"], env, tmp_path)
+        assert started.returncode == 0 and "ml: running" in started.stdout
+        wait_for(lambda: any(c["queue"] == "ml" for c in alive_consumers(env, tmp_path)),
+                 what="ml running again")
         pids = pool_pids(env, tmp_path) + [pool["pid"]]
     finally:
         stopped = gradvy(["run", "stop"], env, tmp_path)
