@@ -22,6 +22,7 @@ from gradvy_console.screens.modals import QuitModal
 from gradvy_console.screens.schedule import ScheduleScreen
 from gradvy_console.screens.tasks import TasksScreen
 from gradvy_console.screens.users import UsersScreen
+from gradvy_console.widgets.panel_table import PanelTable
 
 
 def drive(app: Any, script: Callable[[Pilot[Any]], Awaitable[None]],
@@ -70,8 +71,8 @@ def test_dashboard_shows_the_snapshot() -> None:
         assert "Disk at 91.2%" in text_of(screen.query_one("#alerts"))
         assert "course_interaction" in text_of(screen.query_one("#events"))
         assert "CPU" in text_of(screen.query_one("#system"))
-        queues = screen.query_one("#queues", DataTable)
-        consumers = screen.query_one("#consumers", DataTable)
+        queues = screen.query_one("#queues", PanelTable)
+        consumers = screen.query_one("#consumers", PanelTable)
         assert queues.row_count == 7 and consumers.row_count == 7
         assert "pool pid 4099 up 2h05m" in text_of(screen.query_one("#header"))
 
@@ -158,7 +159,7 @@ def test_queue_actions_act_on_the_selected_queue() -> None:
 
     async def script(pilot: Pilot[Any]) -> None:
         await until(pilot, lambda: app.latest is not None)
-        await until(pilot, lambda: app.screen.query_one("#queues", DataTable).row_count == 7)
+        await until(pilot, lambda: app.screen.query_one("#queues", PanelTable).row_count == 7)
         await pilot.press("down")  # analytics
         await pilot.press("r")
         await until(pilot, lambda: ("restart_queue", {"queue": "analytics"})

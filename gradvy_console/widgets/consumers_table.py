@@ -6,14 +6,14 @@ from rich.text import Text
 
 from ..console_source import ConsumerRow
 from .fmt import age, size
-from .tables import LiveTable
+from .panel_table import PanelTable
 
 STATE_STYLE = {"running": "green", "dead": "bold red", "backoff": "yellow",
                "crash_loop": "bold red", "stopped": "dim", "stopping": "yellow"}
 
 
-class ConsumersTable(LiveTable):
-    COLUMNS = (("queue", 11), ("host", 12), ("pid", 7), ("state", 10), ("up", 6), ("cpu", 6),
+class ConsumersTable(PanelTable):
+    COLUMNS = (("queue", 11), ("host", 10), ("pid", 7), ("state", 10), ("up", 5), ("cpu", 4),
                ("mem", 9), ("rst", 3), ("task", 22))
 
     def show(self, consumers: tuple[ConsumerRow, ...], now_ms: int) -> None:

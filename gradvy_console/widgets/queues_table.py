@@ -7,10 +7,10 @@ from rich.text import Text
 
 from ..console_source import QueueRow
 from .fmt import count, duration
-from .tables import LiveTable
+from .panel_table import PanelTable
 
 
-class QueuesTable(LiveTable):
+class QueuesTable(PanelTable):
     COLUMNS = (("queue", 11), ("pending", 8), ("sched", 5), ("oldest", 7), ("done/m", 7),
                ("fail/m", 6), ("p95", 6), ("cons", 4))
 
