@@ -158,7 +158,11 @@ def main() -> None:
         rows.append((f"idle CPU over {args.idle_seconds:.0f} s (1 s refresh)",
                      f"{idle:.1f} % of one core"))
 
-        rows.append(("key press idle: screen switch", summary(presses(term, SWITCH, 10))))
+        idle_switch = presses(term, SWITCH, 10)
+        rows.append(("key press idle: screen switch", summary(idle_switch)))
+        rows.append(("  to the tasks screen / to the dashboard",
+                     f"p50 {percentile(idle_switch[0::2], 50) * 1000:.0f} ms / "
+                     f"{percentile(idle_switch[1::2], 50) * 1000:.0f} ms"))
         presses(term, [("1", "Consumers")], 1)
         rows.append(("key press idle: cursor move", summary(presses(term, MOVE, 10))))
 
@@ -183,6 +187,9 @@ def main() -> None:
         rows.append((f"processing {args.events:,} events through the pool",
                      f"{load_s:.1f} s ({out.strip()[:60]}...)" if out else f"{load_s:.1f} s"))
         rows.append(("key press under load: screen switch", summary(switch)))
+        rows.append(("  to the tasks screen / to the dashboard",
+                     f"p50 {percentile(switch[0::2], 50) * 1000:.0f} ms / "
+                     f"{percentile(switch[1::2], 50) * 1000:.0f} ms"))
         if move:
             rows.append(("key press under load: cursor move", summary(move)))
         rows.append(("console CPU under load", f"{busy:.1f} % of one core"))

@@ -57,7 +57,9 @@ class ListScreen(PipelineScreen):
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
-        self.reload()
+        # Coming back within a few seconds shows what is there; the next snapshot reloads it.
+        if self.data is None or time.monotonic() - self._loaded_at >= RELOAD_EVERY_S:
+            self.reload()
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
         super().show_snapshot(snapshot)

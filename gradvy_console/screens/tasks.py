@@ -41,7 +41,7 @@ class TasksScreen(ListScreen):
         self.query_one(RunsTable).focus()
 
     def load(self) -> Any:
-        return self.console.source.task_runs(failed_only=self.failed_only, limit=500)
+        return self.console.source.task_runs(failed_only=self.failed_only, limit=300)
 
     def show_data(self, data: Any) -> None:
         now = self.now_ms()
