@@ -9,7 +9,7 @@ from typing import Any
 
 from console_fake import FakeOperator, FakeSource, fake_snapshot, make_fake_app
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from gradvy_console.config import CONSOLE_KEYS
 from gradvy_console.screens.action_log import ActionLogScreen
@@ -111,14 +111,14 @@ def test_detail_screens_show_their_data() -> None:
         await until(pilot, lambda: app.latest is not None)
         await pilot.press("2")
         await until(pilot, lambda: isinstance(app.screen, TasksScreen)
-                    and app.screen.query_one(DataTable).row_count == 2)
+                    and app.screen.query_one(PanelTable).row_count == 2)
         await until(pilot, lambda: "ValueError" in text_of(app.screen.query_one("#detail")))
         await pilot.press("f")  # failed only
         await until(pilot, lambda: ("task_runs", True) in source.calls)
-        await until(pilot, lambda: app.screen.query_one(DataTable).row_count == 1)
+        await until(pilot, lambda: app.screen.query_one(PanelTable).row_count == 1)
         await pilot.press("3")
         await until(pilot, lambda: isinstance(app.screen, DeadLettersScreen)
-                    and app.screen.query_one(DataTable).row_count == 2)
+                    and app.screen.query_one(PanelTable).row_count == 2)
         await until(pilot, lambda: "sql" in text_of(app.screen.query_one("#payload", Static)))
         await pilot.press("6")
         await until(pilot, lambda: isinstance(app.screen, UsersScreen))
@@ -187,29 +187,29 @@ def test_row_actions_on_detail_screens() -> None:
         await until(pilot, lambda: app.latest is not None)
         await pilot.press("2")
         await until(pilot, lambda: isinstance(app.screen, TasksScreen)
-                    and app.screen.query_one(DataTable).row_count == 2)
+                    and app.screen.query_one(PanelTable).row_count == 2)
         await pilot.press("r")  # first row is the failed one
         await until(pilot, lambda: ("retry_task", {"task_id": "f0f0f0f0aaaa"})
                     in operator.performed)
         await pilot.press("3")
         await until(pilot, lambda: isinstance(app.screen, DeadLettersScreen)
-                    and app.screen.query_one(DataTable).row_count == 2)
+                    and app.screen.query_one(PanelTable).row_count == 2)
         await pilot.press("r", "y")
         await until(pilot, lambda: ("replay_dead_letter", {"id": "7"}) in operator.performed)
         await pilot.press("4")
         await until(pilot, lambda: isinstance(app.screen, ScheduleScreen)
-                    and app.screen.query_one(DataTable).row_count == 2)
+                    and app.screen.query_one(PanelTable).row_count == 2)
         await pilot.press("down", "g")
         await until(pilot, lambda: ("trigger_job", {"job": "monitor_system_performance"})
                     in operator.performed)
         await pilot.press("5")
         await until(pilot, lambda: isinstance(app.screen, AlertsScreen)
-                    and app.screen.query_one(DataTable).row_count == 2)
+                    and app.screen.query_one(PanelTable).row_count == 2)
         await pilot.press("a")
         await until(pilot, lambda: ("ack_alert", {"alert_id": "a1"}) in operator.performed)
         await pilot.press("7")
         await until(pilot, lambda: isinstance(app.screen, ActionLogScreen)
-                    and app.screen.query_one(DataTable).row_count == 2)
+                    and app.screen.query_one(PanelTable).row_count == 2)
 
     drive(app, script)
 
@@ -222,7 +222,7 @@ def test_insight_actions_and_screen() -> None:
         await until(pilot, lambda: app.latest is not None)
         await pilot.press("8")
         await until(pilot, lambda: isinstance(app.screen, InsightsScreen)
-                    and app.screen.query_one(DataTable).row_count == 2)
+                    and app.screen.query_one(PanelTable).row_count == 2)
         assert "2.013x" in text_of(app.screen.query_one("#summary"))
         for key in "acute":
             await pilot.press(key)

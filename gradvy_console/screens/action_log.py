@@ -9,13 +9,14 @@ from rich.text import Text
 from textual.widget import Widget
 
 from ..widgets.fmt import duration, when
-from ..widgets.tables import LiveTable
+from ..widgets.panel_table import PanelTable
 from .list_base import ListScreen
 
 
-class ActionsTable(LiveTable):
+class ActionsTable(PanelTable):
     COLUMNS = (("when", 11), ("who", 14), ("action", 16), ("params", 20), ("took", 6),
                ("outcome", None))
+    RIGHT = frozenset({"took"})
 
 
 class ActionLogScreen(ListScreen):

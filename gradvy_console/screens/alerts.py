@@ -11,11 +11,11 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from ..widgets.fmt import when
-from ..widgets.tables import LiveTable
+from ..widgets.panel_table import PanelTable
 from .list_base import ListScreen
 
 
-class AlertsTable(LiveTable):
+class AlertsTable(PanelTable):
     COLUMNS = (("raised", 11), ("severity", 8), ("state", 19), ("ack", 3), ("message", None))
 
 

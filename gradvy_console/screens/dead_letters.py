@@ -9,15 +9,15 @@ import orjson
 from rich.syntax import Syntax
 from textual.binding import Binding
 from textual.widget import Widget
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from ..widgets.fmt import when
-from ..widgets.tables import LiveTable
+from ..widgets.panel_table import PanelTable
 from .list_base import ListScreen
 from .modals import ConfirmModal
 
 
-class LettersTable(LiveTable):
+class LettersTable(PanelTable):
     COLUMNS = (("when", 11), ("reason", 16), ("user", 12), ("detail", None))
 
 
@@ -51,7 +51,7 @@ class DeadLettersScreen(ListScreen):
             f"{self.SCREEN_TITLE} ({len(data)} shown)")
         self._show_payload()
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_panel_table_highlighted(self, event: PanelTable.Highlighted) -> None:
         self._show_payload()
 
     def _selected(self) -> dict[str, Any] | None:

@@ -14,11 +14,11 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from ..widgets.fmt import when
-from ..widgets.tables import LiveTable
+from ..widgets.panel_table import PanelTable
 from .list_base import ListScreen
 
 
-class AnomaliesTable(LiveTable):
+class AnomaliesTable(PanelTable):
     COLUMNS = (("user", 12), ("kind", 28), ("sev", 6), ("status", 12), ("action", None))
 
 

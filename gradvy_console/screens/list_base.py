@@ -41,7 +41,7 @@ class ListScreen(PipelineScreen):
 
     def action_leave_input(self) -> None:
         """Esc in a text field hands the keys back to the screen's table."""
-        tables = self.query("DataTable")
+        tables = self.query("PanelTable")
         if tables:
             tables.first().focus()
         else:

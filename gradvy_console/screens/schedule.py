@@ -10,11 +10,11 @@ from textual.binding import Binding
 from textual.widget import Widget
 
 from ..widgets.fmt import when
-from ..widgets.tables import LiveTable
+from ..widgets.panel_table import PanelTable
 from .list_base import ListScreen
 
 
-class JobsTable(LiveTable):
+class JobsTable(PanelTable):
     COLUMNS = (("job", 26), ("crontab", 11), ("queue", 10), ("last run", 11), ("outcome", 8),
                ("next run", 11))
 

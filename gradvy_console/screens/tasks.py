@@ -8,19 +8,20 @@ from typing import Any
 from rich.text import Text
 from textual.binding import Binding
 from textual.widget import Widget
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
 from ..widgets.fmt import duration, when
-from ..widgets.tables import LiveTable
+from ..widgets.panel_table import PanelTable
 from .list_base import ListScreen
 
 STATUS_STYLE = {"complete": "green", "failed": "bold red", "retrying": "yellow",
                 "skipped": "dim", "expired": "yellow", "revoked": "dim"}
 
 
-class RunsTable(LiveTable):
+class RunsTable(PanelTable):
     COLUMNS = (("ended", 11), ("task", 24), ("queue", 11), ("status", 8), ("took", 6),
                ("waited", 6), ("error", None))
+    RIGHT = frozenset({"took", "waited"})
 
 
 class TasksScreen(ListScreen):
@@ -66,7 +67,7 @@ class TasksScreen(ListScreen):
         if self.data is not None:
             self.show_data(self.data)
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_panel_table_highlighted(self, event: PanelTable.Highlighted) -> None:
         self._show_detail()
 
     def _selected(self) -> dict[str, Any] | None:

@@ -1,34 +1,51 @@
-"""A small table for the dashboard: one rich Table rendered per refresh, with a keyboard
-cursor. Textual's DataTable renders cell by cell and was most of the cost of showing the
-dashboard (bench/console.py); a handful of rows needs none of its machinery."""
+"""The console's tables: one rich Table rendered per refresh, only the rows in view, with a
+keyboard cursor.
+
+Textual's DataTable renders cell by cell and drops its cell cache whenever styles are
+recomputed, which a screen switch does: showing a screen with one cost 50-150 ms of CPU
+(bench/console.py). These tables show tens of rows at a time and need none of its machinery.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from rich.table import Table
 from rich.text import Text
 from textual.binding import Binding
+from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
 
 class PanelTable(Widget, can_focus=True):
     COLUMNS: Sequence[tuple[str, int | None]] = ()
+    RIGHT: frozenset[str] = frozenset()      # columns aligned right (numbers)
     BINDINGS = [Binding("up", "move(-1)", "Up", show=False),
                 Binding("down", "move(1)", "Down", show=False),
-                Binding("home", "move(-1000)", show=False),
-                Binding("end", "move(1000)", show=False)]
+                Binding("pageup", "page(-1)", show=False),
+                Binding("pagedown", "page(1)", show=False),
+                Binding("home", "move(-1000000)", show=False),
+                Binding("end", "move(1000000)", show=False)]
     DEFAULT_CSS = """
     PanelTable { height: auto; }
     """
 
     cursor: reactive[int] = reactive(0)
-    """The highlighted row (when focused)."""
+    """The highlighted row (drawn when the table has focus)."""
+
+    @dataclass
+    class Highlighted(Message):
+        """The cursor moved to another row."""
+
+        table: PanelTable
+        key: str | None
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._rows: list[tuple[str, list[str | Text]]] = []
+        self._top = 0
 
     @property
     def row_count(self) -> int:
@@ -53,9 +70,21 @@ class PanelTable(Widget, can_focus=True):
             return None
         return self._rows[min(self.cursor, len(self._rows) - 1)][0]
 
+    def watch_cursor(self, old: int, new: int) -> None:
+        if old != new:
+            self.post_message(self.Highlighted(self, self.selected_key()))
+
+    def _visible_rows(self) -> int:
+        """Rows that fit (the header takes one line); all of them when height is auto."""
+        height = self.size.height
+        return max(1, height - 1) if height > 1 else max(1, len(self._rows))
+
     def action_move(self, step: int) -> None:
         if self._rows:
             self.cursor = max(0, min(len(self._rows) - 1, self.cursor + step))
+
+    def action_page(self, direction: int) -> None:
+        self.action_move(direction * self._visible_rows())
 
     def on_focus(self) -> None:
         self.refresh()
@@ -71,8 +100,14 @@ class PanelTable(Widget, can_focus=True):
             # Widths are minimums; the last column takes what is left (and is cut first).
             table.add_column(label, min_width=None if i == last else width, no_wrap=True,
                              ratio=1 if i == last else None, overflow="ellipsis",
-                             justify="left" if width is None or width >= 10 else "right")
-        for i, (_key, cells) in enumerate(self._rows):
+                             justify="right" if label in self.RIGHT else "left")
+        visible = self._visible_rows()
+        if self.cursor < self._top:
+            self._top = self.cursor
+        elif self.cursor >= self._top + visible:
+            self._top = self.cursor - visible + 1
+        self._top = max(0, min(self._top, max(0, len(self._rows) - visible)))
+        for i in range(self._top, min(len(self._rows), self._top + visible)):
             style = "reverse" if i == self.cursor and self.has_focus else ""
-            table.add_row(*cells, style=style)
+            table.add_row(*self._rows[i][1], style=style)
         return table

@@ -13,6 +13,7 @@ from .panel_table import PanelTable
 class QueuesTable(PanelTable):
     COLUMNS = (("queue", 11), ("pending", 8), ("sched", 5), ("oldest", 7), ("done/m", 7),
                ("fail/m", 6), ("p95", 6), ("cons", 4))
+    RIGHT = frozenset({"pending", "sched", "oldest", "done/m", "fail/m", "p95", "cons"})
 
     def show(self, queues: tuple[QueueRow, ...]) -> None:
         rows = []
