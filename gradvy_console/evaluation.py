@@ -109,7 +109,8 @@ def evaluate(config: Config, store: DocumentStore, progress: Any = None) -> dict
             "k": clustering.k, "silhouette": clustering.silhouette,
             "adjusted_rand_index": round(float(adjusted_rand_score(personas,
                                                                    clustering.labels)), 4),
-            "clusters": {clustering.descriptions[c]: n for c, n in clustering.sizes.items()}}
+            "clusters": {f"c{c}: {clustering.descriptions[c]}": n
+                         for c, n in clustering.sizes.items()}}
     progress(3, 4)
 
     # Dropout.

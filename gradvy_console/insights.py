@@ -332,7 +332,8 @@ def update_segments(config: Config, store: DocumentStore) -> dict[str, Any]:
            "clusters": None if clustering is None else {
                "k": clustering.k, "silhouette": clustering.silhouette,
                "silhouettes": {str(k): v for k, v in clustering.silhouettes.items()},
-               "sizes": {clustering.descriptions[c]: n for c, n in clustering.sizes.items()}},
+               "sizes": {f"c{c}: {clustering.descriptions[c]}": n
+                     for c, n in clustering.sizes.items()}},
            "changes": len(history)}
     store.put_documents("segment_runs", [run])
     return run
