@@ -13,8 +13,8 @@ STATE_STYLE = {"running": "green", "dead": "bold red", "backoff": "yellow",
 
 
 class ConsumersTable(PanelTable):
-    COLUMNS = (("queue", 11), ("host", 10), ("pid", 7), ("state", 10), ("up", 5), ("cpu", 4),
-               ("mem", 9), ("rst", 3), ("task", 22))
+    COLUMNS = (("queue", 11), ("host", 8), ("pid", 6), ("state", 8), ("up", 5), ("cpu", 4),
+               ("mem", 8), ("rst", 3), ("task", 22))
     RIGHT = frozenset({"pid", "up", "cpu", "mem", "rst"})
 
     def show(self, consumers: tuple[ConsumerRow, ...], now_ms: int) -> None:
