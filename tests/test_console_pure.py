@@ -1,0 +1,53 @@
+"""The console's pure parts on hand-computed cases: formatting, and how the source shapes
+what it read (no Textual needed)."""
+
+from __future__ import annotations
+
+from gradvy_console.config import Config
+from gradvy_console.console_source import consumer_rows, deployment_label, events_series
+from gradvy_console.widgets.fmt import duration, size, spark, when
+
+DAY = 86_400_000
+
+
+def test_spark_scales_to_the_top_and_keeps_the_tail() -> None:
+    assert spark([0, 50, 100], 3, top=100.0) == "▁▅█"       # 0 -> lowest, 50 -> 3.5 -> 4
+    assert spark([1, 2, 3, 4], 2) == "▆█"                    # last two, scaled to their max
+    assert spark([0, 0], 5) == "▁▁"
+    assert spark([5], 0) == ""
+
+
+def test_duration_size_and_when() -> None:
+    assert [duration(x) for x in (None, 0.034, 42, 720, 3 * 3600 + 300, 2 * 86400 + 4 * 3600)] \
+        == ["-", "34ms", "42s", "12m", "3h05m", "2d04h"]
+    assert size(512) == "512 B" and size(3 * 2**20) == "3.0 MiB"
+    now = 10 * DAY + 12 * 3_600_000
+    assert when(now - 3_600_000, now) == "11:00:00"           # same day: time only
+    assert when(now - DAY, now) == "01-10 12:00"              # another day: date and minute
+
+
+def test_deployment_label() -> None:
+    assert deployment_label(Config()) == "embedded"
+    assert deployment_label(Config(redis_url="redis://x")) == "Redis + SQLite store"
+    assert deployment_label(Config(redis_url="redis://x", mongo_url="m://")) == (
+        "Redis + MongoDB")
+
+
+def test_events_series_fills_missing_minutes_busiest_first() -> None:
+    now = 100 * 60_000 + 5_000
+    series = events_series({99: {"search": 2}, 100: {"search": 1, "quiz_attempt": 7}}, now, 3)
+    assert series == (("quiz_attempt", (0, 0, 7)), ("search", (0, 2, 1)))
+
+
+def test_consumer_rows_join_heartbeats_and_the_supervisor() -> None:
+    beats = [{"queue": "ml", "host": "h", "pid": 7, "alive": True, "started_ms": 1,
+              "cpu_percent": 3.0, "rss_bytes": 10, "current": "update_user_segments",
+              "workers": 1},
+             {"queue": "realtime", "host": "h", "pid": 5, "alive": False, "started_ms": 1}]
+    pools = [{"host": "h", "consumers": [
+        {"queue": "ml", "pid": 7, "state": "running", "restarts": 2},
+        {"queue": "reports", "pid": 9, "state": "stopped", "restarts": 0}]}]
+    rows = consumer_rows(beats, pools)
+    assert [(r.queue, r.state, r.restarts) for r in rows] == [
+        ("realtime", "dead", 0), ("ml", "running", 2), ("reports", "stopped", 0)]
+    assert rows[1].current_task == "update_user_segments"
