@@ -296,7 +296,7 @@ class GradvyConsole(App[None]):
                             partial(self.start_action, action, f"{verb} {queue}",
                                     {"queue": queue})))
             out.append((f"Scale the {queue} queue…", ACTIONS["scale_queue"].help,
-                        partial(self._scale, queue)))
+                        partial(self.ask_scale, queue)))
         for job in JOBS:
             out.append((f"Trigger {job}", ACTIONS["trigger_job"].help,
                         partial(self.start_action, "trigger_job", f"Trigger {job}",
@@ -316,7 +316,8 @@ class GradvyConsole(App[None]):
         out.append(("Toggle light/dark theme", "Theme", self.action_toggle_theme))
         return out
 
-    def _scale(self, queue: str) -> None:
+    def ask_scale(self, queue: str) -> None:
+        """Ask for a worker count, then scale `queue`'s consumer."""
         from .screens.modals import NumberModal
 
         def chosen(workers: int | None) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +27,12 @@ from .analytics.frame import DAY_MS, EventFrame, build_frame
 from .analytics.scoring import profile_view
 from .config import Config
 from .errors import GradvyError
+from .ingest import now_ms
 from .live import LiveState
 from .store import DocumentStore
 
 ANALYSIS_TTL_S = 3600
 RECOMMENDATION_TTL_S = 3600
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def load_frame(store: DocumentStore, since_ms: int | None = None) -> EventFrame:
@@ -51,12 +47,8 @@ def consent_mask(store: DocumentStore, frame: EventFrame, purpose: str) -> np.nd
 
 def profiles_of(config: Config, store: DocumentStore, user_ids: list[str], at_ms: int
                 ) -> dict[str, dict[str, Any]]:
-    out = {}
-    for uid in user_ids:
-        user = store.get_user(uid)
-        if user and user.get("acc"):
-            out[uid] = profile_view(user["acc"], config.scoring, at_ms)
-    return out
+    return {uid: profile_view(user["acc"], config.scoring, at_ms)
+            for uid, user in store.get_users(user_ids).items() if user.get("acc")}
 
 
 def bot_users(store: DocumentStore) -> set[str]:
@@ -132,20 +124,20 @@ def current_dropout_model(config: Config) -> dropout.DropoutModel | None:
     return dropout.DropoutModel.from_json(found[0]["model"]) if found else None
 
 
-def risk_scores(config: Config, frame: EventFrame, features: Features, at_ms: int
-                ) -> tuple[np.ndarray, list[list[dict[str, Any]]], str]:
-    """Per user: risk, factors, and where it came from (model version or rule baseline)."""
+def risk_scores(config: Config, frame: EventFrame, features: Features, at_ms: int,
+                users: np.ndarray) -> tuple[np.ndarray, dict[int, list[dict[str, Any]]], str]:
+    """Per user: risk (every user), the factors of `users` (user indexes), and where the risk
+    came from (the dropout model or the rule baseline)."""
     model = current_dropout_model(config)
     if model is None:
         risk = dropout.rule_risk(frame, at_ms, config.scoring)
-        factors: list[list[dict[str, Any]]] = [
-            [{"factor": "quiz_results", "label": "quiz results (rule baseline)",
-              "value": round(float(r), 4), "contribution": round(float(r), 4)}] if r > 0 else []
-            for r in risk]
+        factors = {int(u): [{"factor": "quiz_results", "label": "quiz results (rule baseline)",
+                             "value": round(float(risk[u]), 4),
+                             "contribution": round(float(risk[u]), 4)}] if risk[u] > 0 else []
+                   for u in users}
         return risk, factors, "rule_baseline"
     x = dropout.select(features, model.features)
-    risk = model.predict(x)
-    return risk, [model.factors(x[i]) for i in range(len(risk))], "model"
+    return model.predict(x), {int(u): model.factors(x[u]) for u in users}, "model"
 
 
 # --- analysis ------------------------------------------------------------------------------
@@ -159,7 +151,10 @@ def analyze_users(config: Config, store: DocumentStore, live: LiveState,
     with history and put it in live state for 1 h."""
     progress = progress or (lambda done, total: None)
     at = now_ms()
-    frame = load_frame(store)
+    # Everything computed here depends on a user's own events only: one user needs only theirs.
+    frame = (load_frame(store) if user_id is None else
+             build_frame(store.user_events(user_id, limit=10_000_000),
+                         store.get_documents("courses")))
     if user_id is not None and user_id not in frame.users:
         raise GradvyError(f"No stored events for user {user_id}.", exit_code=1)
     allowed = consent_mask(store, frame, config.consent.profile_purpose)
@@ -174,7 +169,7 @@ def analyze_users(config: Config, store: DocumentStore, live: LiveState,
         recent[frame.user[frame.ts >= since]] = True
         chosen = np.flatnonzero(recent & allowed)
     features = user_features(frame, at + 1)
-    risk, factors, source = risk_scores(config, frame, features, at + 1)
+    risk, factors, source = risk_scores(config, frame, features, at + 1, chosen)
     total = len(chosen)
     done = 0
     progress(0, total)
@@ -196,9 +191,9 @@ def analyze_users(config: Config, store: DocumentStore, live: LiveState,
 # --- anomalies -----------------------------------------------------------------------------
 
 
-def _remedial(store: DocumentStore, weak: list[dict[str, Any]], limit: int = 3
+def _remedial(catalogue: list[dict[str, Any]], weak: list[dict[str, Any]], limit: int = 3
               ) -> list[str]:
-    catalogue = store.get_documents("courses")
+    """Popular beginner courses in each weak category."""
     out: list[str] = []
     for area in weak:
         picks = sorted((c for c in catalogue if c.get("category") == area["category"]
@@ -223,6 +218,7 @@ def process_anomalies(config: Config, store: DocumentStore, live: LiveState | No
     if_scores, if_flagged = anomaly_rules.isolation_scores(features, rules.contamination,
                                                            config.insights.seed)
     known = {a["_id"]: a for a in store.get_documents("anomalies")}
+    catalogue = store.get_documents("courses")
     seen: set[str] = set()
     docs = []
     for u in np.flatnonzero(allowed):
@@ -238,7 +234,7 @@ def process_anomalies(config: Config, store: DocumentStore, live: LiveState | No
             if f["kind"] == "poor_performance":
                 weak = anomaly_rules.weak_areas(frame, int(u))
                 action = {"type": "remedial_content", "weak_areas": weak,
-                          "courses": _remedial(store, weak)}
+                          "courses": _remedial(catalogue, weak)}
             elif f["kind"] in anomaly_rules.BOT_KINDS:
                 action = {"type": "alert_and_exclude_from_training"}
             else:
@@ -389,21 +385,21 @@ def evaluate_recommender(frame: EventFrame, split_ms: int, params: rec.Recommend
     model, strengths = rec.train(frame, split_ms, params, exclude)
     completed = rec.completed_matrix(frame, split_ms)
     after = (frame.ts >= split_ms) & (frame.etype == 0) & (frame.course >= 0)
-    relevant: dict[int, set[str]] = {}
+    relevant: dict[int, set[int]] = {}          # user index -> course indexes touched after
     for u, c in zip(frame.user[after], frame.course[after], strict=True):
-        relevant.setdefault(int(u), set()).add(frame.courses[c])
+        relevant.setdefault(int(u), set()).add(int(c))
     excluded = set(exclude.tolist())
     popular_order = np.argsort(-model.popularity, kind="stable")
     sums = {"model": [0.0, 0.0, 0.0], "popular": [0.0, 0.0, 0.0]}
     n = 0
-    for u, items in relevant.items():
+    for u, touched in relevant.items():
         if u in excluded:
             continue
         row = np.asarray(strengths[u].todense()).ravel()
         if row.sum() <= 0:
             continue
         done = np.asarray(completed[u].todense()).ravel()
-        items = {i for i in items if not done[frame.courses.index(i)]} if done.any() else items
+        items = {frame.courses[c] for c in touched if not done[c]}
         if not items:
             continue
         ranked = [r["course_id"] for r in model.recommend(row, done, k)]

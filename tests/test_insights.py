@@ -112,3 +112,21 @@ def test_analyze_one_user_and_errors(sim: tuple[dict[str, str], Path]) -> None:
     assert a["personalisation"]["difficulty"] in ("easier", "more challenging", "keep")
     missing = gradvy(["run", "analyze-users", "--user-id", "nobody"], env, cwd)
     assert missing.returncode == 1 and "No stored events" in missing.stderr
+
+
+def test_one_user_analysis_equals_that_user_in_the_batch(
+        sim: tuple[dict[str, str], Path]) -> None:
+    """Analysing one user reads only their events; the result is the batch's for them."""
+    env, cwd = sim
+    run_json(["analyze-users", "--all"], env, cwd)
+    from gradvy_console.config import load_config
+    from gradvy_console.store import open_store
+
+    store = open_store(load_config(env={"GRADVY_DATA_DIR": env["GRADVY_DATA_DIR"]}))
+    batch = sorted(store.get_documents("user_analysis", user_id="sim-u00005"),
+                   key=lambda d: d["as_of_ms"])[-1]
+    one = run_json(["analyze-users", "--user-id", "sim-u00005"], env, cwd)["analysis"]
+    for doc in (batch, one):
+        doc.pop("as_of_ms")
+        doc.pop("_id", None)
+    assert one == batch

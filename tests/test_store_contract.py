@@ -122,6 +122,7 @@ def test_consent_and_history(store: DocumentStore) -> None:
                                    legal_basis="consent", actor="t", at_ms=2)
     assert granted == {"analytics"}
     assert store.consent_for(["u1", "u2"]) == {"u1": {"analytics"}}
+    assert store.get_users(["u1", "u2"]) == {"u1": store.get_user("u1")}
     history = store.consent_history("u1")
     assert [(h["purpose"], h["granted"], h["method"]) for h in history] == [
         ("analytics", True, "form"), ("marketing", True, "form"), ("marketing", False, "api")]

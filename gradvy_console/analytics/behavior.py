@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -43,10 +44,11 @@ def _top_k(matrix: np.ndarray, k: int) -> np.ndarray:
 
 def analyze(frame: EventFrame, features: Features, as_of_ms: int, users: np.ndarray,
             profiles: dict[str, dict[str, Any]], risk: np.ndarray,
-            factors: list[list[dict[str, Any]]], risk_source: str) -> list[dict[str, Any]]:
+            factors: Mapping[int, list[dict[str, Any]]], risk_source: str
+            ) -> list[dict[str, Any]]:
     """The four blocks for each user index in `users`. `profiles` maps user id to its
-    profile view (engagement_score, learning_velocity, content_types); `risk` and `factors`
-    are per user index."""
+    profile view (engagement_score, learning_velocity, content_types); `risk` is per user
+    index, `factors` maps each user index in `users` to its risk factors."""
     f = frame.select(frame.ts < as_of_ms)
     n = frame.n_users
     hours = np.bincount(f.user.astype(np.int64) * 24 + (f.ts // 3_600_000) % 24,
@@ -89,7 +91,7 @@ def analyze(frame: EventFrame, features: Features, as_of_ms: int, users: np.ndar
                 "peak_days": [WEEKDAYS[d] for d in peak_days[u] if days[u, d] > 0],
             },
             "risk": {
-                "score": round(r, 4), "source": risk_source, "factors": factors[u],
+                "score": round(r, 4), "source": risk_source, "factors": factors[int(u)],
                 "intervention": r > INTERVENTION_RISK,
             },
             "personalisation": {

@@ -50,8 +50,7 @@ class AlertsScreen(ListScreen):
             f"{self.SCREEN_TITLE} ({n_active} active, {len(data)} in all)")
 
     def action_acknowledge(self) -> None:
-        key = self.query_one(AlertsTable).selected_key()
-        alert = next((a for a in self.data or [] if a["alert_id"] == key), None)
+        alert = self.selected_row("alert_id")
         if alert is None:
             self.notify("Select an alert to acknowledge.", severity="warning")
             return

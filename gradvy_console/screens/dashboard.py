@@ -16,7 +16,7 @@ from ..widgets.events_chart import EventsChart
 from ..widgets.queues_table import QueuesTable
 from ..widgets.system_panel import SystemPanel
 from .base import PipelineScreen
-from .modals import ConfirmModal, NumberModal
+from .modals import ConfirmModal
 
 
 class DashboardScreen(PipelineScreen):
@@ -90,12 +90,5 @@ class DashboardScreen(PipelineScreen):
 
     def action_scale(self) -> None:
         queue = self._selected()
-        if queue is None:
-            return
-
-        def chosen(workers: int | None) -> None:
-            if workers is not None:
-                self.operate("scale_queue", f"Scale {queue} to {workers}", queue=queue,
-                                workers=workers)
-
-        self.app.push_screen(NumberModal(f"Workers for the {queue} consumer", 1, 64), chosen)
+        if queue is not None:
+            self.console.ask_scale(queue)

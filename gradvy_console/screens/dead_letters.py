@@ -54,12 +54,8 @@ class DeadLettersScreen(ListScreen):
     def on_panel_table_highlighted(self, event: PanelTable.Highlighted) -> None:
         self._show_payload()
 
-    def _selected(self) -> dict[str, Any] | None:
-        key = self.query_one(LettersTable).selected_key()
-        return next((d for d in self.data or [] if d["id"] == key), None)
-
     def _show_payload(self) -> None:
-        letter = self._selected()
+        letter = self.selected_row("id")
         widget = self.query_one("#payload", Static)
         if letter is None:
             widget.update("No dead letters." if not self.data else "")
@@ -68,7 +64,7 @@ class DeadLettersScreen(ListScreen):
                              theme="ansi_dark", background_color="default"))
 
     def action_replay(self) -> None:
-        letter = self._selected()
+        letter = self.selected_row("id")
         if letter is None:
             self.notify("Select a dead letter to replay.", severity="warning")
             return

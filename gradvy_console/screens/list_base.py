@@ -11,6 +11,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from ..console_source import Snapshot
+from ..widgets.panel_table import PanelTable
 from .base import PipelineScreen
 
 RELOAD_EVERY_S = 5.0
@@ -38,6 +39,11 @@ class ListScreen(PipelineScreen):
         """The time tables are shown against: the latest snapshot's (a fixed clock in tests)."""
         latest = self.console.latest
         return latest.at_ms if latest is not None else int(time.time() * 1000)
+
+    def selected_row(self, id_field: str) -> dict[str, Any] | None:
+        """The loaded row under the table's cursor (rows are keyed by `id_field`)."""
+        key = self.query_one(PanelTable).selected_key()
+        return next((r for r in self.data or [] if r[id_field] == key), None)
 
     def action_leave_input(self) -> None:
         """Esc in a text field hands the keys back to the screen's table."""

@@ -70,12 +70,8 @@ class TasksScreen(ListScreen):
     def on_panel_table_highlighted(self, event: PanelTable.Highlighted) -> None:
         self._show_detail()
 
-    def _selected(self) -> dict[str, Any] | None:
-        key = self.query_one(RunsTable).selected_key()
-        return next((r for r in self.data or [] if r["task_id"] == key), None)
-
     def _show_detail(self) -> None:
-        run = self._selected()
+        run = self.selected_row("task_id")
         detail = self.query_one("#detail", Static)
         if run is None:
             detail.update("")
@@ -92,7 +88,7 @@ class TasksScreen(ListScreen):
         self.reload()
 
     def action_retry(self) -> None:
-        run = self._selected()
+        run = self.selected_row("task_id")
         if run is None or run["status"] != "failed":
             self.notify("Select a failed run to retry.", severity="warning")
             return

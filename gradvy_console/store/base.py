@@ -112,6 +112,10 @@ class DocumentStore(abc.ABC):
         """{'user_id', 'consent': {purpose: bool}, 'acc': accumulator, 'updated_ms'}."""
 
     @abc.abstractmethod
+    def get_users(self, user_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """`get_user` for many ids in a few queries; unknown ids are left out."""
+
+    @abc.abstractmethod
     def iter_users(self, batch: int = 1000) -> Iterator[dict[str, Any]]: ...
 
     @abc.abstractmethod

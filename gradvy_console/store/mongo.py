@@ -131,6 +131,13 @@ class _MongoTx(IngestTx):
             self.db.inbox.delete_many({"_id": {"$in": [int(r) for r in self.taken]}})
 
 
+def _letter(d: dict[str, Any]) -> dict[str, Any]:
+    """A dead-letter document as the store interface returns it."""
+    return {"id": str(d["_id"]), "reason": d["reason"], "detail": d["detail"],
+            "payload": d["payload"], "event_id": d.get("event_id"), "user_id": d.get("user_id"),
+            "at_ms": d["at_ms"]}
+
+
 class MongoStore(DocumentStore):
     backend = "mongodb"
 
@@ -258,6 +265,10 @@ class MongoStore(DocumentStore):
         doc = self.db.users.find_one({"_id": user_id})
         return None if doc is None else self._user(doc)
 
+    def get_users(self, user_ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {doc["_id"]: self._user(doc)
+                for doc in self.db.users.find({"_id": {"$in": list(user_ids)}})}
+
     def iter_users(self, batch: int = 1000) -> Iterator[dict[str, Any]]:
         for doc in self.db.users.find({}).sort("_id", ASCENDING).batch_size(batch):
             yield self._user(doc)
@@ -301,31 +312,18 @@ class MongoStore(DocumentStore):
     def dead_letters(self, limit: int = 100, reason: str | None = None
                      ) -> list[dict[str, Any]]:
         query = {"reason": reason} if reason else {}
-        return [
-            {"id": str(d["_id"]), "reason": d["reason"], "detail": d["detail"],
-             "payload": d["payload"], "event_id": d.get("event_id"), "user_id": d.get("user_id"),
-             "at_ms": d["at_ms"]}
-            for d in self.db.dead_letters.find(query).sort("seq", -1).limit(limit)
-        ]
+        return [_letter(d) for d in self.db.dead_letters.find(query).sort("seq", -1).limit(limit)]
 
     def count_dead_letters(self) -> int:
         return int(self.db.dead_letters.count_documents({}))
 
     def dead_letter(self, dead_letter_id: str) -> dict[str, Any] | None:
         d = self.db.dead_letters.find_one({"_id": dead_letter_id})
-        if d is None:
-            return None
-        return {"id": str(d["_id"]), "reason": d["reason"], "detail": d["detail"],
-                "payload": d["payload"], "event_id": d.get("event_id"),
-                "user_id": d.get("user_id"), "at_ms": d["at_ms"]}
+        return None if d is None else _letter(d)
 
     def remove_dead_letter(self, dead_letter_id: str) -> dict[str, Any] | None:
         d = self.db.dead_letters.find_one_and_delete({"_id": dead_letter_id})
-        if d is None:
-            return None
-        return {"id": str(d["_id"]), "reason": d["reason"], "detail": d["detail"],
-                "payload": d["payload"], "event_id": d.get("event_id"),
-                "user_id": d.get("user_id"), "at_ms": d["at_ms"]}
+        return None if d is None else _letter(d)
 
     def anon_counts(self) -> dict[tuple[str, str], int]:
         return {(d["day"], d["event_type"]): int(d["n"]) for d in self.db.anon_counts.find({})}

@@ -266,6 +266,16 @@ class _SqliteTx(IngestTx):
         )
 
 
+_LETTER_COLUMNS = "id, reason, detail, payload, event_id, user_id, at_ms"
+
+
+def _letter(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A dead-letter row (selected as _LETTER_COLUMNS) as the store interface returns it."""
+    i, reason, detail, payload, event_id, user_id, at_ms = row
+    return {"id": str(i), "reason": reason, "detail": detail, "payload": payload,
+            "event_id": event_id, "user_id": user_id, "at_ms": at_ms}
+
+
 class SqliteStore(DocumentStore):
     backend = "sqlite"
 
@@ -402,6 +412,16 @@ class SqliteStore(DocumentStore):
         return {"user_id": user_id, "consent": orjson.loads(row[0]), "acc": orjson.loads(row[1]),
                 "updated_ms": row[2]}
 
+    def get_users(self, user_ids: list[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(list(user_ids)):
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT user_id, consent, acc, updated_ms FROM users WHERE user_id IN ({marks})"
+            for uid, consent, acc, updated in self._conn().execute(sql, chunk):
+                out[uid] = {"user_id": uid, "consent": orjson.loads(consent),
+                            "acc": orjson.loads(acc), "updated_ms": updated}
+        return out
+
     def iter_users(self, batch: int = 1000) -> Iterator[dict[str, Any]]:
         after = ""
         conn = self._conn()
@@ -457,14 +477,10 @@ class SqliteStore(DocumentStore):
 
     def dead_letters(self, limit: int = 100, reason: str | None = None
                      ) -> list[dict[str, Any]]:
-        sql = ("SELECT id, reason, detail, payload, event_id, user_id, at_ms FROM dead_letters"
+        sql = (f"SELECT {_LETTER_COLUMNS} FROM dead_letters"
                + (" WHERE reason = ?" if reason else "") + " ORDER BY id DESC LIMIT ?")
         args: tuple[Any, ...] = (reason, limit) if reason else (limit,)
-        return [
-            {"id": str(i), "reason": r, "detail": d, "payload": p, "event_id": e,
-             "user_id": u, "at_ms": at}
-            for i, r, d, p, e, u, at in self._conn().execute(sql, args)
-        ]
+        return [_letter(row) for row in self._conn().execute(sql, args)]
 
     def count_dead_letters(self) -> int:
         return int(self._conn().execute("SELECT count(*) FROM dead_letters").fetchone()[0])
@@ -472,27 +488,17 @@ class SqliteStore(DocumentStore):
     def dead_letter(self, dead_letter_id: str) -> dict[str, Any] | None:
         if not dead_letter_id.isdigit():
             return None
-        row = self._conn().execute(
-            "SELECT id, reason, detail, payload, event_id, user_id, at_ms FROM dead_letters"
-            " WHERE id = ?", (int(dead_letter_id),)).fetchone()
-        if row is None:
-            return None
-        i, r, d, p, e, u, at = row
-        return {"id": str(i), "reason": r, "detail": d, "payload": p, "event_id": e,
-                "user_id": u, "at_ms": at}
+        row = self._conn().execute(f"SELECT {_LETTER_COLUMNS} FROM dead_letters WHERE id = ?",
+                                   (int(dead_letter_id),)).fetchone()
+        return None if row is None else _letter(row)
 
     def remove_dead_letter(self, dead_letter_id: str) -> dict[str, Any] | None:
         if not dead_letter_id.isdigit():
             return None
         with self._write() as conn:
-            row = conn.execute(
-                "DELETE FROM dead_letters WHERE id = ? RETURNING id, reason, detail, payload,"
-                " event_id, user_id, at_ms", (int(dead_letter_id),)).fetchone()
-        if row is None:
-            return None
-        i, r, d, p, e, u, at = row
-        return {"id": str(i), "reason": r, "detail": d, "payload": p, "event_id": e,
-                "user_id": u, "at_ms": at}
+            row = conn.execute(f"DELETE FROM dead_letters WHERE id = ? RETURNING {_LETTER_COLUMNS}",
+                               (int(dead_letter_id),)).fetchone()
+        return None if row is None else _letter(row)
 
     def anon_counts(self) -> dict[tuple[str, str], int]:
         return {(d, t): int(n) for d, t, n in
