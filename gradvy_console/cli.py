@@ -13,7 +13,7 @@ import orjson
 import typer
 
 from .config import Config, load_config
-from .errors import GradvyError
+from .errors import GradvyError, lost_backend
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Gradvy analytics pipeline: workers, processing and operator verbs.")
@@ -673,3 +673,9 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:
+        sentence = lost_backend(exc)
+        if sentence is None:
+            raise
+        typer.echo(f"gradvy: {sentence}", err=True)
+        sys.exit(2)

@@ -28,3 +28,26 @@ class InputError(GradvyError):
 
 class BackendUnavailable(ConfigError):
     """A configured server (Redis, MongoDB) cannot be reached."""
+
+
+def lost_backend(exc: BaseException) -> str | None:
+    """One sentence for a connection to Redis or MongoDB lost in the middle of a command
+    (reaching them at start is checked when they are opened), or None for any other error."""
+    try:
+        import redis
+    except ImportError:  # pragma: no cover - redis is a dependency
+        redis = None  # type: ignore[assignment]
+    try:
+        import pymongo.errors
+    except ImportError:  # pragma: no cover - pymongo is a dependency
+        pymongo = None  # type: ignore[assignment]
+    server = None
+    if redis is not None and isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+        server = "Redis"
+    elif pymongo is not None and isinstance(exc, pymongo.errors.ConnectionFailure):
+        server = "MongoDB"
+    if server is None:
+        return None
+    detail = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+    return (f"Lost the connection to {server} ({detail}); nothing accepted is lost: "
+            "run the command again once it is back.")

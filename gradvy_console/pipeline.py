@@ -160,7 +160,7 @@ def process_pending(config: Config, store: DocumentStore, live: LiveState, inges
     total = store.inbox_count()
     lease_ms = int(config.ingest.inbox_lease_seconds * 1000)
     result = IngestResult()
-    pending: list[TaskResult] = []
+    pending: list[tuple[TaskResult, list[str]]] = []   # in flight, with receipts
     batches = 0
     lost = 0
     progress(0, total)
@@ -195,18 +195,30 @@ def process_pending(config: Config, store: DocumentStore, live: LiveState, inges
         result.add(IngestResult.from_dict(handle.get(timeout=1)))
         progress(result.total + result.skipped, total)
 
-    while True:
-        claimed = store.inbox_claim(batch_size, lease_ms, now_ms())
-        if not claimed:
-            break
-        pending.append(batch_process_events.apply_async(
-            kwargs={"receipts": [r for r, _ in claimed]}))
-        batches += 1
-        # Keep a bounded window in flight, so progress is real and memory stays flat.
-        while len(pending) > 64:
-            collect(pending.pop(0))
-    for handle in pending:
-        collect(handle)
+    unsent: list[str] = []               # claimed, not yet enqueued
+    try:
+        while True:
+            claimed = store.inbox_claim(batch_size, lease_ms, now_ms())
+            if not claimed:
+                break
+            unsent = [r for r, _ in claimed]
+            pending.append((batch_process_events.apply_async(kwargs={"receipts": unsent}),
+                            unsent))
+            unsent = []
+            batches += 1
+            # Keep a bounded window in flight, so progress is real and memory stays flat.
+            while len(pending) > 64:
+                collect(pending[0][0])
+                pending.pop(0)
+        while pending:
+            collect(pending[0][0])
+            pending.pop(0)
+    except BaseException:
+        # Redis went away, or the operator pressed Ctrl-C: the rows of the batches we are
+        # no longer waiting for are offered again now rather than when their lease ends
+        # (a consumer still running one of them takes its rows atomically: no double count).
+        _release(store, unsent + [r for _, receipts in pending for r in receipts])
+        raise
     if lost:
         # A consumer died with our batches (Huey has no late acknowledgement): their rows are
         # still in the inbox under our lease. Take them here; taking is atomic with ingesting,
@@ -216,6 +228,14 @@ def process_pending(config: Config, store: DocumentStore, live: LiveState, inges
     else:
         result.add(drain_inbox(store, ingestor, config, batch_size=batch_size))
     return ProcessReport("queue", result, batches, time.monotonic() - started)
+
+
+def _release(store: DocumentStore, receipts: list[str]) -> None:
+    """Best effort: the store may be what failed; the leases then simply run out."""
+    try:
+        store.inbox_release(receipts)
+    except Exception:  # noqa: BLE001 - never hide the error that brought us here
+        pass
 
 
 # --- simulation ----------------------------------------------------------------------------

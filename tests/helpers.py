@@ -68,14 +68,15 @@ class Worker:
         return code
 
 
-def wait_for(predicate: Any, timeout: float = 60, what: str = "condition") -> Any:
+def wait_for(predicate: Any, timeout: float = 60, what: str = "condition",
+             interval: float = 0.1) -> Any:
     """Poll `predicate` until it returns something truthy (tests wait, never sleep blindly)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(0.1)
+        time.sleep(interval)
     raise AssertionError(f"timed out waiting for {what}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import Worker, env_for, gradvy, status
@@ -185,3 +186,45 @@ def test_process_workers_report_done_counts_in_their_heartbeat(tmp_path: Path) -
         assert beat["worker_type"] == "process" and beat["failed"] == 0
     finally:
         assert worker.stop() == 0
+
+
+def test_a_failed_enqueue_hands_its_claimed_events_back(tmp_path: Path, redis_server: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Redis dropping mid-run: the run fails with one sentence, and no event it had claimed
+    waits for its lease to run out (the next run takes them all at once)."""
+    import redis
+
+    from gradvy_console import pipeline
+    from gradvy_console.config import load_config
+    from gradvy_console.errors import lost_backend
+    from gradvy_console.ingest import Ingestor, now_ms
+    from gradvy_console.live import open_live
+    from gradvy_console.queues import configure
+    from gradvy_console.store import open_store
+    from gradvy_console.tasks import batch_process_events
+
+    config = load_config(env={"GRADVY_DATA_DIR": str(tmp_path / "data"),
+                              "GRADVY_REDIS_URL": redis_server.url})
+    configure(config)
+    store, live = open_store(config), open_live(config)
+    store.inbox_put([b'{"n": %d}' % i for i in range(50)], at_ms=now_ms())
+    calls = []
+
+    def enqueue(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs["kwargs"]["receipts"])
+        if len(calls) == 3:
+            raise redis.ConnectionError("Error 111 connecting to 127.0.0.1. Connection refused.")
+        return type("Handle", (), {"ready": lambda self: False})()
+
+    monkeypatch.setattr(batch_process_events, "apply_async", enqueue)
+    with pytest.raises(redis.ConnectionError) as failure:
+        pipeline.process_pending(config, store, live, Ingestor(store, live, config),
+                                 batch_size=10, use_queue=True)
+    assert len(calls) == 3 and store.inbox_count() == 50
+    # Every claimed row (two batches sent, one not) is offered again now.
+    assert len(store.inbox_claim(100, 60_000, now_ms())) == 50
+    sentence = lost_backend(failure.value)
+    assert sentence is not None and sentence.startswith("Lost the connection to Redis")
+    assert lost_backend(ValueError("x")) is None
+    store.close()
+    live.close()

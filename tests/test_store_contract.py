@@ -66,6 +66,17 @@ def test_inbox_claim_lease_and_take(store: DocumentStore) -> None:
     assert store.inbox_get([first[1][0]]) == [first[1]]
 
 
+def test_inbox_release_offers_leased_rows_again(store: DocumentStore) -> None:
+    receipts = store.inbox_put([b'{"a":1}', b'{"a":2}', b'{"a":3}'], at_ms=10)
+    claimed = store.inbox_claim(3, lease_ms=60_000, now_ms=100)
+    assert store.inbox_claim(3, 60_000, 200) == []
+    with store.transaction() as tx:  # one row was processed meanwhile: releasing skips it
+        tx.take_receipts([receipts[0]])
+    assert store.inbox_release([r for r, _ in claimed]) == 2
+    assert [p for _, p in store.inbox_claim(3, 60_000, 300)] == [b'{"a":2}', b'{"a":3}']
+    assert store.inbox_release([]) == 0
+
+
 def test_dead_letters_keep_payload_and_reason(store: DocumentStore) -> None:
     with store.transaction() as tx:
         tx.add_dead_letters([Rejection("missing_field", "user_id is required", {"x": 1},

@@ -80,6 +80,11 @@ class DocumentStore(abc.ABC):
         `free_before_ms` (default: now)."""
 
     @abc.abstractmethod
+    def inbox_release(self, receipts: list[str]) -> int:
+        """End the lease of these rows (those still pending): they are offered again at once.
+        Returns how many were released."""
+
+    @abc.abstractmethod
     def inbox_get(self, receipts: list[str]) -> list[tuple[str, bytes]]: ...
 
     @abc.abstractmethod

@@ -202,6 +202,11 @@ class MongoStore(DocumentStore):
         return [(str(d["_id"]), bytes(d["payload"])) for d in
                 self.db.inbox.find({"lease": token}).sort("_id", ASCENDING)]
 
+    def inbox_release(self, receipts: list[str]) -> int:
+        done = self.db.inbox.update_many({"_id": {"$in": [int(r) for r in receipts]}},
+                                         {"$set": {"leased_until": 0}, "$unset": {"lease": ""}})
+        return int(done.modified_count)
+
     def inbox_get(self, receipts: list[str]) -> list[tuple[str, bytes]]:
         return [(str(d["_id"]), bytes(d["payload"])) for d in self.db.inbox.find(
             {"_id": {"$in": [int(r) for r in receipts]}}).sort("_id", ASCENDING)]

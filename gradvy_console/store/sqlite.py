@@ -336,6 +336,16 @@ class SqliteStore(DocumentStore):
         rows.sort()
         return [(str(i), bytes(p)) for i, p in rows]
 
+    def inbox_release(self, receipts: list[str]) -> int:
+        released = 0
+        with self._write() as conn:
+            for chunk in _chunks(receipts):
+                marks = ",".join("?" * len(chunk))
+                released += conn.execute(
+                    f"UPDATE inbox SET leased_until = 0 WHERE id IN ({marks})",
+                    [int(r) for r in chunk]).rowcount
+        return released
+
     def inbox_get(self, receipts: list[str]) -> list[tuple[str, bytes]]:
         out: list[tuple[str, bytes]] = []
         for chunk in _chunks(receipts):
