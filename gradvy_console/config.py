@@ -61,6 +61,7 @@ class IngestSettings:
     result_timeout_seconds: float = 120.0
     result_ttl_seconds: float = 3600.0
     local_processes: int = 2
+    task_group_max: int = 100
 
 
 @dataclass(frozen=True)

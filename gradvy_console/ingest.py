@@ -168,11 +168,31 @@ class Ingestor:
             prepared = self.prepare(items)
             return self._commit(prepared, prepared.at, None)
 
+    def ingest_each(self, items: list[tuple[str | None, Any]], at_ms: int | None = None
+                    ) -> list[IngestResult]:
+        """Ingest `items` in one transaction, like `ingest`, and say what became of each:
+        one result per item, in order (a group of per-event tasks, each wanting its own)."""
+        each = [IngestResult() for _ in items]
+        with gc_paused():
+            self._commit(self.prepare(items, at_ms), at_ms, None, each)
+        return each
+
     def _commit(self, prepared: Prepared | None, at_ms: int | None,
-                pending: tuple[int, int, int | None] | None) -> IngestResult:
+                pending: tuple[int, int, int | None] | None,
+                each: list[IngestResult] | None = None) -> IngestResult:
+        """Commit a prepared batch (or take pending rows). With `each`, also count every
+        item's own outcome in `each[i]` (i = its position in `prepared.decoded`)."""
         at = now_ms() if at_ms is None else at_ms
         result = IngestResult()
         counters: Counter[str] = Counter()
+        position: dict[int, int] = {}    # id(event) -> its position, only when `each` is given
+
+        def note(i: int | None, outcome: str, reason: str | None = None) -> None:
+            if each is not None and i is not None:
+                item = each[i]
+                setattr(item, outcome, getattr(item, outcome) + 1)
+                if reason is not None:
+                    item.reasons[reason] += 1
         with self.store.transaction() as tx:
             if prepared is None:
                 assert pending is not None
@@ -189,34 +209,49 @@ class Ingestor:
             receipt_of: dict[str, str | None] = {}
             first_hash: dict[str, str] = {}
 
-            def reject(rejection: Rejection, receipt: str | None) -> None:
+            def reject(rejection: Rejection, receipt: str | None, i: int | None) -> None:
                 rejections.append(rejection)
                 rejection_receipts.append(receipt)
                 result.reasons[rejection.reason] += 1
+                note(i, "dead_lettered", rejection.reason)
 
-            def seen_again(event: Event, stored_hash: str) -> None:
+            def seen_again(event: Event, stored_hash: str, i: int | None) -> None:
                 if stored_hash == event.content_hash:
                     result.duplicates += 1
+                    note(i, "duplicates")
                 else:
                     reject(Rejection(ID_COLLISION, "event_id already used for other content",
                                      event.to_document(), event.event_id, event.user_id),
-                           receipt_of.get(event.event_id))
+                           receipt_of.get(event.event_id), i)
 
-            for receipt, outcome in prepared.decoded:
+            def classify_stored(event: Event, stored: StoredEvent) -> None:
+                i = position.get(id(event))
+                receipt = receipt_of.get(event.event_id)
+                if receipt is not None and stored.receipt == receipt:
+                    # This inbox row was already ingested by an interrupted run: a replay.
+                    result.replayed += 1
+                    note(i, "replayed")
+                else:
+                    seen_again(event, stored.content_hash, i)
+
+            for i, (receipt, outcome) in enumerate(prepared.decoded):
                 if receipt is not None and receipt not in taken:
                     result.skipped += 1
+                    note(i, "skipped")
                     continue
                 if isinstance(outcome, Rejection):
-                    reject(outcome, receipt)
+                    reject(outcome, receipt, i)
                     continue
                 known = first_hash.get(outcome.event_id)
                 if known is not None:
                     receipt_of.setdefault(outcome.event_id, receipt)
-                    seen_again(outcome, known)
+                    seen_again(outcome, known, i)
                     continue
                 first_hash[outcome.event_id] = outcome.content_hash
                 receipt_of[outcome.event_id] = receipt
                 events.append(outcome)
+                if each is not None:
+                    position[id(outcome)] = i
 
             consent = prepared.consent
             if consent is None:
@@ -230,6 +265,7 @@ class Ingestor:
                 else:
                     anon[(_day_iso(event.ts), event.event_type)] += 1
                     result.no_consent += 1
+                    note(position.get(id(event)), "no_consent")
 
             existing = tx.existing_events([e.event_id for e in to_store]) if to_store else {}
             fresh: list[Event] = []
@@ -238,13 +274,15 @@ class Ingestor:
                 if stored is None:
                     fresh.append(event)
                 else:
-                    self._classify_stored(event, stored, receipt_of, result, seen_again)
+                    classify_stored(event, stored)
             inserted, raced = tx.insert_events(fresh, receipt_of)
             for event in fresh:
                 if event.event_id in raced:
-                    self._classify_stored(event, raced[event.event_id], receipt_of, result,
-                                          seen_again)
+                    classify_stored(event, raced[event.event_id])
             result.processed += len(inserted)
+            if each is not None:
+                for event in inserted:
+                    note(position.get(id(event)), "processed")
 
             profiled = [e for e in inserted if self.profile_purpose in consent[e.user_id]]
             if profiled:
@@ -281,16 +319,6 @@ class Ingestor:
         if inserted or anon or any(counters.values()):
             self.live.record_batch(self._live_batch(inserted, anon, counters, at), at)
         return result
-
-    @staticmethod
-    def _classify_stored(event: Event, stored: StoredEvent, receipt_of: dict[str, str | None],
-                         result: IngestResult, seen_again: Any) -> None:
-        receipt = receipt_of.get(event.event_id)
-        if receipt is not None and stored.receipt == receipt:
-            # This inbox row was already ingested by an interrupted run: a replay, not a dupe.
-            result.replayed += 1
-        else:
-            seen_again(event, stored.content_hash)
 
     def _live_batch(self, inserted: list[Event], anon: Counter[tuple[str, str]],
                     counters: Counter[str], at: int) -> LiveBatch:

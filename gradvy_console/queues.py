@@ -27,6 +27,7 @@ from huey.exceptions import HueyException, TaskException
 
 from .config import QUEUES, Config, TaskSettings
 from .errors import GradvyError
+from .group_commit import GroupingWorker, GroupRedisStorage, GroupSqliteStorage
 
 
 class TaskFailed(GradvyError):
@@ -129,12 +130,14 @@ class _WithoutRevocation:
 
 
 class GradvySqliteHuey(_WithoutRevocation, SqliteHuey):
-    pass
+    storage_class = GroupSqliteStorage
 
 
 class GradvyRedisHuey(_WithoutRevocation, PriorityRedisExpireHuey):
     """Priority queue; results expire (a fire-and-forget `.delay()` must not leave its result
     in Redis forever)."""
+
+    storage_class = GroupRedisStorage
 
 
 _TASKS: dict[str, GradvyTask] = {}
@@ -323,11 +326,20 @@ def registered_tasks() -> dict[str, GradvyTask]:
 
 
 class GracefulConsumer(Consumer):
-    """A Huey consumer that treats SIGTERM (what systemd sends) as gracefully as SIGINT."""
+    """A Huey consumer that treats SIGTERM (what systemd sends) as gracefully as SIGINT, and
+    whose workers take waiting per-event tasks together (`group_commit`)."""
 
-    def __init__(self, huey: Huey, **options: Any) -> None:
+    worker_class = GroupingWorker
+
+    def __init__(self, huey: Huey, group_max: int = 1, **options: Any) -> None:
+        self.group_max = group_max
         super().__init__(huey, **options)
         self._signal_actions[signal.SIGTERM] = (False, True)
+
+    def _create_worker(self) -> GroupingWorker:
+        worker: GroupingWorker = super()._create_worker()
+        worker.group_max = self.group_max
+        return worker
         self._signal_actions[signal.SIGINT] = (False, True)
 
     def _handle_signal(self, signum: int, frame: Any) -> None:
@@ -344,6 +356,7 @@ def make_consumer(queue: str, config: Config, workers: int | None = None,
     huey = current()[queue]
     return GracefulConsumer(
         huey,
+        group_max=config.ingest.task_group_max,
         workers=workers or settings.workers,
         worker_type=worker_type or settings.worker_type,
         periodic=periodic,

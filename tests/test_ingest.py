@@ -59,6 +59,32 @@ def test_every_item_lands_in_one_bucket(ing: Ingestor) -> None:
     assert ing.store.anon_counts() == {("2025-12-31", "course_interaction"): 1}
 
 
+def test_each_item_gets_its_own_outcome(ing: Ingestor) -> None:
+    """`ingest_each` (a group of per-event tasks): one transaction, one outcome per item."""
+    import orjson
+
+    ing.ingest([(None, ev("old"))], at_ms=NOW)
+    receipts = ing.store.inbox_put([orjson.dumps(ev("r1", minute=7))] * 2, 0)
+    with ing.store.transaction() as tx:         # a pending drain took the second row already
+        tx.take_receipts([receipts[1]])
+    items = [ev("a"), ev("old"), ev("a"), ev("a", minute=1), ev("c", user="nobody"),
+             {"user_id": "u1"}, b"{broken", ev("r1", minute=7), ev("r2", minute=7)]
+    each = ing.ingest_each([(None, i) for i in items[:7]] + [(receipts[0], items[7]),
+                                                             (receipts[1], items[8])], at_ms=NOW)
+    got = [(r.processed, r.duplicates, r.no_consent, r.dead_lettered, r.skipped, dict(r.reasons))
+           for r in each]
+    assert got == [(1, 0, 0, 0, 0, {}),                           # new
+                   (0, 1, 0, 0, 0, {}),                           # stored before: duplicate
+                   (0, 1, 0, 0, 0, {}),                           # same batch, same content
+                   (0, 0, 0, 1, 0, {"id_collision": 1}),          # same id, other content
+                   (0, 0, 1, 0, 0, {}),                           # no consent
+                   (0, 0, 0, 1, 0, {"missing_field": 1}),
+                   (0, 0, 0, 1, 0, {"bad_json": 1}),
+                   (1, 0, 0, 0, 0, {}),                           # its inbox row, taken now
+                   (0, 0, 0, 0, 1, {})]                           # its row was taken before
+    assert ing.store.counters()["processed"] == 3
+
+
 def test_second_delivery_changes_nothing(ing: Ingestor) -> None:
     ing.ingest([(None, ev("a")), (None, ev("b", minute=3))], at_ms=NOW)
     before = ing.store.get_user("u1")
@@ -174,6 +200,24 @@ def test_batch_equals_per_event_any_order_with_duplicates(
         assert a is not None and b is not None
         assert a["acc"] == b["acc"]
     assert batch.store.counters()["processed"] == streaming.store.counters()["processed"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=FIXTURE_OK)
+@given(st.lists(_raw, min_size=1, max_size=30), st.lists(st.integers(0, 29), max_size=10))
+def test_a_group_of_events_ends_as_each_alone(tmp_path_factory: pytest.TempPathFactory,
+                                              raws: list[dict[str, Any]],
+                                              resent: list[int]) -> None:
+    """Group commit: what each item of a group became, and the profiles it left, are what
+    ingesting the items one by one, in the same order, gives."""
+    items = raws + [raws[i % len(raws)] for i in resent]
+    group = make(tmp_path_factory.mktemp("g"), "sqlite")
+    each = group.ingest_each([(None, e) for e in items], at_ms=NOW)
+    alone = make(tmp_path_factory.mktemp("a"), "sqlite")
+    one_by_one = [alone.ingest([(None, e)], at_ms=NOW) for e in items]
+    assert [r.as_dict() for r in each] == [r.as_dict() for r in one_by_one]
+    for user in ("u1", "u2"):
+        assert group.store.get_user(user) == alone.store.get_user(user)
+    assert group.store.counters() == alone.store.counters()
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=FIXTURE_OK)
