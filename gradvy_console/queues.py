@@ -335,12 +335,12 @@ class GracefulConsumer(Consumer):
         self.group_max = group_max
         super().__init__(huey, **options)
         self._signal_actions[signal.SIGTERM] = (False, True)
+        self._signal_actions[signal.SIGINT] = (False, True)
 
     def _create_worker(self) -> GroupingWorker:
         worker: GroupingWorker = super()._create_worker()
         worker.group_max = self.group_max
         return worker
-        self._signal_actions[signal.SIGINT] = (False, True)
 
     def _handle_signal(self, signum: int, frame: Any) -> None:
         self._signum = signum
