@@ -79,6 +79,30 @@ def test_dashboard_shows_the_snapshot() -> None:
     drive(app, script)
 
 
+def test_dashboard_table_grows_back_after_a_consumer_comes_back() -> None:
+    """A killed consumer vanishes from the fleet for a moment before its replacement beats: the
+    consumers table (auto height) must show all seven rows again afterwards."""
+    import dataclasses
+
+    source = FakeSource()
+    app = make_fake_app(source)
+    full = source.current
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: app.latest is not None)
+        consumers = app.screen.query_one("#consumers", PanelTable)
+        await until(pilot, lambda: consumers.row_count == 7)
+        source.current = dataclasses.replace(full, consumers=full.consumers[:6])
+        await until(pilot, lambda: consumers.row_count == 6 and "monitoring" not in
+                    text_of(consumers))
+        source.current = full
+        await until(pilot, lambda: consumers.row_count == 7)
+        await until(pilot, lambda: "monitoring" in text_of(consumers))
+        assert consumers.size.height == 8                    # header + seven rows
+
+    drive(app, script, size=(200, 50))
+
+
 def test_every_screen_by_key_and_help_lists_the_real_mapping() -> None:
     app = make_fake_app(keys={"screen.schedule": "9", "action.simulate": "S"})
 

@@ -75,9 +75,14 @@ class PanelTable(Widget, can_focus=True):
             self.post_message(self.Highlighted(self, self.selected_key()))
 
     def _visible_rows(self) -> int:
-        """Rows that fit (the header takes one line); all of them when height is auto."""
+        """Rows that fit (the header takes one line); all of them when the height is auto.
+        (An auto height is measured from what `render` draws: windowing it by the current
+        height would never let a table that lost a row grow back.)"""
+        rule = self.styles.height
         height = self.size.height
-        return max(1, height - 1) if height > 1 else max(1, len(self._rows))
+        if rule is None or rule.is_auto or height <= 1:
+            return max(1, len(self._rows))
+        return height - 1
 
     def action_move(self, step: int) -> None:
         if self._rows:
