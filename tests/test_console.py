@@ -103,6 +103,29 @@ def test_dashboard_table_grows_back_after_a_consumer_comes_back() -> None:
     drive(app, script, size=(200, 50))
 
 
+def test_narrow_consumers_table_gives_the_host_column_to_the_task() -> None:
+    """At 80 columns one host's name is in the header: its column goes, the task stays."""
+    import dataclasses
+
+    source = FakeSource()
+    app = make_fake_app(source)
+    full = source.current
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: app.latest is not None)
+        consumers = app.screen.query_one("#consumers", PanelTable)
+        await until(pilot, lambda: consumers.row_count == 7)
+        assert consumers.hidden_columns() == {"host"}
+        assert "batch_proc" in text_of(consumers) and "ops-host" not in text_of(consumers)
+        other = dataclasses.replace(full.consumers[0], host="worker-2", pid=77)
+        source.current = dataclasses.replace(full, consumers=full.consumers + (other,))
+        await until(pilot, lambda: consumers.row_count == 8)
+        assert consumers.hidden_columns() == frozenset()     # two hosts: the column is needed
+        assert "worker-2" in text_of(consumers)
+
+    drive(app, script, size=(80, 24))
+
+
 def test_every_screen_by_key_and_help_lists_the_real_mapping() -> None:
     app = make_fake_app(keys={"screen.schedule": "9", "action.simulate": "S"})
 

@@ -16,6 +16,17 @@ class ConsumersTable(PanelTable):
     COLUMNS = (("queue", 11), ("host", 8), ("pid", 6), ("state", 8), ("up", 5), ("cpu", 4),
                ("mem", 8), ("rst", 3), ("task", 22))
     RIGHT = frozenset({"pid", "up", "cpu", "mem", "rst"})
+    NARROW = 85   # below this width the task column would get under ~12 characters
+
+    def hidden_columns(self) -> frozenset[str]:
+        """Narrow terminals: the host column goes when every consumer is on one host (the
+        header names it), so the current task keeps its room."""
+        if self.size.width < self.NARROW and len({cells[1] for _k, cells in self._rows}) <= 1:
+            return frozenset({"host"})
+        return frozenset()
+
+    def on_resize(self) -> None:
+        self.refresh()
 
     def show(self, consumers: tuple[ConsumerRow, ...], now_ms: int) -> None:
         rows = []

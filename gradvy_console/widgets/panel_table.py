@@ -97,11 +97,18 @@ class PanelTable(Widget, can_focus=True):
     def on_blur(self) -> None:
         self.refresh()
 
+    def hidden_columns(self) -> frozenset[str]:
+        """Columns to leave out at the current width (none by default)."""
+        return frozenset()
+
     def render(self) -> Table:
         table = Table(box=None, padding=(0, 1), expand=True, show_edge=False,
                       header_style="bold")
-        last = len(self.COLUMNS) - 1
-        for i, (label, width) in enumerate(self.COLUMNS):
+        hidden = self.hidden_columns()
+        shown = [i for i, (label, _w) in enumerate(self.COLUMNS) if label not in hidden]
+        columns = [self.COLUMNS[i] for i in shown]
+        last = len(columns) - 1
+        for i, (label, width) in enumerate(columns):
             # Widths are minimums; the last column takes what is left (and is cut first).
             table.add_column(label, min_width=None if i == last else width, no_wrap=True,
                              ratio=1 if i == last else None, overflow="ellipsis",
@@ -114,5 +121,6 @@ class PanelTable(Widget, can_focus=True):
         self._top = max(0, min(self._top, max(0, len(self._rows) - visible)))
         for i in range(self._top, min(len(self._rows), self._top + visible)):
             style = "reverse" if i == self.cursor and self.has_focus else ""
-            table.add_row(*self._rows[i][1], style=style)
+            cells = self._rows[i][1]
+            table.add_row(*(cells if not hidden else [cells[j] for j in shown]), style=style)
         return table
