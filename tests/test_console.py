@@ -126,6 +126,34 @@ def test_narrow_consumers_table_gives_the_host_column_to_the_task() -> None:
     drive(app, script, size=(80, 24))
 
 
+def test_switching_back_to_a_built_screen_paints_without_textuals_hold(
+        monkeypatch: Any) -> None:
+    """Textual holds updates 50 ms on a mode switch (to hide a screen being built): only a first
+    visit keeps that hold; a screen shown before paints at once."""
+    from textual.app import App
+
+    holds: list[float] = []
+    original = App.delay_update
+
+    def recording(self: Any, delay: float = 0.05) -> None:
+        holds.append(delay)
+        original(self, delay)
+
+    monkeypatch.setattr(App, "delay_update", recording)
+    app = make_fake_app()
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: app.latest is not None)
+        for key, screen_type in (("2", TasksScreen), ("1", DashboardScreen),
+                                 ("2", TasksScreen), ("3", DeadLettersScreen)):
+            await pilot.press(key)
+            await until(pilot, lambda t=screen_type: isinstance(app.screen, t))  # type: ignore[misc]
+            await pilot.pause()
+        assert holds == [0.05, 0.001, 0.001, 0.05]
+
+    drive(app, script)
+
+
 def test_every_screen_by_key_and_help_lists_the_real_mapping() -> None:
     app = make_fake_app(keys={"screen.schedule": "9", "action.simulate": "S"})
 
