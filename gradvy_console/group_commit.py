@@ -18,7 +18,6 @@ has no per-task time limit; it is bounded by its size (a hundred events take mil
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -27,8 +26,6 @@ from huey.api import PeriodicTask
 from huey.consumer import Worker
 from huey.exceptions import CancelExecution
 from huey.storage import PriorityRedisExpireStorage, SqliteStorage
-
-log = logging.getLogger("gradvy.group_commit")
 
 GroupHandler = Callable[[list[Any]], list[Any]]
 """Runs a group of tasks of one kind; returns one value per task, in order."""
@@ -59,6 +56,9 @@ class GroupRedisStorage(PriorityRedisExpireStorage):
         for key, value in items:
             pipe.set(self.result_key(key), value, ex=self._expire_time)
         pipe.execute()
+        if self.notify_result:           # as `put_data` does (off unless asked for)
+            for key, _value in items:
+                self._notify(key)
 
 
 class GroupSqliteStorage(SqliteStorage):
