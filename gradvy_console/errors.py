@@ -33,20 +33,14 @@ class BackendUnavailable(ConfigError):
 def lost_backend(exc: BaseException) -> str | None:
     """One sentence for a connection to Redis or MongoDB lost in the middle of a command
     (reaching them at start is checked when they are opened), or None for any other error."""
-    try:
-        import redis
-    except ImportError:  # pragma: no cover - redis is a dependency
-        redis = None  # type: ignore[assignment]
-    try:
-        import pymongo.errors
-    except ImportError:  # pragma: no cover - pymongo is a dependency
-        pymongo = None  # type: ignore[assignment]
-    server = None
-    if redis is not None and isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+    import pymongo.errors
+    import redis
+
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
         server = "Redis"
-    elif pymongo is not None and isinstance(exc, pymongo.errors.ConnectionFailure):
+    elif isinstance(exc, pymongo.errors.ConnectionFailure):
         server = "MongoDB"
-    if server is None:
+    else:
         return None
     detail = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
     return (f"Lost the connection to {server} ({detail}); nothing accepted is lost: "

@@ -226,6 +226,11 @@ def test_a_failed_enqueue_hands_its_claimed_events_back(tmp_path: Path, redis_se
     sentence = lost_backend(failure.value)
     assert sentence is not None and sentence.startswith("Lost the connection to Redis")
     assert lost_backend(ValueError("x")) is None
+    import pymongo.errors
+
+    mongo = lost_backend(pymongo.errors.ServerSelectionTimeoutError("no primary\nmore"))
+    assert mongo == ("Lost the connection to MongoDB (no primary); nothing accepted is lost: "
+                     "run the command again once it is back.")
     store.close()
     live.close()
 
