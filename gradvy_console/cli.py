@@ -34,11 +34,27 @@ def _config() -> Config:
     return load_config(_state["config_path"])
 
 
-def _engine(config: Config) -> tuple[Any, Any, Any]:
+def _activate(config: Config) -> None:
+    """Make `config` the process's configuration; backends open when first used."""
     from . import runtime
 
     runtime.activate(config)
+
+
+def _engine(config: Config) -> tuple[Any, Any, Any]:
+    from . import runtime
+
+    _activate(config)
     return runtime.store(), runtime.live(), runtime.ingestor()
+
+
+def _store(config: Config) -> Any:
+    """The document store alone, for verbs that touch nothing else (no live-state
+    connection is opened for them)."""
+    from . import runtime
+
+    _activate(config)
+    return runtime.store()
 
 
 def _echo_json(data: Any) -> None:
@@ -80,7 +96,7 @@ def simulate_data(
     from .pipeline import simulate_data as run_simulation
 
     config = _config()
-    store, _live, _ing = _engine(config)
+    store = _store(config)
     end_ms = None
     if end is not None:
         end_ms = parse_timestamp_ms(end)
@@ -168,7 +184,7 @@ def consent(
     from .pipeline import change_consent
 
     config = _config()
-    store, _live, _ing = _engine(config)
+    store = _store(config)
     split = [p.strip() for p in grant.split(",") if p.strip()]
     revoked = [p.strip() for p in revoke.split(",") if p.strip()]
     if not split and not revoked:
@@ -211,7 +227,7 @@ def tasks_cmd(
 ) -> None:
     """Recent task runs (newest first): task, queue, status, duration, error."""
     config = _config()
-    store, _live, _ing = _engine(config)
+    store = _store(config)
     runs = store.task_runs(limit=limit, failed_only=failed, queue=queue)
     if json_out:
         _echo_json(runs)
@@ -237,7 +253,7 @@ def retry(task_id: Annotated[str, typer.Argument(help="A failed run's task id "
     from .pipeline import retry_task
 
     config = _config()
-    store, _live, _ing = _engine(config)
+    store = _store(config)
     name, new_id = retry_task(store, task_id)
     typer.echo(f"Re-enqueued {name} as task {new_id}.")
 
@@ -249,7 +265,7 @@ def schedule_cmd(json_out: Annotated[bool, typer.Option("--json", help="Print JS
     from .pipeline import schedule_table
 
     config = _config()
-    store, _live, _ing = _engine(config)
+    store = _store(config)
     jobs = schedule_table(config, store)
     if json_out:
         _echo_json(jobs)
@@ -271,7 +287,7 @@ def trigger(job: Annotated[str, typer.Argument(help="A job from 'gradvy run sche
     from .queues import registered_tasks
 
     config = _config()
-    _engine(config)
+    _activate(config)
     from . import tasks  # noqa: F401 - registers the jobs
 
     if job not in JOBS:
@@ -313,7 +329,7 @@ def alerts_cmd(all_: Annotated[bool, typer.Option("--all", help="History too.")]
                ) -> None:
     """Active alerts (with --all, the history of raised and cleared alerts)."""
     config = _config()
-    store, _live, _ing = _engine(config)
+    store = _store(config)
     found = store.alerts(active_only=not all_, limit=200)
     if json_out:
         _echo_json(found)
@@ -334,7 +350,7 @@ def ack(alert_id: Annotated[str, typer.Argument(help="An alert id (or its start)
     from .monitoring import acknowledge
 
     config = _config()
-    store, _live, _ing = _engine(config)
+    store = _store(config)
     alert = acknowledge(store, alert_id)
     if alert is None:
         raise GradvyError(f"No alert {alert_id}.", exit_code=1)
@@ -371,7 +387,7 @@ def start(
 
     config = _config()
     if queue is not None:
-        _engine(config)
+        _activate(config)
         reply = send_command(config, {"cmd": "start", "queue": queue})
         typer.echo(f"{queue}: running (pid {reply['consumer']['pid']}).")
         return
@@ -411,7 +427,7 @@ def stop(
 
     config = _config()
     if queue is not None:
-        _engine(config)
+        _activate(config)
         send_command(config, {"cmd": "stop", "queue": queue}, timeout)
         typer.echo(f"{queue}: stopped (start it again: gradvy run start {queue}).")
         return
@@ -429,7 +445,7 @@ def scale(queue: Annotated[str, typer.Argument()],
     if workers < 1:
         raise GradvyError("N must be at least 1.", exit_code=2)
     config = _config()
-    _engine(config)
+    _activate(config)
     reply = send_command(config, {"cmd": "scale", "queue": queue, "workers": workers})
     c = reply["consumer"]
     typer.echo(f"{queue}: {c['workers']} {c['worker_type']} workers (pid {c['pid']}).")
@@ -441,7 +457,7 @@ def restart(queue: Annotated[str, typer.Argument()]) -> None:
     from .supervisor import send_command
 
     config = _config()
-    _engine(config)
+    _activate(config)
     reply = send_command(config, {"cmd": "restart", "queue": queue})
     typer.echo(f"{queue}: restarted (pid {reply['consumer']['pid']}).")
 
@@ -515,7 +531,7 @@ def anomalies_cmd(
     if status not in (None, "open", "acknowledged", "resolved"):
         raise GradvyError("--status must be open, acknowledged or resolved.", exit_code=2)
     config = _config()
-    store, _live, _ing = _engine(config)
+    store = _store(config)
     found = list_anomalies(store, status, user_id)
     if json_out:
         _echo_json(found)
@@ -538,7 +554,7 @@ def anomaly_ack(anomaly_id: Annotated[str, typer.Argument(help="USER:KIND")]) ->
     from .insights import acknowledge_anomaly
 
     config = _config()
-    store, _live, _ing = _engine(config)
+    store = _store(config)
     a = acknowledge_anomaly(store, anomaly_id)
     typer.echo(f"{a['_id']}: {a['status']}.")
 
@@ -549,7 +565,7 @@ def update_segments_cmd(json_out: Annotated[bool, typer.Option("--json")] = Fals
     from .insights import update_segments
 
     config = _config()
-    store, _live, _ing = _engine(config)
+    store = _store(config)
     run = update_segments(config, store)
     if json_out:
         _echo_json(run)
@@ -568,7 +584,7 @@ def update_models_cmd(json_out: Annotated[bool, typer.Option("--json")] = False)
     from .insights import update_models
 
     config = _config()
-    store, _live, _ing = _engine(config)
+    store = _store(config)
     out = update_models(config, store)
     if json_out:
         _echo_json(out)
@@ -615,7 +631,7 @@ def evaluate_cmd(json_out: Annotated[bool, typer.Option("--json")] = False) -> N
     from .evaluation import evaluate
 
     config = _config()
-    store, _live, _ing = _engine(config)
+    store = _store(config)
     with _progress("evaluating", not json_out) as progress:
         r = evaluate(config, store, progress)
     if json_out:

@@ -44,6 +44,19 @@ async def until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float
         await pilot.pause(0.02)
 
 
+async def shows(pilot: Pilot[Any], screen_type: type, rows: int = 2) -> None:
+    """Wait until the app shows `screen_type` with `rows` rows loaded in its table."""
+    app = pilot.app
+    await until(pilot, lambda: isinstance(app.screen, screen_type)
+                and app.screen.query_one(PanelTable).row_count == rows)
+
+
+async def performed(pilot: Pilot[Any], operator: FakeOperator, action: str,
+                    params: dict[str, Any]) -> None:
+    """Wait until the fake operator was asked for `action` with `params`."""
+    await until(pilot, lambda: (action, params) in operator.performed)
+
+
 def text_of(widget: Any) -> str:
     """The plain text a widget shows (rich renderables are printed to a recording console)."""
     import io
@@ -185,15 +198,13 @@ def test_detail_screens_show_their_data() -> None:
     async def script(pilot: Pilot[Any]) -> None:
         await until(pilot, lambda: app.latest is not None)
         await pilot.press("2")
-        await until(pilot, lambda: isinstance(app.screen, TasksScreen)
-                    and app.screen.query_one(PanelTable).row_count == 2)
+        await shows(pilot, TasksScreen)
         await until(pilot, lambda: "ValueError" in text_of(app.screen.query_one("#detail")))
         await pilot.press("f")  # failed only
         await until(pilot, lambda: ("task_runs", True) in source.calls)
         await until(pilot, lambda: app.screen.query_one(PanelTable).row_count == 1)
         await pilot.press("3")
-        await until(pilot, lambda: isinstance(app.screen, DeadLettersScreen)
-                    and app.screen.query_one(PanelTable).row_count == 2)
+        await shows(pilot, DeadLettersScreen)
         await until(pilot, lambda: "sql" in text_of(app.screen.query_one("#payload", Static)))
         await pilot.press("6")
         await until(pilot, lambda: isinstance(app.screen, UsersScreen))
@@ -237,19 +248,15 @@ def test_queue_actions_act_on_the_selected_queue() -> None:
         await until(pilot, lambda: app.screen.query_one("#queues", PanelTable).row_count == 7)
         await pilot.press("down")  # analytics
         await pilot.press("r")
-        await until(pilot, lambda: ("restart_queue", {"queue": "analytics"})
-                    in operator.performed)
+        await performed(pilot, operator, "restart_queue", {"queue": "analytics"})
         await pilot.press("g")
-        await until(pilot, lambda: ("start_queue", {"queue": "analytics"})
-                    in operator.performed)
+        await performed(pilot, operator, "start_queue", {"queue": "analytics"})
         await pilot.press("k", "y")  # stop asks first
-        await until(pilot, lambda: ("stop_queue", {"queue": "analytics"})
-                    in operator.performed)
+        await performed(pilot, operator, "stop_queue", {"queue": "analytics"})
         await pilot.press("w")
         await pilot.pause()
         await pilot.press("3", "enter")
-        await until(pilot, lambda: ("scale_queue", {"queue": "analytics", "workers": 3})
-                    in operator.performed)
+        await performed(pilot, operator, "scale_queue", {"queue": "analytics", "workers": 3})
 
     drive(app, script)
 
@@ -261,30 +268,23 @@ def test_row_actions_on_detail_screens() -> None:
     async def script(pilot: Pilot[Any]) -> None:
         await until(pilot, lambda: app.latest is not None)
         await pilot.press("2")
-        await until(pilot, lambda: isinstance(app.screen, TasksScreen)
-                    and app.screen.query_one(PanelTable).row_count == 2)
+        await shows(pilot, TasksScreen)
         await pilot.press("r")  # first row is the failed one
-        await until(pilot, lambda: ("retry_task", {"task_id": "f0f0f0f0aaaa"})
-                    in operator.performed)
+        await performed(pilot, operator, "retry_task", {"task_id": "f0f0f0f0aaaa"})
         await pilot.press("3")
-        await until(pilot, lambda: isinstance(app.screen, DeadLettersScreen)
-                    and app.screen.query_one(PanelTable).row_count == 2)
+        await shows(pilot, DeadLettersScreen)
         await pilot.press("r", "y")
-        await until(pilot, lambda: ("replay_dead_letter", {"id": "7"}) in operator.performed)
+        await performed(pilot, operator, "replay_dead_letter", {"id": "7"})
         await pilot.press("4")
-        await until(pilot, lambda: isinstance(app.screen, ScheduleScreen)
-                    and app.screen.query_one(PanelTable).row_count == 2)
+        await shows(pilot, ScheduleScreen)
         await pilot.press("down", "g")
-        await until(pilot, lambda: ("trigger_job", {"job": "monitor_system_performance"})
-                    in operator.performed)
+        await performed(pilot, operator, "trigger_job", {"job": "monitor_system_performance"})
         await pilot.press("5")
-        await until(pilot, lambda: isinstance(app.screen, AlertsScreen)
-                    and app.screen.query_one(PanelTable).row_count == 2)
+        await shows(pilot, AlertsScreen)
         await pilot.press("a")
-        await until(pilot, lambda: ("ack_alert", {"alert_id": "a1"}) in operator.performed)
+        await performed(pilot, operator, "ack_alert", {"alert_id": "a1"})
         await pilot.press("7")
-        await until(pilot, lambda: isinstance(app.screen, ActionLogScreen)
-                    and app.screen.query_one(PanelTable).row_count == 2)
+        await shows(pilot, ActionLogScreen)
 
     drive(app, script)
 
@@ -296,8 +296,7 @@ def test_insight_actions_and_screen() -> None:
     async def script(pilot: Pilot[Any]) -> None:
         await until(pilot, lambda: app.latest is not None)
         await pilot.press("8")
-        await until(pilot, lambda: isinstance(app.screen, InsightsScreen)
-                    and app.screen.query_one(PanelTable).row_count == 2)
+        await shows(pilot, InsightsScreen)
         assert "2.013x" in text_of(app.screen.query_one("#summary"))
         for key in "acute":
             await pilot.press(key)
@@ -305,8 +304,7 @@ def test_insight_actions_and_screen() -> None:
         assert [a for a, _p in operator.performed] == [
             "analyze_users", "check_anomalies", "update_segments", "update_models", "evaluate"]
         await pilot.press("k")
-        await until(pilot, lambda: ("ack_anomaly", {"anomaly_id": "u9:impossible_quiz_time"})
-                    in operator.performed)
+        await performed(pilot, operator, "ack_anomaly", {"anomaly_id": "u9:impossible_quiz_time"})
         await pilot.press("6", "u", "1", "enter")
         await until(pilot, lambda: "Learners who took c0001" in text_of(
             app.screen.query_one("#report", Static)))
@@ -328,7 +326,7 @@ def test_palette_runs_an_action() -> None:
             await pilot.press("space" if ch == " " else ch)
         await pilot.pause(0.3)
         await pilot.press("enter")
-        await until(pilot, lambda: ("restart_queue", {"queue": "ml"}) in operator.performed)
+        await performed(pilot, operator, "restart_queue", {"queue": "ml"})
 
     drive(app, script)
 
@@ -350,14 +348,14 @@ def test_pool_is_started_when_none_runs_and_quit_asks() -> None:
     app = make_fake_app(source, operator, manage_pool=True, quit_default="stop")
 
     async def script(pilot: Pilot[Any]) -> None:
-        await until(pilot, lambda: ("start_pool", {}) in operator.performed)
+        await performed(pilot, operator, "start_pool", {})
         source.current = fake_snapshot(pool=True)
         await until(pilot, lambda: app.latest is not None and app.latest.pool is not None)
         await pilot.press("q")
         await until(pilot, lambda: isinstance(app.screen, QuitModal))
         assert app.screen.focused is not None and app.screen.focused.id == "stop"
         await pilot.press("enter")
-        await until(pilot, lambda: ("stop_pool", {}) in operator.performed)
+        await performed(pilot, operator, "stop_pool", {})
         await until(pilot, lambda: app._exit_renderables is not None or not app.is_running)
 
     drive(app, script)

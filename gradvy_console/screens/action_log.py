@@ -25,9 +25,6 @@ class ActionLogScreen(ListScreen):
     def compose_list(self) -> Iterable[Widget]:
         yield ActionsTable(id="actions")
 
-    def on_mount(self) -> None:
-        self.query_one(ActionsTable).focus()
-
     def load(self) -> Any:
         return self.console.source.action_log(limit=500)
 

@@ -26,9 +26,6 @@ class AlertsScreen(ListScreen):
     def compose_list(self) -> Iterable[Widget]:
         yield AlertsTable(id="alert-table")
 
-    def on_mount(self) -> None:
-        self.query_one(AlertsTable).focus()
-
     def load(self) -> Any:
         alerts = self.console.source.alerts(active_only=False)
         return sorted(alerts, key=lambda a: (a.get("cleared_ms") is not None, -a["raised_ms"]))

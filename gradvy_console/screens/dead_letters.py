@@ -36,9 +36,6 @@ class DeadLettersScreen(ListScreen):
         yield LettersTable(id="letters")
         yield Static("", id="payload", classes="detail")
 
-    def on_mount(self) -> None:
-        self.query_one(LettersTable).focus()
-
     def load(self) -> Any:
         return self.console.source.dead_letters(limit=500)
 

@@ -76,9 +76,6 @@ class InsightsScreen(ListScreen):
         yield Static("", id="summary", classes="detail")
         yield AnomaliesTable(id="anomalies")
 
-    def on_mount(self) -> None:
-        self.query_one(AnomaliesTable).focus()
-
     def load(self) -> Any:
         return self.console.source.insights()
 

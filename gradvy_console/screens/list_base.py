@@ -19,6 +19,8 @@ RELOAD_EVERY_S = 5.0
 
 class ListScreen(PipelineScreen):
     SCREEN_TITLE = ""
+    FOCUS_FIRST = "PanelTable"
+    """What has the keys when the screen opens (a selector; the first match)."""
     BINDINGS = [Binding("escape", "leave_input", "Leave the field", show=False)]
 
     def __init__(self) -> None:
@@ -34,6 +36,9 @@ class ListScreen(PipelineScreen):
 
     def compose_list(self) -> Iterable[Widget]:
         return ()
+
+    def on_mount(self) -> None:
+        self.query(self.FOCUS_FIRST).first().focus()
 
     def now_ms(self) -> int:
         """The time tables are shown against: the latest snapshot's (a fixed clock in tests)."""

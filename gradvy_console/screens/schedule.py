@@ -26,9 +26,6 @@ class ScheduleScreen(ListScreen):
     def compose_list(self) -> Iterable[Widget]:
         yield JobsTable(id="jobs")
 
-    def on_mount(self) -> None:
-        self.query_one(JobsTable).focus()
-
     def load(self) -> Any:
         return self.console.source.schedule()
 

@@ -38,9 +38,6 @@ class TasksScreen(ListScreen):
         yield RunsTable(id="runs")
         yield Static("", id="detail", classes="detail")
 
-    def on_mount(self) -> None:
-        self.query_one(RunsTable).focus()
-
     def load(self) -> Any:
         return self.console.source.task_runs(failed_only=self.failed_only, limit=300)
 

@@ -116,6 +116,7 @@ def insight_blocks(report: dict[str, Any]) -> list[Any]:
 class UsersScreen(ListScreen):
     SCREEN_TITLE = "Users: type a user id, Enter looks it up, Esc leaves the field, / returns"
     BINDINGS = [Binding("slash", "lookup", "Look up", id="user.lookup")]
+    FOCUS_FIRST = "#user-id"
 
     def __init__(self) -> None:
         super().__init__()
@@ -125,9 +126,6 @@ class UsersScreen(ListScreen):
         yield Input(placeholder="user id, e.g. user_0001", id="user-id")
         with VerticalScroll(id="user-report"):
             yield Static("", id="report")
-
-    def on_mount(self) -> None:
-        self.query_one("#user-id", Input).focus()
 
     def action_leave_input(self) -> None:
         self.query_one("#user-report").focus()

@@ -25,9 +25,6 @@ class ConsumersTable(PanelTable):
             return frozenset({"host"})
         return frozenset()
 
-    def on_resize(self) -> None:
-        self.refresh()
-
     def show(self, consumers: tuple[ConsumerRow, ...], now_ms: int) -> None:
         rows = []
         for c in consumers:
