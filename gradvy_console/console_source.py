@@ -184,7 +184,6 @@ class PipelineSource:
             return Snapshot(at, deployment, host, backend_error=f"{type(exc).__name__}: {exc}")
 
     def _snapshot(self, at: int, deployment: str, host: str) -> Snapshot:
-        from . import tasks  # noqa: F401 - so queue heads can be deserialised
         from .pipeline import fleet, queue_metrics
         from .queues import current
 
@@ -294,4 +293,5 @@ class PipelineSource:
 
     def action_log(self, limit: int = 200) -> list[dict[str, Any]]:
         store, _live = self._engine()
-        return store.actions(limit=limit)
+        actions: list[dict[str, Any]] = store.actions(limit=limit)
+        return actions

@@ -175,10 +175,11 @@ class Operator:
                 f"{changed} alert change{'s' if changed != 1 else ''}.")
 
     def _pool(self, command: dict[str, Any]) -> dict[str, Any]:
-        from .supervisor import send_command
+        from .pool.control import send_command
 
         self._engine()
-        return send_command(self.config, command, timeout=90)["consumer"]
+        consumer: dict[str, Any] = send_command(self.config, command, timeout=90)["consumer"]
+        return consumer
 
     def _do_start_queue(self, params: dict[str, Any], progress: Progress) -> str:
         queue = _queue(params)
@@ -273,7 +274,7 @@ class Operator:
                 f"v{drop['version'] or '- (rule baseline)'}.")
 
     def _do_evaluate(self, params: dict[str, Any], progress: Progress) -> str:
-        from .evaluation import evaluate
+        from .insights import evaluate
 
         store, _live, _ing = self._engine()
         r = evaluate(self.config, store, progress)
@@ -289,7 +290,7 @@ class Operator:
         return f"{a['_id']}: {a['status']}."
 
     def _do_start_pool(self, params: dict[str, Any], progress: Progress) -> str:
-        from .supervisor import running_pid, start_detached
+        from .pool.control import running_pid, start_detached
 
         pid = running_pid(self.config)
         if pid is not None:
@@ -298,7 +299,7 @@ class Operator:
         return f"Started the worker pool (pid {pid})."
 
     def _do_stop_pool(self, params: dict[str, Any], progress: Progress) -> str:
-        from .supervisor import stop_running
+        from .pool.control import stop_running
 
         pid = stop_running(self.config, timeout=float(params.get("timeout", 120.0)))
         return f"Stopped the worker pool (pid {pid})."

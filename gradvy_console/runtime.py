@@ -1,23 +1,28 @@
 """Per-process wiring: the active configuration and its lazily opened backends.
 
 Tasks run inside consumers and call `runtime.ingestor()` etc.; the CLI calls `activate(config)`
-first so everything in the process uses the same configuration.
+first so everything in the process uses the same configuration. The configuration itself is
+kept in `config.active` (so the queues read it without importing this module); what the queues
+need from the process, the once-per-period claim, is injected here.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
-from typing import TYPE_CHECKING
 
-from .config import Config, load_config
+from . import queues
+from .config import Config, get_config, set_active
+from .ingest import Ingestor
+from .live import LiveState, open_live
+from .live.buffered import BufferedLive
+from .monitoring import queue_message_rejected
+from .store import DocumentStore, open_store
 
-if TYPE_CHECKING:
-    from .ingest import Ingestor
-    from .live import LiveState
-    from .store import DocumentStore
+__all__ = ["activate", "buffer_live_writes", "get_config", "ingestor", "live", "store"]
 
 _lock = threading.RLock()
-_config: Config | None = None
 _store: DocumentStore | None = None
 _live: LiveState | None = None
 _ingestor: Ingestor | None = None
@@ -30,17 +35,9 @@ def buffer_live_writes(enabled: bool = True) -> None:
     _buffer_live = enabled
 
 
-def get_config() -> Config:
-    global _config
-    with _lock:
-        if _config is None:
-            _config = load_config()
-        return _config
-
-
 def activate(config: Config) -> None:
     """Make `config` the process's configuration: rebinds queues, drops open backends."""
-    global _config, _store, _live, _ingestor
+    global _store, _live, _ingestor
     with _lock:
         for backend in (_store, _live):
             if backend is not None:
@@ -48,9 +45,8 @@ def activate(config: Config) -> None:
                     backend.close()
                 except Exception:  # noqa: BLE001 - closing a dead backend must not fail
                     pass
-        _config, _store, _live, _ingestor = config, None, None, None
-        from . import queues
-
+        set_active(config)
+        _store, _live, _ingestor = None, None, None
         queues.configure(config)
 
 
@@ -58,8 +54,6 @@ def store() -> DocumentStore:
     global _store
     with _lock:
         if _store is None:
-            from .store import open_store
-
             _store = open_store(get_config())
         return _store
 
@@ -68,12 +62,8 @@ def live() -> LiveState:
     global _live
     with _lock:
         if _live is None:
-            from .live import open_live
-
             _live = open_live(get_config())
             if _buffer_live:
-                from .live.buffered import BufferedLive
-
                 _live = BufferedLive(_live)
         return _live
 
@@ -82,8 +72,6 @@ def ingestor() -> Ingestor:
     global _ingestor
     with _lock:
         if _ingestor is None:
-            from .ingest import Ingestor
-
             _ingestor = Ingestor(store(), live(), get_config())
         return _ingestor
 
@@ -94,6 +82,21 @@ def _reset_after_fork() -> None:
     _store, _live, _ingestor = None, None, None
 
 
-import os as _os  # noqa: E402 - registered once, at import
+def _claim_period(key: str, ttl_s: int) -> bool:
+    """The once-per-period claim the queues' periodic hook asks for (first caller wins)."""
+    return live().claim(key, ttl_s=ttl_s)
 
-_os.register_at_fork(after_in_child=_reset_after_fork)
+
+def _report_bad_message(why: str) -> None:
+    """A queue value failed its signature or shape: dropped by the serializer, counted and
+    alerted here (best effort: the store may be what is down)."""
+    logging.getLogger("gradvy.queues").error("dropped a queue message: %s", why)
+    try:
+        queue_message_rejected(get_config(), store(), why)
+    except Exception as exc:  # noqa: BLE001 - reporting must never stop the reader
+        logging.getLogger("gradvy.queues").warning("cannot record the rejection: %s", exc)
+
+
+queues.set_period_claim(_claim_period)
+queues.set_rejection_hook(_report_bad_message)
+os.register_at_fork(after_in_child=_reset_after_fork)

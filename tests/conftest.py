@@ -12,14 +12,15 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import mongomock_compat  # noqa: E402,F401 - patches mongomock before any test uses it
+import mongomock_compat  # noqa: F401 - patches mongomock before any test uses it
 
-from gradvy_console.config import Config  # noqa: E402
+from gradvy_console.config import Config
 
 
 def _redis_binary() -> str:
@@ -106,7 +107,7 @@ def mongo_store_factory() -> object:
     if url:
         import pymongo
 
-        client = pymongo.MongoClient(url)
+        client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(url)
         return MongoStore(client, name)
     import mongomock
 

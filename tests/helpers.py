@@ -40,7 +40,7 @@ class Worker:
 
     def __init__(self, queue: str, env: dict[str, str], cwd: Path, *extra: str) -> None:
         self.log = cwd / f"worker-{queue}-{time.monotonic_ns()}.log"
-        self.handle = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
+        self.handle = open(self.log, "wb")
         self.proc = subprocess.Popen(GRADVY + ["worker", queue, *extra], env=env, cwd=cwd,
                                      stdout=self.handle, stderr=subprocess.STDOUT)
         self.env, self.cwd, self.queue = env, cwd, queue

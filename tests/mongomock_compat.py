@@ -9,7 +9,7 @@ from typing import Any
 
 import mongomock.collection as _collection
 
-_original = _collection.BulkOperationBuilder.add_update
+_original: Any = _collection.BulkOperationBuilder.add_update
 
 
 def _add_update(self: Any, *args: Any, sort: Any = None, **kwargs: Any) -> Any:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import env_for, gradvy, status
 
 
-def _accounting(env: dict[str, str], cwd: Path, count: int) -> dict[str, int]:
+def _accounting(env: dict[str, str], cwd: Path, count: int) -> dict[str, Any]:
     out = gradvy(["run", "simulate-data", "--simulate-count", str(count), "--seed", "1"], env, cwd)
     assert out.returncode == 0, out.stderr
     assert f"Simulated {count} events" in out.stdout
@@ -17,7 +18,7 @@ def _accounting(env: dict[str, str], cwd: Path, count: int) -> dict[str, int]:
     out = gradvy(["run", "process-events"], env, cwd)
     assert out.returncode == 0, out.stderr
     assert "processing in-process" in out.stderr
-    events = status(env, cwd)["events"]
+    events: dict[str, Any] = status(env, cwd)["events"]
     return events
 
 

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from console_fake import FakeOperator, FakeSource, fake_snapshot, make_fake_app
+from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -439,7 +440,7 @@ def test_every_binding_id_is_known_to_the_config() -> None:
     for cls in (GradvyConsole, DashboardScreen, TasksScreen, DeadLettersScreen, ScheduleScreen,
                 AlertsScreen, UsersScreen, InsightsScreen):
         for binding in cls.BINDINGS:
-            if getattr(binding, "id", None):
+            if isinstance(binding, Binding) and binding.id:
                 ids.add(binding.id)
                 assert CONSOLE_KEYS[binding.id] == binding.key, binding.id
     assert ids == set(CONSOLE_KEYS)

@@ -21,7 +21,7 @@ SCREENS = {"dashboard": (), "tasks": ("2",), "dead_letters": ("3",), "schedule":
 
 async def settle(pilot: Pilot[Any]) -> None:
     """Wait until the first snapshot is shown and the screen's own data has loaded."""
-    app = pilot.app
+    app: Any = pilot.app  # the GradvyConsole under test
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 10
     while app.latest is None or (isinstance(app.screen, ListScreen) and (

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from huey import signals as S
 
-from gradvy_console.group_commit import _HANDLERS, GroupingWorker, groupable
 from gradvy_console.queues import GradvyRedisHuey, GradvySqliteHuey
+from gradvy_console.queues.group_commit import _HANDLERS, GroupingWorker, groupable
 
 
 @pytest.fixture(params=["sqlite", "redis"])

@@ -121,7 +121,7 @@ def test_inbox_receipts_taken_once(ing: Ingestor) -> None:
     import orjson
 
     receipts = ing.store.inbox_put([orjson.dumps(ev("r1")), orjson.dumps(ev("r2", minute=1))], 0)
-    items = list(ing.store.inbox_get(receipts))
+    items: list[tuple[str | None, Any]] = list(ing.store.inbox_get(receipts))
     first = ing.ingest(items, at_ms=NOW)
     second = ing.ingest(items, at_ms=NOW)  # e.g. a task and the pending drain both got it
     assert first.processed == 2 and second.skipped == 2 and second.total == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -157,7 +158,7 @@ def test_dropout_model_learns_recency_and_explains_itself() -> None:
 # --- recommendations -----------------------------------------------------------------------
 
 
-def _catalogue() -> list[dict[str, object]]:
+def _catalogue() -> list[dict[str, Any]]:
     return [{"course_id": f"m{i}", "category": "math"} for i in range(3)] + [
         {"course_id": f"a{i}", "category": "art"} for i in range(3)]
 

@@ -157,8 +157,8 @@ def test_sigterm_lets_a_running_task_finish(tmp_path: Path) -> None:
             assert time.monotonic() < deadline
             time.sleep(0.02)
     finally:
-        code = worker.stop(signal.SIGTERM)
-    assert code == 0
+        exit_code = worker.stop(signal.SIGTERM)
+    assert exit_code == 0
     events = status(env, tmp_path)["events"]
     # The batch that was running when SIGTERM arrived finished: nothing left pending.
     assert events["no_consent"] == 20000 and events["pending"] == 0

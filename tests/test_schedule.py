@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradvy_console.schedule import huey_crontab, parse
+from gradvy_console.config.cron import huey_crontab, parse
 
 
 def test_hand_cases() -> None:

@@ -119,4 +119,5 @@ def suspicion(features: Features, if_scores: np.ndarray) -> np.ndarray:
     col = features.column
     fast = np.nan_to_num(col("fast_quiz_share"))
     burst = np.clip(col("max_events_day") / AnomalyRules().bot_events_per_day, 0, 2)
-    return fast + 0.5 * burst + 0.5 * if_scores
+    suspicion: np.ndarray = fast + 0.5 * burst + 0.5 * if_scores
+    return suspicion

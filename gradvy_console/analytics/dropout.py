@@ -53,7 +53,8 @@ def rule_risk(frame: EventFrame, as_of_ms: int, model: ScoringModel) -> np.ndarr
     age = np.maximum(0, as_of_ms // DAY_MS - frame.ts[quiz] // DAY_MS)
     weights = delta * 2.0 ** (-age / model.half_life_days)
     total = np.bincount(frame.user[quiz], weights=weights, minlength=frame.n_users)
-    return np.clip(model.risk_base + total, 0.0, 1.0)
+    risk: np.ndarray = np.clip(model.risk_base + total, 0.0, 1.0)
+    return risk
 
 
 @dataclass
@@ -69,7 +70,8 @@ class DropoutModel:
 
     def logit(self, x: np.ndarray) -> np.ndarray:
         z, _ = impute(x, self.fill)
-        return ((z - self.mean) / self.scale) @ self.coef + self.intercept
+        logits: np.ndarray = ((z - self.mean) / self.scale) @ self.coef + self.intercept
+        return logits
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Calibrated probability of dropping out, per row of `x` (columns = features)."""

@@ -244,7 +244,7 @@ class SqliteLive(LiveState):
             conn.execute("DELETE FROM kv WHERE key = ? AND expires_ms <= ?", (key, now))
             cur = conn.execute("INSERT OR IGNORE INTO kv (key, value, expires_ms) VALUES"
                                " (?, '1', ?)", (key, int(now + ttl_s * 1000)))
-            return cur.rowcount == 1
+            return bool(cur.rowcount == 1)
 
     def push_bounded(self, key: str, value: Any, max_len: int, ttl_s: float) -> None:
         now = _now_ms()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..config import Config, origin_of
 from ..errors import BackendUnavailable
 from .base import DocumentStore, IngestTx, StoredEvent
@@ -18,7 +20,7 @@ def open_store(config: Config) -> DocumentStore:
         from .mongo import MongoStore
 
         try:
-            client: pymongo.MongoClient = pymongo.MongoClient(
+            client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
                 config.mongo_url, serverSelectionTimeoutMS=3000)
             client.admin.command("ping")
             return MongoStore(client, config.mongo_db)

@@ -9,9 +9,11 @@ from typing import Any
 import orjson
 
 from .. import runtime
-from ..group_commit import groupable
-from ..ingest import IngestResult, now_ms
+from ..clock import now_ms
+from ..ingest import IngestResult, drain_inbox
+from ..monitoring import pipeline_metrics
 from ..queues import task
+from ..queues.group_commit import groupable
 
 
 def _persist_one(event_data: Any, receipt: str | None = None) -> tuple[tuple[Any, ...],
@@ -117,8 +119,6 @@ batch_process_events.before_enqueue = _persist_many
 @task("realtime", periodic="process_pending_events")
 def process_pending_events(batch_size: int = 1000, max_batches: int = 1000) -> dict[str, Any]:
     """Drain the inbox: everything pending, including work whose queue message was lost."""
-    from ..pipeline import drain_inbox
-
     return drain_inbox(runtime.store(), runtime.ingestor(), runtime.get_config(),
                        batch_size=batch_size, max_batches=max_batches).as_dict()
 
@@ -126,8 +126,6 @@ def process_pending_events(batch_size: int = 1000, max_batches: int = 1000) -> d
 @task("realtime", periodic="update_realtime_metrics")
 def update_realtime_metrics() -> dict[str, Any]:
     """Aggregate pipeline counters and rates into live state (`metrics:pipeline`, 5 min)."""
-    from ..pipeline import pipeline_metrics
-
     metrics = pipeline_metrics(runtime.store(), runtime.live(), now_ms())
     runtime.live().put_json("metrics:pipeline", metrics, ttl_s=300)
     return metrics

@@ -117,11 +117,16 @@ class GroupingWorker(Worker):
             self._run_alone([first], now)
             return
         try:
-            more = [huey.deserialize_task(data)
-                    for data in huey.storage.dequeue_many(self.group_max - 1)]
-        except Exception:  # noqa: BLE001 - the first message is ours: run it anyway
+            taken = huey.storage.dequeue_many(self.group_max - 1)
+        except Exception:
             self._logger.exception("Error reading more from queue")
-            more = []
+            taken = []
+        more = []
+        for data in taken:
+            try:  # one bad message (dropped and reported by the serializer) spoils no other
+                more.append(huey.deserialize_task(data))
+            except Exception as exc:  # noqa: BLE001 - a value we cannot read is not a task
+                self._logger.warning("dropped a queue message: %s", exc)
 
         def alike(task: Any) -> bool:
             return bool(task.name == first.name and _plain(task))
@@ -155,7 +160,7 @@ class GroupingWorker(Worker):
             if len(values) != len(runnable):
                 raise RuntimeError(f"group handler returned {len(values)} values for "
                                    f"{len(runnable)} tasks")
-        except Exception:  # noqa: BLE001 - every task runs alone, with Huey's retries
+        except Exception:
             self._logger.warning("A group of %d %s tasks failed as a whole; running each "
                                  "alone.", len(runnable), runnable[0].name, exc_info=True)
             self._run_alone(runnable, now)
@@ -166,7 +171,7 @@ class GroupingWorker(Worker):
                 huey.storage.put_results([(t.id, huey.serializer.serialize(v))
                                           for t, v in zip(runnable, values, strict=True)
                                           if v is not None or huey.store_none])
-            except Exception:  # noqa: BLE001 - the work is done and committed; say so
+            except Exception:
                 self._logger.exception("Could not store the results of %d tasks.",
                                        len(runnable))
         for task, value in zip(runnable, values, strict=True):

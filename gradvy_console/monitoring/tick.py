@@ -1,4 +1,4 @@
-"""System monitoring and alerts (no Textual, no Rich).
+"""The monitoring tick: samples, alert rules applied, alerts raised and cleared.
 
 `sample(...)` measures CPU (from cpu_times deltas against the previous sample kept in live
 state, so no worker is blocked for a second), memory, disk of the data dir's filesystem, load
@@ -17,10 +17,11 @@ from typing import Any
 
 import psutil
 
-from .analytics.alerts import Change, Rule, evaluate
-from .config import QUEUES, Config
-from .live import LiveState
-from .store import DocumentStore
+from ..analytics.alerts import Change, Rule, evaluate
+from ..config import QUEUES, Config
+from ..live import LiveState
+from ..store import DocumentStore
+from .fleet import fleet
 
 HISTORY_5S = ("sys:history:5s", 720, 3_600 + 60)        # one hour of 5-second samples
 HISTORY_5M = ("sys:history:5m", 288, 86_400 + 600)      # one day of 5-minute samples
@@ -42,11 +43,12 @@ def rules(config: Config) -> dict[str, Rule]:
         "backend_unreachable": Rule("backend_unreachable", "critical", 0.5, 0.0, "bool"),
         "consumer_died": Rule("consumer_died", "warning", 0.5, 0.0, "bool"),
         "bot_like_users": Rule("bot_like_users", "warning", 0.5, 0.0, "bool"),
+        "bad_queue_message": Rule("bad_queue_message", "critical", 0.5, 0.0, "bool"),
     }
 
 
 # Alerts raised and cleared by events (the supervisor), not by the periodic evaluation.
-EVENT_KINDS = ("backend_unreachable", "consumer_died", "bot_like_users")
+EVENT_KINDS = ("backend_unreachable", "consumer_died", "bot_like_users", "bad_queue_message")
 
 
 def event_alert(config: Config, store: DocumentStore, key: str, raise_it: bool,
@@ -62,6 +64,19 @@ def event_alert(config: Config, store: DocumentStore, key: str, raise_it: bool,
         apply_changes(store, None, [Change("clear", key, rule, 0.0)], now)
 
 
+def queue_message_rejected(config: Config, store: DocumentStore, why: str,
+                           now_ms: int | None = None) -> None:
+    """A queue value failed its signature or shape and was dropped: count it and raise the
+    `bad_queue_message` alert (it stays until an operator clears it: someone wrote to the
+    queues who should not have, or a host runs with another queue key)."""
+    with store.transaction() as tx:
+        tx.add_counters({"queue_messages_rejected": 1})
+    event_alert(config, store, "bad_queue_message", True,
+                f"A queue message failed its check and was dropped, never run: {why}. Check "
+                "who can write to the queues, and that every host has the same queue key.",
+                now_ms)
+
+
 def cpu_percent(live: LiveState, now_ms: int) -> float | None:
     """Whole-machine CPU % since the previous sample (None for the first one)."""
     times = psutil.cpu_times()
@@ -71,7 +86,7 @@ def cpu_percent(live: LiveState, now_ms: int) -> float | None:
     live.put_json("sys:cpu_times", {"busy": busy, "total": total}, ttl_s=3600)
     if not previous or total <= previous["total"]:
         return None
-    return round(100.0 * (busy - previous["busy"]) / (total - previous["total"]), 1)
+    return round(100.0 * (busy - float(previous["busy"])) / (total - float(previous["total"])), 1)
 
 
 def sample(config: Config, live: LiveState, consumers: list[dict[str, Any]], now_ms: int
@@ -161,8 +176,6 @@ def subjects(values: dict[str, float | None]) -> dict[str, str]:
 def tick(config: Config, store: DocumentStore, live: LiveState, history: tuple[str, int, int],
          queues: dict[str, dict[str, Any]], now_ms: int | None = None) -> dict[str, Any]:
     """One monitoring round: sample, store snapshot and history, evaluate and apply alerts."""
-    from .pipeline import fleet
-
     now = now_ms if now_ms is not None else int(time.time() * 1000)
     consumers = fleet(live, config.live.heartbeat_ttl_seconds, now)
     pools = sorted(live.scan_json("sup:", now).values(), key=lambda s: s.get("id", ""))

@@ -16,9 +16,12 @@ from typing import Any
 
 from huey import signals as S
 
-from . import runtime
-from .config import QUEUES, Config
-from .errors import GradvyError
+from .. import runtime
+from .. import tasks as _tasks  # noqa: F401 - registers the tasks on their queues
+from ..config import QUEUES, Config
+from ..errors import GradvyError
+from ..queues import current, make_consumer
+from .run_history import RunRecorder
 
 
 class Heartbeat:
@@ -123,15 +126,11 @@ def run_worker(config: Config, queue: str, workers: int | None = None,
     runtime.activate(config)
     runtime.buffer_live_writes()
     runtime.live().ping()
-    from . import tasks  # noqa: F401 - registers the tasks on their queues
-    from .queues import current, make_consumer
 
     settings = config.queues[queue]
     consumer = make_consumer(queue, config, workers, worker_type, periodic)
     heartbeat = Heartbeat(queue, config, workers or settings.workers,
                           worker_type or settings.worker_type)
-    from .taskruns import RunRecorder
-
     recorder = RunRecorder(queue, heartbeat.key)
     current()[queue].signal()(heartbeat.on_signal)
     current()[queue].signal()(recorder.on_signal)

@@ -2,14 +2,15 @@
 
 Huey ships no worker registry, no restart policy and no way to scale a running consumer; this
 is that. `gradvy run start` runs a Supervisor in the foreground (`--detach`: in the background);
-the console embeds the same class. It
+the console starts it detached (`pool.control`). It
 
 - holds `supervisor.pid` in the data dir under an exclusive flock (a second start on the same
   data dir is refused; a crashed supervisor's lock vanishes with it);
 - starts one consumer per queue (workers and worker type from config, periodic jobs on);
 - restarts a consumer that dies, with exponential backoff (first restart at once, then 1, 2, 4 s
   ... capped), and reports a crash loop (5 deaths within 60 s) instead of hiding it;
-- takes `scale` / `restart` commands through live state, so they work on SQLite and Redis;
+- takes `scale` / `restart` / `stop` / `start` commands through live state (sent by
+  `pool.control.send_command`), so they work on SQLite and Redis;
 - publishes its state (consumers, pids, restarts, states) to live state every second;
 - on SIGINT or SIGTERM stops every consumer gracefully (SIGTERM, then SIGKILL after the
   queue's shutdown timeout) and exits when all have exited.
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
-import hashlib
 import logging
 import os
 import signal
@@ -28,49 +28,23 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import runtime
-from .config import QUEUES, Config
-from .errors import GradvyError
+from .. import runtime
+from ..config import QUEUES, Config
+from ..errors import GradvyError
+from ..monitoring import HISTORY_5S, backend_outage, event_alert, tick
+from ..queues import current_queue_metrics
+from .control import pidfile_path, running_pid, supervisor_id
 
 log = logging.getLogger("gradvy.supervisor")
 
 CRASH_LOOP_DEATHS = 5
 CRASH_LOOP_WINDOW_S = 60.0
 BACKOFF_CAP_S = 30.0
-
-
-def supervisor_id(config: Config) -> str:
-    """Stable id of the pool for this host and data dir."""
-    digest = hashlib.blake2b(str(config.data_dir.resolve()).encode(), digest_size=4).hexdigest()
-    return f"{socket.gethostname()}:{digest}"
-
-
-def pidfile_path(config: Config) -> Path:
-    return config.data_dir / "supervisor.pid"
-
-
-def running_pid(config: Config) -> int | None:
-    """The pid of the supervisor holding this data dir's lock, or None."""
-    path = pidfile_path(config)
-    if not path.exists():
-        return None
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            text = path.read_text().strip()
-            return int(text) if text.isdigit() else -1
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
 
 
 CONSUMER_NICE = 5
@@ -168,7 +142,7 @@ class Supervisor:
 
     def _spawn(self, consumer: Consumer) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        logfile = open(self.log_dir / f"worker-{consumer.queue}.log", "ab")  # noqa: SIM115
+        logfile = open(self.log_dir / f"worker-{consumer.queue}.log", "ab")
         env = dict(os.environ)
         env["GRADVY_DATA_DIR"] = str(self.config.data_dir)
         if self.config.redis_url:
@@ -215,8 +189,6 @@ class Supervisor:
                 self._spawn(consumer)
 
     def _died(self, consumer: Consumer, pid: int, code: int | None) -> None:
-        from .monitoring import event_alert
-
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         try:
             event_alert(self.config, runtime.store(), f"consumer_died:{self.host}:{consumer.queue}",
@@ -227,8 +199,6 @@ class Supervisor:
 
     def _settled(self, now_ms: int) -> None:
         """Clear 'consumer died' alerts once the replacement has run for a minute."""
-        from .monitoring import event_alert
-
         for consumer in self.consumers.values():
             if consumer.restarts and consumer.state == "running" and (
                     now_ms - consumer.started_ms > 60_000):
@@ -317,8 +287,6 @@ class Supervisor:
 
     def _outage(self, error: str | None) -> None:
         """Raise or clear the live-state backend alert (kept in the store, which is up)."""
-        from .monitoring import backend_outage
-
         backend = "redis" if self.config.redis_url else "live state"
         if (error is not None) == self._live_down:
             return
@@ -331,9 +299,6 @@ class Supervisor:
 
     def monitor(self) -> None:
         """The 5-second monitoring tick: snapshot, the hour's history, alerts."""
-        from .monitoring import HISTORY_5S, tick
-        from .pipeline import current_queue_metrics
-
         try:
             now = int(time.time() * 1000)
             store, live = runtime.store(), runtime.live()
@@ -376,8 +341,6 @@ class Supervisor:
             signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
             signal.signal(signal.SIGINT, lambda *_: self._stop.set())
         self.start()
-        from . import tasks  # noqa: F401 - so queue heads can be read for latency
-
         last_publish = last_monitor = 0.0
         try:
             while not self._stop.wait(0.2):
@@ -399,77 +362,3 @@ class Supervisor:
                 runtime.live().delete_json(f"sup:{self.id}")
             except Exception:  # noqa: BLE001 - best effort on the way out
                 pass
-
-
-def send_command(config: Config, command: dict[str, Any], timeout: float = 60.0
-                 ) -> dict[str, Any]:
-    """Send a command to this data dir's running supervisor and wait for its reply."""
-    if running_pid(config) is None:
-        raise GradvyError("The worker pool is not running here (start it: gradvy run start).",
-                          exit_code=1)
-    command = {**command, "id": uuid.uuid4().hex}
-    live = runtime.live()
-    live.put_json(f"ctl:{supervisor_id(config)}:{command['id']}", command, ttl_s=timeout)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        reply = live.get_json(f"ctl-reply:{command['id']}", int(time.time() * 1000))
-        if reply is not None:
-            live.delete_json(f"ctl-reply:{command['id']}")
-            if not reply.get("ok"):
-                raise GradvyError(reply.get("error", "command failed"), exit_code=1)
-            return dict(reply)
-        time.sleep(0.1)
-    raise GradvyError(f"The pool did not answer within {timeout:.0f} s.", exit_code=1)
-
-
-def start_detached(config: Config, config_path: str | None = None, timeout: float = 30.0
-                   ) -> int:
-    """Start the pool as a background process in its own session (it outlives the caller,
-    e.g. the console); return its pid once it holds the data dir's lock."""
-    pid = running_pid(config)
-    if pid is not None:
-        raise GradvyError(f"already running (pid {pid})", exit_code=1)
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-c", "from gradvy_console.cli import main; main()"]
-    if config_path:
-        cmd += ["--config", config_path]
-    cmd += ["run", "start"]
-    env = dict(os.environ)
-    env["GRADVY_DATA_DIR"] = str(config.data_dir)
-    if config.redis_url:
-        env["GRADVY_REDIS_URL"] = config.redis_url
-    if config.mongo_url:
-        env["GRADVY_MONGO_URL"] = config.mongo_url
-    with open(config.data_dir / "supervisor.log", "ab") as log_file:
-        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, env=env)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if running_pid(config) == proc.pid:
-            return proc.pid
-        if proc.poll() is not None:
-            raise GradvyError(f"The pool exited at start (code {proc.returncode}); see "
-                              f"{config.data_dir / 'supervisor.log'}.", exit_code=1)
-        time.sleep(0.1)
-    raise GradvyError(f"The pool did not start within {timeout:.0f} s.", exit_code=1)
-
-
-def stop_running(config: Config, timeout: float = 120.0) -> int:
-    """SIGTERM the running supervisor and wait until it (and so every consumer) exited."""
-    pid = running_pid(config)
-    if pid is None or pid <= 0:
-        raise GradvyError("The worker pool is not running here.", exit_code=1)
-    import psutil
-
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if running_pid(config) is None:
-            try:  # the lock is released just before exit: wait for the process itself
-                if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                    return pid
-            except psutil.NoSuchProcess:
-                return pid
-        time.sleep(0.05)
-    raise GradvyError(f"The pool (pid {pid}) did not stop within {timeout:.0f} s.",
-                      exit_code=1)

@@ -1,4 +1,4 @@
-"""Periodic jobs: crontab expressions from config, next-run computation, once per period.
+"""The crontab grammar of `[schedule]`: parsing, validation and next-run computation.
 
 Huey's `crontab()` decides when a job is enqueued; Huey has no next-run API, so this module
 parses the same five-field expressions with the same semantics (every field must match;
@@ -106,6 +106,19 @@ def huey_crontab(expression: str) -> Callable[[datetime], bool]:
     validator: Callable[[datetime], bool] = crontab(
         minute=minute, hour=hour, day=day, month=month, day_of_week=dow, strict=True)
     return validator
+
+
+_MATCHERS: dict[str, Callable[[datetime], bool]] = {}
+
+
+def schedule_matcher(expression: str) -> Callable[[datetime], bool]:
+    """Huey's validator for `expression`, built once per expression; an empty expression (a
+    job switched off) never matches."""
+    matcher = _MATCHERS.get(expression)
+    if matcher is None:
+        matcher = huey_crontab(expression) if expression else (lambda _ts: False)
+        _MATCHERS[expression] = matcher
+    return matcher
 
 
 def now_utc() -> datetime:

@@ -20,16 +20,17 @@ from typing import Any
 
 import numpy as np
 
-from .analytics import anomalies as anomaly_rules
-from .analytics import dropout, segments
-from .analytics import recommend as rec
-from .analytics.features import Features, user_features
-from .analytics.frame import DAY_MS
-from .analytics.metrics import auc, brier, precision_recall
-from .config import Config
-from .errors import GradvyError
-from .insights import evaluate_recommender, load_frame
-from .store import DocumentStore
+from ..analytics import anomalies as anomaly_rules
+from ..analytics import dropout, segments
+from ..analytics import recommend as rec
+from ..analytics.features import Features, user_features
+from ..analytics.frame import DAY_MS
+from ..analytics.metrics import auc, brier, precision_recall
+from ..config import Config
+from ..errors import GradvyError
+from ..store import DocumentStore
+from .cohort import load_frame
+from .recommendations import evaluate_recommender
 
 TARGETS = {"ndcg_vs_popular": 2.0, "anomaly_recall": 0.9, "anomaly_precision": 0.8,
            "dropout_auc": 0.85}

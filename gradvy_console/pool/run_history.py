@@ -21,8 +21,8 @@ from typing import Any
 import orjson
 from huey import signals as S
 
-from . import runtime
-from .live import LiveBatch
+from .. import runtime
+from ..live import LiveBatch
 
 log = logging.getLogger("gradvy.taskruns")
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from .analytics.events import (
+from ..analytics.events import (
     BAD_JSON,
     ID_COLLISION,
     KNOWN_TYPES,
@@ -29,10 +29,11 @@ from .analytics.events import (
     Rejection,
     normalise_event,
 )
-from .analytics.scoring import DAY_MS, ScoringModel, accumulate
-from .config import Config
-from .live import LiveBatch, LiveState
-from .store import DocumentStore, StoredEvent
+from ..analytics.scoring import DAY_MS, ScoringModel, accumulate
+from ..clock import now_ms
+from ..config import Config
+from ..live import LiveBatch, LiveState
+from ..store import DocumentStore, StoredEvent
 
 
 @dataclass
@@ -71,10 +72,6 @@ class IngestResult:
                    no_consent=data["no_consent"], dead_lettered=data["dead_lettered"],
                    skipped=data.get("skipped", 0), replayed=data.get("replayed", 0),
                    reasons=Counter(data.get("reasons", {})))
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @contextmanager

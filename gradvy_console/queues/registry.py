@@ -1,10 +1,16 @@
 """The seven Huey queues and the task API the guide's snippets use.
 
-`configure(config)` builds one Huey instance per queue (embedded: `SqliteHuey`, one file per
-queue in the data dir; Redis: `PriorityRedisHuey`) and binds every registered task to its
-queue's instance, with priority, retries, retry delay and time limit from the configuration.
+`@task(queue)` registers a function and binds nothing: importing the tasks opens no file and no
+connection. The queues are built on first use (`current()`, from the active configuration) or
+by `configure(config)`: one Huey instance per queue (embedded: `SqliteHuey`, one file per queue
+in the data dir; Redis: `PriorityRedisHuey`), and every registered task is bound to its queue's
+instance, with priority, retries, retry delay and time limit from the configuration.
 Reconfiguring rebinds the same task objects, so `from gradvy_console.tasks import
 process_analytics_event` stays valid.
+
+What the queues need from the process (the once-per-period claim of periodic jobs, which lives
+in live state) is injected by `runtime` through `set_period_claim`: the queues know no task and
+import no runtime.
 
 Tasks get Celery-style `.delay(...)` and `.apply_async(args=[...], queue=..., priority=...)`;
 both return a `TaskResult` whose `.get()` blocks until a worker has run the task.
@@ -14,20 +20,22 @@ from __future__ import annotations
 
 import functools
 import os
-import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from huey import SqliteHuey
-from huey.api import Huey, PriorityRedisExpireHuey, Result, TaskWrapper
-from huey.consumer import Consumer
-from huey.exceptions import HueyException, TaskException
+from huey.api import Huey, PeriodicTask, PriorityRedisExpireHuey, Result, TaskWrapper
+from huey.exceptions import CancelExecution, HueyException, TaskException
 
-from .config import QUEUES, Config, TaskSettings
-from .errors import GradvyError
-from .group_commit import GroupingWorker, GroupRedisStorage, GroupSqliteStorage
+from ..config import QUEUES, Config, TaskSettings, get_config
+from ..config.cron import schedule_matcher
+from ..config.keys import queue_key
+from ..errors import GradvyError
+from .group_commit import GroupRedisStorage, GroupSqliteStorage
+from .serializer import RejectionHook, SignedJsonSerializer, enqueued_ms
 
 
 class TaskFailed(GradvyError):
@@ -75,9 +83,54 @@ class TaskResult:
 class GradvyTask(TaskWrapper):
     """A Huey task wrapper bound to one of our queues, with Celery-style entry points."""
 
-    queue_name: str = "analytics"
     result_timeout: float = 120.0
     before_enqueue: Callable[..., tuple[tuple[Any, ...], dict[str, Any]]] | None = None
+
+    def __init__(self, func: Callable[..., Any], name: str, queue: str,
+                 **settings: Any) -> None:
+        # Huey's own __init__ registers the task with a Huey instance at once; ours is bound
+        # when the queues are first built (`current()` / `configure`), so defining a task
+        # opens nothing.
+        self.__doc__ = getattr(func, "__doc__", None)
+        self._huey: Huey | None = None
+        self.func = func
+        self.context = False
+        self.name = name
+        self.settings = settings
+        if "task_base" in settings:
+            self.task_base = settings.pop("task_base")
+        self.declared_queue = queue
+        self._queue_name: str | None = None
+        self.task_class = self.create_task(func, False, name, **settings)
+
+    @property
+    def queue_name(self) -> str:
+        """The queue this task runs on: bound, or where the active configuration routes it."""
+        if self._queue_name is None:
+            settings = get_config().tasks.get(self.name)
+            return settings.queue if settings else self.declared_queue
+        return self._queue_name
+
+    @queue_name.setter
+    def queue_name(self, value: str) -> None:
+        self._queue_name = value
+
+    @property
+    def huey(self) -> Huey:
+        """The queue's Huey instance; building the queues on first use binds this task."""
+        if self._huey is None:
+            current()
+        assert self._huey is not None
+        return self._huey
+
+    @huey.setter
+    def huey(self, value: Huey) -> None:
+        self._huey = value
+
+    def s(self, *args: Any, **kwargs: Any) -> Any:
+        """A task instance; binding first, so it carries the configured retries and limits."""
+        self.huey  # noqa: B018 - binds the task (builds the queues on first use)
+        return super().s(*args, **kwargs)
 
     def delay(self, *args: Any, **kwargs: Any) -> TaskResult:
         return self.apply_async(args=list(args), kwargs=kwargs)
@@ -86,6 +139,7 @@ class GradvyTask(TaskWrapper):
                     kwargs: dict[str, Any] | None = None, queue: str | None = None,
                     priority: int | None = None, countdown: float | None = None,
                     eta: Any = None, **_ignored: Any) -> TaskResult:
+        self.huey  # noqa: B018 - binds the task (builds the queues on first use)
         if queue is not None and queue != self.queue_name:
             raise GradvyError(
                 f"Task {self.name} runs on queue '{self.queue_name}', not '{queue}'; route it in"
@@ -149,6 +203,8 @@ class QueueSet:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        # Signed JSON, never pickle: see serializer.py. One key for every queue and host.
+        self.serializer = SignedJsonSerializer(queue_key(config), _report_rejection)
         self.hueys: dict[str, Huey] = {name: self._make(name) for name in QUEUES}
 
     def _make(self, queue: str) -> Huey:
@@ -160,17 +216,19 @@ class QueueSet:
     def _storage(self, queue: str) -> Huey:
         name = f"gradvy-{queue}"
         if self.config.redis_url:
-            from .live import redis_client
+            from ..live import redis_client
 
             redis_client(self.config)  # one clear sentence if unreachable
             return GradvyRedisHuey(name, url=self.config.redis_url, results=True,
                                    blocking=True, read_timeout=1, utc=True,
+                                   serializer=self.serializer,
                                    expire_time=int(self.config.ingest.result_ttl_seconds))
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         # fsync=False: synchronous=NORMAL under WAL, durable across process crashes (the
         # store's inbox, not the queue, is what must never lose an event).
         return GradvySqliteHuey(name, filename=str(self.config.data_dir / f"queue-{queue}.db"),
-                          results=True, fsync=False, timeout=60, utc=True)
+                                results=True, fsync=False, timeout=60, utc=True,
+                                serializer=self.serializer)
 
     def __getitem__(self, queue: str) -> Huey:
         return self.hueys[queue]
@@ -181,16 +239,10 @@ class QueueSet:
                 for name, h in self.hueys.items()}
 
     def oldest_age_s(self, queue: str, now_ms: int) -> float | None:
-        """Age of the task at the head of the queue: one message read, not the whole queue."""
-        huey = self.hueys[queue]
-        try:
-            head = huey.storage.enqueued_items(limit=1)
-            if not head:
-                return None
-            task = huey.deserialize_task(head[0])
-        except Exception:  # noqa: BLE001 - a task of a kind this process does not know
-            return None
-        stamp = task.kwargs.get("_enqueued_ms") if isinstance(task.kwargs, dict) else None
+        """Age of the task at the head of the queue: one message read, not the whole queue,
+        and only its frame's header (the enqueue time): no payload is decoded."""
+        head = self.hueys[queue].storage.enqueued_items(limit=1)
+        stamp = enqueued_ms(head[0]) if head else None
         return None if stamp is None else round(max(0, now_ms - stamp) / 1000, 3)
 
 
@@ -213,8 +265,6 @@ def current() -> QueueSet:
     global _current
     with _lock:
         if _current is None:
-            from .runtime import get_config
-
             configure(get_config())
         assert _current is not None
         return _current
@@ -222,14 +272,15 @@ def current() -> QueueSet:
 
 def _bind(wrapper: GradvyTask, queues: QueueSet, config: Config, name: str) -> None:
     settings = config.task_settings(name)
-    queue = settings.queue if name in config.tasks else wrapper.queue_name
+    queue = settings.queue if name in config.tasks else wrapper.declared_queue
     huey = queues[queue]
-    old = wrapper.huey
+    old = wrapper._huey
     if old is not huey:
-        try:
-            old._registry.unregister(wrapper.task_class)
-        except (KeyError, ValueError):
-            pass
+        if old is not None:
+            try:
+                old._registry.unregister(wrapper.task_class)
+            except (KeyError, ValueError):
+                pass
         wrapper.huey = huey
         huey._registry.register(wrapper.task_class)
     wrapper.queue_name = queue
@@ -239,33 +290,45 @@ def _bind(wrapper: GradvyTask, queues: QueueSet, config: Config, name: str) -> N
 
 def _schedule_matches(job: str, timestamp: Any) -> bool:
     """Huey's scheduler asks this every minute: does the job's configured crontab match?"""
-    from .schedule import huey_crontab
-
-    expression = current().config.schedule.get(job, "")
-    if not expression:
-        return False
-    validator = _CRON_CACHE.get(expression)
-    if validator is None:
-        validator = _CRON_CACHE[expression] = huey_crontab(expression)
-    return bool(validator(timestamp))
+    return bool(schedule_matcher(current().config.schedule.get(job, ""))(timestamp))
 
 
-_CRON_CACHE: dict[str, Any] = {}
+_rejection_hook: RejectionHook | None = None
+
+
+def set_rejection_hook(hook: RejectionHook) -> None:
+    """Install what happens when a queue value fails its signature or shape: `hook(why)`
+    (runtime counts it and raises the `bad_queue_message` alert)."""
+    global _rejection_hook
+    _rejection_hook = hook
+
+
+def _report_rejection(why: str) -> None:
+    if _rejection_hook is not None:
+        _rejection_hook(why)
+
+
+PeriodClaim = Callable[[str, int], bool]
+_period_claim: PeriodClaim | None = None
+
+
+def set_period_claim(claim: PeriodClaim) -> None:
+    """Install how a periodic run claims its period: `claim(key, ttl_s)` is true for the first
+    caller across every consumer and host (runtime installs live state's `claim`)."""
+    global _period_claim
+    _period_claim = claim
 
 
 def _once_per_period(task: Any) -> None:
     """Pre-execute hook: a periodic run enqueued by a scheduler runs only if it is the first
     for its minute across every consumer and host (several pools may share one Redis). A run
     started by `trigger` (stamped `_enqueued_ms`) always runs."""
-    from huey.api import PeriodicTask
-    from huey.exceptions import CancelExecution
-
     if not isinstance(task, PeriodicTask) or "_enqueued_ms" in (task.kwargs or {}):
         return
-    from . import runtime
-
+    if _period_claim is None:
+        raise GradvyError("No period claim is installed (import gradvy_console.runtime).")
     minute = int(time.time() // 60)
-    if not runtime.live().claim(f"periodic:{task.name}:{minute}", ttl_s=600):
+    if not _period_claim(f"periodic:{task.name}:{minute}", 600):
         raise CancelExecution(retry=False)
 
 
@@ -274,12 +337,8 @@ def _keep_called_job_result(task: Any, task_value: Any, exc: Exception | None) -
     any task (`update_recommendation_models.apply_async(...).get()`, as the guide does;
     stamped `_enqueued_ms`) would leave its caller waiting. Store it for those calls only:
     scheduled runs have no caller."""
-    from huey.api import PeriodicTask
-
     if (isinstance(task, PeriodicTask) and exc is None and task_value is not None
             and "_enqueued_ms" in (task.kwargs or {})):
-        from .queues import current
-
         current().hueys[_queue_of(task)].put_result(task.id, task_value)
 
 
@@ -301,21 +360,16 @@ def task(queue: str, name: str | None = None, periodic: str | None = None
         def run(*args: Any, _enqueued_ms: int | None = None, **kwargs: Any) -> Any:
             return func(*args, **kwargs)
 
-        queues = current()
-        settings = queues.config.tasks.get(task_name)
-        target = settings.queue if settings else queue
-        huey = queues[target]
         extra: dict[str, Any] = {}
         if periodic is not None:
-            from huey.api import PeriodicTask
-
             job = periodic
             extra = {"validate_datetime": lambda self, ts: _schedule_matches(job, ts),
                      "task_base": PeriodicTask}
-        wrapper = GradvyTask(huey, run, name=task_name, **extra)
-        wrapper.queue_name = target
-        _TASKS[task_name] = wrapper
-        _bind(wrapper, queues, queues.config, task_name)
+        wrapper = GradvyTask(run, task_name, queue, **extra)
+        with _lock:
+            _TASKS[task_name] = wrapper
+            if _current is not None:  # queues already built: bind now, as configure would
+                _bind(wrapper, _current, _current.config, task_name)
         return wrapper
 
     return decorator
@@ -325,51 +379,5 @@ def registered_tasks() -> dict[str, GradvyTask]:
     return dict(_TASKS)
 
 
-class GracefulConsumer(Consumer):
-    """A Huey consumer that treats SIGTERM (what systemd sends) as gracefully as SIGINT, and
-    whose workers take waiting per-event tasks together (`group_commit`)."""
-
-    worker_class = GroupingWorker
-
-    def __init__(self, huey: Huey, group_max: int = 1, **options: Any) -> None:
-        self.group_max = group_max
-        super().__init__(huey, **options)
-        self._signal_actions[signal.SIGTERM] = (False, True)
-        self._signal_actions[signal.SIGINT] = (False, True)
-
-    def _create_worker(self) -> GroupingWorker:
-        worker: GroupingWorker = super()._create_worker()
-        worker.group_max = self.group_max
-        return worker
-
-    def _handle_signal(self, signum: int, frame: Any) -> None:
-        self._signum = signum
-        self._restart, self._graceful = self._signal_actions[signum]
-        # A second signal of either kind interrupts the graceful shutdown.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
-
-
-def make_consumer(queue: str, config: Config, workers: int | None = None,
-                  worker_type: str | None = None, periodic: bool = True) -> Consumer:
-    settings = config.queues[queue]
-    huey = current()[queue]
-    return GracefulConsumer(
-        huey,
-        group_max=config.ingest.task_group_max,
-        workers=workers or settings.workers,
-        worker_type=worker_type or settings.worker_type,
-        periodic=periodic,
-        initial_delay=settings.initial_delay,
-        backoff=settings.backoff,
-        max_delay=settings.max_delay,
-        shutdown_timeout=settings.shutdown_timeout,
-        check_worker_health=True,
-        health_check_interval=5,
-    )
-
-
 def worker_identity(queue: str) -> str:
-    import socket
-
     return f"{socket.gethostname()}:{os.getpid()}:{queue}"

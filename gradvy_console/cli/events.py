@@ -1,0 +1,146 @@
+"""Verbs that move events: simulate-data, process-events, ingest, consent, test."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ..errors import GradvyError
+from .common import cli_config, echo_json, engine, progress_bar, run_app, store_only
+
+
+@run_app.command("simulate-data")
+def simulate_data(
+    simulate_count: Annotated[int, typer.Option("--simulate-count", help="Events to make.")] = 10,
+    users: Annotated[int | None, typer.Option(help="Simulated users.")] = None,
+    days: Annotated[int | None, typer.Option(help="Days of history.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed and end, same data.")] = 0,
+    end: Annotated[str | None, typer.Option(
+        help="Last moment simulated, ISO 8601 (default: now, to the minute).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Simulate learners and events; the events wait in the pending inbox."""
+    from ..analytics.events import parse_timestamp_ms
+    from ..pipeline import simulate_data as run_simulation
+
+    config = cli_config()
+    store = store_only(config)
+    end_ms = None
+    if end is not None:
+        end_ms = parse_timestamp_ms(end)
+        if end_ms is None:
+            raise GradvyError(f"--end {end!r} is not an ISO 8601 time.", exit_code=2)
+    with progress_bar("simulating", not json_out) as progress:
+        report = run_simulation(config, store, simulate_count,
+                                users or config.simulator.users, days or config.simulator.days,
+                                seed, end_ms, progress)
+    if json_out:
+        echo_json(report.__dict__)
+        return
+    faults = ", ".join(f"{k} {v}" for k, v in report.faults.items() if v) or "none"
+    typer.echo(f"Simulated {report.events} events for {report.users} users over "
+               f"{days or config.simulator.days} days (run {report.run_id}); "
+               f"{report.courses} courses. Planted faults: {faults}; PII in "
+               f"{report.pii_planted} searches. Pending: run 'gradvy run process-events'.")
+
+
+@run_app.command("process-events")
+def process_events(
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Events per batch.")] = 100,
+    in_process: Annotated[bool, typer.Option(
+        "--in-process", help="Do not use the queue even if a consumer is running.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Process every pending event (through the realtime queue when a consumer runs)."""
+    from ..pipeline import live_consumers, process_pending
+
+    if batch_size < 1:
+        raise GradvyError("--batch-size must be at least 1.", exit_code=2)
+    config = cli_config()
+    store, live, ingestor = engine(config)
+    use_queue = False if in_process else bool(live_consumers(live, "realtime"))
+    if not json_out:
+        typer.echo("A realtime consumer is running: sending batches through the queue."
+                   if use_queue else "No realtime consumer is running: processing in-process.",
+                   err=True)
+    with progress_bar("processing", not json_out) as progress:
+        report = process_pending(config, store, live, ingestor, batch_size, progress, use_queue)
+    r = report.result
+    rate = (r.total / report.seconds) if report.seconds > 0 else 0.0
+    if json_out:
+        echo_json({"mode": report.mode, "batches": report.batches,
+                    "seconds": round(report.seconds, 3), "events_per_s": round(rate, 1),
+                    **r.as_dict()})
+        return
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(r.reasons.items())) or "none"
+    typer.echo(f"Processed {r.processed}, duplicates {r.duplicates}, no consent {r.no_consent}, "
+               f"dead-lettered {r.dead_lettered} ({reasons}) in {report.seconds:.2f} s "
+               f"({rate:,.0f} events/s, {report.mode}).")
+
+
+@run_app.command("ingest")
+def ingest(
+    source: Annotated[str, typer.Argument(help="NDJSON or JSON-array file, or '-' for stdin.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Ingest events from a file directly; prints accepted / duplicate / rejected."""
+    from ..pipeline import ingest_source
+
+    config = cli_config()
+    store, _live, ingestor = engine(config)
+    with progress_bar("ingesting", not json_out) as progress:
+        result = ingest_source(store, ingestor, source, progress=progress)
+    if json_out:
+        echo_json(result.as_dict())
+        return
+    typer.echo(f"accepted {result.processed}, duplicate {result.duplicates}, "
+               f"no consent {result.no_consent}, rejected {result.dead_lettered}")
+    for reason, n in sorted(result.reasons.items()):
+        typer.echo(f"  rejected {reason}: {n}")
+
+
+@run_app.command("consent")
+def consent(
+    user_id: Annotated[str, typer.Argument(help="The user.")],
+    grant: Annotated[str, typer.Option(help="Purposes to grant, comma-separated.")] = "",
+    revoke: Annotated[str, typer.Option(help="Purposes to revoke, comma-separated.")] = "",
+    method: Annotated[str, typer.Option(help="How consent was given (form, api, cli).")] = "cli",
+    version: Annotated[str, typer.Option(help="Version of the consent text.")] = "1",
+    legal_basis: Annotated[str, typer.Option("--legal-basis")] = "consent",
+) -> None:
+    """Record consent changes for a user (appended to the consent history)."""
+    from ..pipeline import change_consent
+
+    config = cli_config()
+    store = store_only(config)
+    split = [p.strip() for p in grant.split(",") if p.strip()]
+    revoked = [p.strip() for p in revoke.split(",") if p.strip()]
+    if not split and not revoked:
+        history = store.consent_history(user_id)
+        if not history:
+            typer.echo(f"{user_id}: no consent recorded (processing fails closed).")
+            return
+        for entry in history:
+            typer.echo(f"{entry['at_ms']} {entry['purpose']}: "
+                       f"{'granted' if entry['granted'] else 'revoked'} via {entry['method']} "
+                       f"(v{entry['version']}, {entry['legal_basis']}, by {entry['actor']})")
+        return
+    granted = change_consent(config, store, user_id, split, revoked, method, version,
+                             legal_basis)
+    typer.echo(f"{user_id}: granted {', '.join(sorted(granted)) or 'nothing'}.")
+
+
+@run_app.command("test")
+def self_test(wait: Annotated[float, typer.Option(help="Seconds to wait for a worker.")] = 20.0
+              ) -> None:
+    """End-to-end self-test through a real queue, store and live state."""
+    from ..pipeline import self_test as run_checks
+
+    config = cli_config()
+    store, live, ingestor = engine(config)
+    checks = run_checks(config, store, live, ingestor, wait_s=wait)
+    for check in checks:
+        typer.echo(f"{'PASS' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)

@@ -1,0 +1,31 @@
+"""Configuration: the typed, frozen settings (`settings`), loading them from TOML and the
+environment with clear refusals (`load`), the crontab grammar the schedule uses (`cron`) and
+the process's active configuration (`active`)."""
+
+from __future__ import annotations
+
+from .active import get_config, set_active
+from .load import config_from_table, load_config, origin_of
+from .settings import (
+    CONSOLE_KEYS,
+    JOBS,
+    QUEUES,
+    AlertSettings,
+    Config,
+    ConsentSettings,
+    ConsoleSettings,
+    IngestSettings,
+    InsightSettings,
+    LiveSettings,
+    QueueSettings,
+    ScoringSettings,
+    SimulatorSettings,
+    TaskSettings,
+)
+
+__all__ = [
+    "CONSOLE_KEYS", "JOBS", "QUEUES", "AlertSettings", "Config", "ConsentSettings",
+    "ConsoleSettings", "IngestSettings", "InsightSettings", "LiveSettings", "QueueSettings",
+    "ScoringSettings", "SimulatorSettings", "TaskSettings", "config_from_table", "get_config",
+    "load_config", "origin_of", "set_active",
+]

@@ -1,0 +1,218 @@
+"""The typed, frozen settings: one dataclass per section, the queues, the periodic jobs and the
+console's key ids. Loading them from TOML and the environment is `config.load`; ``config.toml``
+at the repository root documents every setting with its default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..analytics.scoring import ScoringModel
+
+QUEUES: tuple[str, ...] = (
+    "realtime",
+    "analytics",
+    "ml",
+    "reports",
+    "maintenance",
+    "compliance",
+    "monitoring",
+)
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    workers: int = 1
+    worker_type: str = "thread"  # thread | process
+    # SqliteHuey polls: first delay after an empty poll, growth factor, cap (seconds).
+    initial_delay: float = 0.1
+    backoff: float = 1.15
+    max_delay: float = 2.0
+    shutdown_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    queue: str = "analytics"
+    priority: int = 5
+    retries: int = 0
+    retry_delay: float = 0.0
+    retry_backoff: float = 1.0
+    timeout: float = 0.0  # hard time limit in seconds; 0 means none
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    max_payload_bytes: int = 16_384
+    max_future_seconds: int = 3_600
+    batch_size: int = 100
+    inbox_lease_seconds: float = 60.0
+    result_timeout_seconds: float = 120.0
+    result_ttl_seconds: float = 3600.0
+    local_processes: int = 2
+    task_group_max: int = 100
+
+
+@dataclass(frozen=True)
+class ConsentSettings:
+    storage_purpose: str = "analytics"
+    profile_purpose: str = "behavioral_analysis"
+    purposes: tuple[str, ...] = (
+        "analytics",
+        "behavioral_analysis",
+        "personalization",
+        "marketing",
+        "location",
+        "device_fingerprinting",
+        "third_party_sharing",
+    )
+
+
+# The scoring weights are defined once, by the model that uses them.
+ScoringSettings = ScoringModel
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    user_day_ttl_seconds: int = 86_400
+    session_ttl_seconds: int = 3_600
+    session_max_events: int = 200
+    minute_ttl_seconds: int = 7_200
+    heartbeat_ttl_seconds: int = 15
+
+
+@dataclass(frozen=True)
+class SimulatorSettings:
+    users: int = 100
+    days: int = 30
+    count: int = 10
+    fault_share: float = 0.02
+    pii_share: float = 0.01
+    courses: int = 120
+    no_consent_share: float = 0.05
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    cpu_warning: float = 80.0
+    memory_critical: float = 85.0
+    disk_critical: float = 90.0
+    queue_latency_warning_s: float = 60.0
+    dead_letter_rate_warning: float = 0.05
+    hysteresis_percent: float = 5.0
+
+
+@dataclass(frozen=True)
+class InsightSettings:
+    active_days: int = 7                  # analyze-users without --user-id: active this recently
+    dropout_horizon_days: float = 14.0    # no activity for this long = dropped out
+    anomaly_contamination: float = 0.02   # IsolationForest's expected share of outliers
+    clusters_min: int = 3                 # KMeans k range, chosen by silhouette
+    clusters_max: int = 8
+    recommend_limit: int = 10
+    recommend_half_life_days: float = 60.0
+    holdout_share: float = 0.2            # evaluate: the last share of the simulated days
+    test_users_share: float = 0.3         # evaluate: users held out from dropout training
+    seed: int = 0
+
+
+# Console key bindings: id -> default key (Textual key names). `[console.keys]` remaps them.
+CONSOLE_KEYS: dict[str, str] = {
+    "screen.dashboard": "1", "screen.tasks": "2", "screen.dead_letters": "3",
+    "screen.schedule": "4", "screen.alerts": "5", "screen.users": "6",
+    "screen.action_log": "7", "help": "question_mark", "quit": "q",
+    "theme.toggle": "ctrl+t", "refresh": "ctrl+r",
+    "action.simulate": "s", "action.process": "p", "action.self_test": "x",
+    "action.monitor": "m",
+    "queue.start": "g", "queue.stop": "k", "queue.restart": "r", "queue.scale": "w",
+    "alert.acknowledge": "a", "task.retry": "r", "task.failed_only": "f",
+    "dead_letter.replay": "r", "job.trigger": "g", "user.lookup": "slash",
+    "screen.insights": "8", "insights.analyze": "a", "insights.anomalies": "c",
+    "insights.segments": "u", "insights.models": "t", "insights.evaluate": "e",
+    "anomaly.acknowledge": "k",
+}
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    refresh_seconds: float = 1.0
+    theme: str = "dark"
+    quit_default: str = "leave"
+    start_pool: bool = True
+    keys: dict[str, str] = field(default_factory=dict)
+
+
+# Periodic jobs and their crontabs (UTC), defaults from seed/ORIGINAL.md; "" disables one.
+JOBS: dict[str, str] = {
+    "process_pending_events": "* * * * *",
+    "update_realtime_metrics": "* * * * *",
+    "monitor_system_performance": "*/5 * * * *",
+    "analyze_active_users": "*/15 * * * *",
+    "process_user_anomalies": "*/15 * * * *",
+    "update_user_segments": "0 * * * *",
+    "update_recommendation_models": "0 */6 * * *",
+}
+
+
+def _default_queues() -> dict[str, QueueSettings]:
+    queues = {name: QueueSettings() for name in QUEUES}
+    # The realtime queue answers fast: poll often, never back off far.
+    queues["realtime"] = QueueSettings(workers=2, initial_delay=0.01, max_delay=0.25)
+    return queues
+
+
+def _default_tasks() -> dict[str, TaskSettings]:
+    # Numbers from seed/ORIGINAL.md: process event 3 retries from 60 s, 60 s hard limit;
+    # analysis 2 retries at 300 s, 300 s limit; model update 2 retries at 1800 s, 1800 s limit.
+    realtime = dict(queue="realtime", priority=9, retries=3, retry_delay=60.0, retry_backoff=2.0,
+                    timeout=60.0)
+    analysis = dict(queue="analytics", priority=5, retries=2, retry_delay=300.0,
+                    retry_backoff=1.0, timeout=300.0)
+    models = dict(queue="ml", priority=5, retries=2, retry_delay=1800.0, retry_backoff=1.0,
+                  timeout=1800.0)
+    return {
+        "process_analytics_event": TaskSettings(**realtime),  # type: ignore[arg-type]
+        "batch_process_events": TaskSettings(**realtime),  # type: ignore[arg-type]
+        "update_realtime_metrics": TaskSettings(**realtime),  # type: ignore[arg-type]
+        "self_test_probe": TaskSettings(queue="realtime", priority=9),
+        "analyze_user_behavior": TaskSettings(**analysis),  # type: ignore[arg-type]
+        "analyze_active_users": TaskSettings(**analysis),  # type: ignore[arg-type]
+        "update_recommendation_models": TaskSettings(**models),  # type: ignore[arg-type]
+    }
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path = Path(".gradvy")
+    redis_url: str = ""
+    mongo_url: str = ""
+    mongo_db: str = "gradvy"
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    consent: ConsentSettings = field(default_factory=ConsentSettings)
+    scoring: ScoringSettings = field(default_factory=ScoringSettings)
+    live: LiveSettings = field(default_factory=LiveSettings)
+    simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
+    queues: dict[str, QueueSettings] = field(default_factory=_default_queues)
+    tasks: dict[str, TaskSettings] = field(default_factory=_default_tasks)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    insights: InsightSettings = field(default_factory=InsightSettings)
+    schedule: dict[str, str] = field(default_factory=lambda: dict(JOBS))
+    source: str = "built-in defaults"
+
+    @property
+    def queue_backend(self) -> str:
+        return "redis" if self.redis_url else "sqlite"
+
+    @property
+    def store_backend(self) -> str:
+        return "mongodb" if self.mongo_url else "sqlite"
+
+    def task_settings(self, name: str) -> TaskSettings:
+        return self.tasks.get(name, TaskSettings())
+
+    def with_overrides(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)

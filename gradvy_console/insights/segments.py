@@ -1,0 +1,62 @@
+"""Segments: a rule segment and a KMeans cluster per consenting learner; every change kept
+in `segment_history`, sizes per run in `segment_runs`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..analytics import segments
+from ..analytics.features import Features, user_features
+from ..clock import now_ms
+from ..config import Config
+from ..store import DocumentStore
+from .cohort import consent_mask, load_frame, profiles_of
+
+
+def update_segments(config: Config, store: DocumentStore) -> dict[str, Any]:
+    """Rule segments and clusters for every consenting user; changes go to history."""
+    at = now_ms()
+    frame = load_frame(store)
+    allowed = consent_mask(store, frame, config.consent.profile_purpose)
+    users = np.flatnonzero(allowed)
+    features = user_features(frame, at + 1)
+    sub = Features(features.names, features.values[users])
+    clustering = segments.cluster(sub, (config.insights.clusters_min,
+                                        config.insights.clusters_max), config.insights.seed)
+    profiles = profiles_of(config, store, [frame.users[u] for u in users], at)
+    current = {d["user_id"]: d for d in store.get_documents("segments")}
+    docs, history = [], []
+    sizes: dict[str, int] = {}
+    for row, u in enumerate(users):
+        uid = frame.users[u]
+        p = profiles.get(uid)
+        rule = segments.rule_segment(p.get("engagement_score") if p else None,
+                                     p.get("dropout_risk") if p else None,
+                                     p.get("learning_velocity") if p else None)
+        cluster = None
+        if clustering is not None:
+            c = int(clustering.labels[row])
+            cluster = f"c{c}: {clustering.descriptions[c]}"
+        sizes[rule] = sizes.get(rule, 0) + 1
+        old = current.get(uid)
+        if old is None or old.get("segment") != rule or old.get("cluster") != cluster:
+            history.append({"_id": f"{uid}:{at:013d}", "user_id": uid, "at_ms": at,
+                            "old_segment": old.get("segment") if old else None,
+                            "new_segment": rule,
+                            "old_cluster": old.get("cluster") if old else None,
+                            "new_cluster": cluster})
+        docs.append({"_id": uid, "user_id": uid, "segment": rule, "cluster": cluster,
+                     "at_ms": at})
+    store.put_documents("segments", docs)
+    store.put_documents("segment_history", history)
+    run = {"_id": f"{at:013d}", "at_ms": at, "users": len(users), "rule_sizes": sizes,
+           "clusters": None if clustering is None else {
+               "k": clustering.k, "silhouette": clustering.silhouette,
+               "silhouettes": {str(k): v for k, v in clustering.silhouettes.items()},
+               "sizes": {f"c{c}: {clustering.descriptions[c]}": n
+                     for c, n in clustering.sizes.items()}},
+           "changes": len(history)}
+    store.put_documents("segment_runs", [run])
+    return run

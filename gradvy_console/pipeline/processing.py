@@ -1,0 +1,128 @@
+"""`process-events`: every pending event, through the realtime queue when a consumer runs (and
+we wait for each batch), in this process when none does."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from ..clock import now_ms
+from ..config import Config
+from ..ingest import Ingestor, IngestResult, drain_inbox, drain_parallel
+from ..live import LiveState
+from ..monitoring import live_consumers
+from ..progress import Progress, no_progress
+from ..queues import TaskResult
+from ..store import DocumentStore
+
+
+@dataclass
+class ProcessReport:
+    mode: str  # "queue" or "in-process"
+    result: IngestResult
+    batches: int
+    seconds: float
+
+
+def process_pending(config: Config, store: DocumentStore, live: LiveState, ingestor: Ingestor,
+                    batch_size: int = 100, progress: Progress = no_progress,
+                    use_queue: bool | None = None) -> ProcessReport:
+    """Process every pending event. With a live realtime consumer, batches of receipts go
+    through the realtime queue and we wait for them; with none, they run in this process."""
+    started = time.monotonic()
+    if use_queue is None:
+        use_queue = bool(live_consumers(live, "realtime"))
+    if not use_queue:
+        # No realtime consumer: no task can be on its way for a leased row, so take them all.
+        processes = config.ingest.local_processes
+        if processes > 1 and store.inbox_count() >= processes * batch_size:
+            result = drain_parallel(config, store, processes, batch_size, progress)
+            result.add(drain_inbox(store, ingestor, config, batch_size=batch_size,
+                                   ignore_leases=True))
+        else:
+            result = drain_inbox(store, ingestor, config, batch_size=batch_size,
+                                 progress=progress, ignore_leases=True)
+        batches = -(-(result.total + result.skipped) // max(batch_size, 1))
+        return ProcessReport("in-process", result, batches, time.monotonic() - started)
+
+    from ..tasks import batch_process_events
+
+    total = store.inbox_count()
+    lease_ms = int(config.ingest.inbox_lease_seconds * 1000)
+    result = IngestResult()
+    pending: list[tuple[TaskResult, list[str]]] = []   # in flight, with receipts
+    batches = 0
+    lost = 0
+    progress(0, total)
+    stale_s = config.live.heartbeat_ttl_seconds
+    started_with = {(c["host"], c["pid"]) for c in live_consumers(live, "realtime",
+                                                                 stale_after_s=stale_s)}
+    last_check = 0.0
+
+    def consumer_lost() -> bool:
+        """A realtime consumer we started with is gone: batches it held died with it (Huey
+        has no late acknowledgement), so stop waiting for results and drain instead."""
+        alive = {(c["host"], c["pid"]) for c in live_consumers(live, "realtime",
+                                                              stale_after_s=stale_s)}
+        return not alive or not started_with <= alive
+
+    def collect(handle: TaskResult) -> None:
+        """Wait for one batch; give up on it when a consumer was lost (its inbox rows are
+        still there and are drained below)."""
+        nonlocal lost, last_check
+        deadline = time.monotonic() + config.ingest.result_timeout_seconds
+        while not handle.ready():
+            now = time.monotonic()
+            if lost or now > deadline:
+                lost += 1
+                return
+            if now - last_check > 0.5:
+                last_check = now
+                if consumer_lost():
+                    lost += 1
+                    return
+            time.sleep(0.02)
+        result.add(IngestResult.from_dict(handle.get(timeout=1)))
+        progress(result.total + result.skipped, total)
+
+    unsent: list[str] = []               # claimed, not yet enqueued
+    try:
+        while True:
+            claimed = store.inbox_claim(batch_size, lease_ms, now_ms())
+            if not claimed:
+                break
+            unsent = [r for r, _ in claimed]
+            pending.append((batch_process_events.apply_async(kwargs={"receipts": unsent}),
+                            unsent))
+            unsent = []
+            batches += 1
+            # Keep a bounded window in flight, so progress is real and memory stays flat.
+            while len(pending) > 64:
+                collect(pending[0][0])
+                pending.pop(0)
+        while pending:
+            collect(pending[0][0])
+            pending.pop(0)
+    except BaseException:
+        # Redis went away, or the operator pressed Ctrl-C: the rows of the batches we are
+        # no longer waiting for are offered again now rather than when their lease ends
+        # (a consumer still running one of them takes its rows atomically: no double count).
+        _release(store, unsent + [r for _, receipts in pending for r in receipts])
+        raise
+    if lost:
+        # A consumer died with our batches (Huey has no late acknowledgement): their rows are
+        # still in the inbox under our lease. Take them here; taking is atomic with ingesting,
+        # so a batch a consumer did finish is never processed twice.
+        result.add(drain_inbox(store, ingestor, config, batch_size=batch_size,
+                               ignore_leases=True))
+    else:
+        result.add(drain_inbox(store, ingestor, config, batch_size=batch_size))
+    return ProcessReport("queue", result, batches, time.monotonic() - started)
+
+
+def _release(store: DocumentStore, receipts: list[str]) -> None:
+    """Best effort: the store may be what failed; the leases then simply run out."""
+    try:
+        store.inbox_release(receipts)
+    except Exception:  # noqa: BLE001 - never hide the error that brought us here
+        pass

@@ -1,0 +1,58 @@
+"""Versioned model artefacts: DATA_DIR/models/NAME/vNNNN/ with meta.json and arrays.npz (read
+with allow_pickle=False: nothing is ever unpickled), in a directory only the owner can open;
+each save is also a `model_versions` document."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from ..clock import now_ms
+from ..config import Config
+from .base import DocumentStore
+
+
+def _models_dir(config: Config, name: str) -> Path:
+    path = config.data_dir / "models" / name
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(config.data_dir / "models", 0o700)   # artefacts are ours alone
+    return path
+
+
+def save_model(config: Config, store: DocumentStore, name: str, meta: dict[str, Any],
+               arrays: dict[str, np.ndarray] | None = None) -> int:
+    """Write a new version (meta.json + arrays.npz); returns its number."""
+    base = _models_dir(config, name)
+    versions = [int(p.name[1:]) for p in base.glob("v[0-9]*") if p.name[1:].isdigit()]
+    version = max(versions, default=0) + 1
+    path = base / f"v{version:04d}"
+    path.mkdir()
+    meta = {**meta, "name": name, "version": version, "saved_ms": now_ms()}
+    if arrays:
+        np.savez_compressed(path / "arrays.npz", **arrays)  # type: ignore[arg-type]
+    (path / "meta.json").write_bytes(orjson.dumps(meta, option=orjson.OPT_SERIALIZE_NUMPY))
+    store.put_documents("model_versions", [{
+        "_id": f"{name}:{version:04d}", "name": name, "version": version,
+        "saved_ms": meta["saved_ms"], "training": meta.get("training"),
+        "params": meta.get("params"), "evaluation": meta.get("evaluation")}])
+    return version
+
+
+def load_model(config: Config, name: str) -> tuple[dict[str, Any], Any] | None:
+    """The newest version: (meta, arrays or None). Arrays never unpickle objects."""
+    base = config.data_dir / "models" / name
+    versions = sorted((p for p in base.glob("v[0-9]*") if (p / "meta.json").is_file()),
+                      key=lambda p: p.name)
+    if not versions:
+        return None
+    path = versions[-1]
+    meta = orjson.loads((path / "meta.json").read_bytes())
+    arrays = None
+    if (path / "arrays.npz").is_file():
+        with np.load(path / "arrays.npz", allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    return meta, arrays
