@@ -30,6 +30,15 @@ class BackendUnavailable(ConfigError):
     """A configured server (Redis, MongoDB) cannot be reached."""
 
 
+def is_backend_failure(exc: BaseException) -> bool:
+    """Whether `exc` is the storage's fault (SQLite, Redis, MongoDB, the disk, memory) rather
+    than the data's: a backend failure must be retried or reported, never blamed on an event."""
+    if isinstance(exc, OSError | MemoryError | BackendUnavailable):
+        return True
+    module = type(exc).__module__.split(".")[0]
+    return module in ("sqlite3", "redis", "pymongo", "bson", "mongomock")
+
+
 def lost_backend(exc: BaseException) -> str | None:
     """One sentence for a connection to Redis or MongoDB lost in the middle of a command
     (reaching them at start is checked when they are opened), or None for any other error."""

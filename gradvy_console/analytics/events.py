@@ -38,6 +38,8 @@ ID_COLLISION = "id_collision"
 NOT_OBJECT = "not_object"
 BAD_JSON = "bad_json"
 OUT_OF_RANGE = "out_of_range"
+TOO_DEEP = "too_deep"
+UNPROCESSABLE = "unprocessable"   # anything else that could not be processed, with the error
 REASONS = (MISSING_FIELD, BAD_TYPE, BAD_TIMESTAMP, FUTURE_TIMESTAMP, TOO_LARGE, ID_COLLISION,
            NOT_OBJECT, BAD_JSON, OUT_OF_RANGE)
 
@@ -70,7 +72,65 @@ def _is_secret_key(key: str) -> bool:
 class Limits:
     max_payload_bytes: int = 16_384
     max_future_ms: int = 3_600_000
+    max_depth: int = 32    # objects and lists inside one another, the event itself counted
 
+
+def nesting_depth(value: Any, cap: int) -> int:
+    """How deeply lists and objects nest in `value` (a scalar is 0, `{}` is 1), counted
+    without recursion and no further than `cap + 1`: a hostile payload cannot exhaust the
+    stack here, whatever its depth."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth > deepest:
+            deepest = depth
+            if deepest > cap:
+                return deepest
+        stack.extend((child, depth + 1) for child in children
+                     if isinstance(child, dict | list | tuple))
+    return deepest
+
+
+def dead_letter_payload(payload: Any, limit: int) -> tuple[str, str]:
+    """The stored form of a rejected payload: text, PII masked as in stored events, cut to
+    `limit` bytes. Returns (text, a note for the detail: the original size and hash when cut,
+    else ""). Never raises, whatever the payload (deep, huge, not UTF-8, not JSON)."""
+    if isinstance(payload, bytes | bytearray | memoryview):
+        raw = bytes(payload)
+    elif isinstance(payload, str):
+        raw = payload.encode("utf-8", "replace")
+    else:
+        try:
+            raw = orjson.dumps(payload, default=repr)
+        except (TypeError, orjson.JSONEncodeError):
+            raw = _bounded_repr(payload, limit).encode("utf-8", "replace")
+    size = len(raw)
+    text = raw[:limit * 2].decode("utf-8", "replace")   # masking may shorten it
+    text, _masked = mask_text(text)
+    note = ""
+    if len(text.encode()) > limit or size > limit * 2:
+        digest = hashlib.sha256(raw).hexdigest()
+        text = text.encode()[:limit].decode("utf-8", "ignore")
+        # The cut may leave the start of an address the mask no longer recognises: drop it.
+        text = _PARTIAL_TAIL.sub("", text)
+        note = f" (payload of {size} bytes, sha256 {digest[:16]}, cut to {limit})"
+    return text, note
+
+
+_PARTIAL_TAIL = re.compile(r"[^\s,;\"'\]\[{}()<>]{1,128}\Z")
+
+
+def _bounded_repr(value: Any, limit: int) -> str:
+    """A short description of a value orjson cannot encode (too deep, not JSON)."""
+    depth = nesting_depth(value, 1000)
+    return f"<{type(value).__name__} nested {depth} deep, not storable as JSON>"
 
 @dataclass(slots=True)
 class Event:
@@ -258,11 +318,16 @@ def normalise_event(raw: Any, now_ms: int, limits: Limits, size: int | None = No
     measured. Returns an Event, or a Rejection carrying the reason code and the original."""
     if not isinstance(raw, dict):
         return Rejection(NOT_OBJECT, "an event must be a JSON object", raw)
+    depth = nesting_depth(raw, limits.max_depth)
+    if depth > limits.max_depth:
+        return Rejection(TOO_DEEP, f"values nest more than {limits.max_depth} levels deep "
+                         "([ingest] max_depth)", raw, _str_or_none(raw.get("event_id")),
+                         _str_or_none(raw.get("user_id")))
     if size is None:
         try:
             size = len(orjson.dumps(raw))
-        except TypeError:
-            return Rejection(BAD_TYPE, "the event holds values that are not JSON", repr(raw))
+        except (TypeError, orjson.JSONEncodeError):
+            return Rejection(BAD_TYPE, "the event holds values that are not JSON", raw)
     if size > limits.max_payload_bytes:
         return Rejection(TOO_LARGE, f"payload is {size} bytes, limit {limits.max_payload_bytes}",
                          raw, _str_or_none(raw.get("event_id")), _str_or_none(raw.get("user_id")))

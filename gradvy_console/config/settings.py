@@ -48,6 +48,7 @@ class TaskSettings:
 class IngestSettings:
     max_payload_bytes: int = 16_384
     max_future_seconds: int = 3_600
+    max_depth: int = 32
     batch_size: int = 100
     inbox_lease_seconds: float = 60.0
     result_timeout_seconds: float = 120.0

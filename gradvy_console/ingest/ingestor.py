@@ -24,6 +24,8 @@ from ..analytics.events import (
     BAD_JSON,
     ID_COLLISION,
     KNOWN_TYPES,
+    TOO_DEEP,
+    UNPROCESSABLE,
     Event,
     Limits,
     Rejection,
@@ -32,6 +34,7 @@ from ..analytics.events import (
 from ..analytics.scoring import DAY_MS, ScoringModel, accumulate
 from ..clock import now_ms
 from ..config import Config
+from ..errors import is_backend_failure
 from ..live import LiveBatch, LiveState
 from ..store import DocumentStore, StoredEvent
 
@@ -107,7 +110,8 @@ class Ingestor:
         self.live = live
         self.model: ScoringModel = config.scoring
         self.limits = Limits(max_payload_bytes=config.ingest.max_payload_bytes,
-                             max_future_ms=config.ingest.max_future_seconds * 1000)
+                             max_future_ms=config.ingest.max_future_seconds * 1000,
+                             max_depth=config.ingest.max_depth)
         # Live state is the recent past: a session list lives an hour, a user-day a day. Events
         # older than that (a backfill) would only write entries that are already stale.
         self.session_window_ms = config.live.session_ttl_seconds * 1000
@@ -125,9 +129,51 @@ class Ingestor:
     def ingest(self, items: list[tuple[str | None, Any]], at_ms: int | None = None,
                pending: tuple[int, int, int | None] | None = None) -> IngestResult:
         with gc_paused():
-            if pending is not None:
-                return self._commit(None, at_ms, pending)
-            return self._commit(self.prepare(items, at_ms), at_ms, None)
+            try:
+                if pending is not None:
+                    return self._commit(None, at_ms, pending)
+                return self._commit(self.prepare(items, at_ms), at_ms, None)
+            except Exception as exc:
+                if is_backend_failure(exc):
+                    raise
+                # Something in these items cannot be processed (a bug's or a hostile
+                # payload's doing): the batch rolled back whole. Take them one at a time, so
+                # the culprit becomes a dead letter and the rows around it go through.
+                if pending is not None:
+                    free = pending[2] if pending[2] is not None else (
+                        now_ms() if at_ms is None else at_ms)
+                    items = list(self.store.inbox_peek(pending[0], free))
+                return self._one_by_one(items, at_ms)
+
+    def _one_by_one(self, items: list[tuple[str | None, Any]], at_ms: int | None
+                    ) -> IngestResult:
+        result = IngestResult()
+        for item in items:
+            try:
+                result.add(self._commit(self.prepare([item], at_ms), at_ms, None))
+            except Exception as exc:
+                if is_backend_failure(exc):
+                    raise
+                result.add(self._unprocessable(item, exc, at_ms))
+        return result
+
+    def _unprocessable(self, item: tuple[str | None, Any], exc: Exception,
+                       at_ms: int | None) -> IngestResult:
+        """Dead-letter one item that fails on its own, in a transaction of its own."""
+        at = now_ms() if at_ms is None else at_ms
+        receipt, payload = item
+        result = IngestResult()
+        error = (str(exc).splitlines() or [""])[0][:200]
+        rejection = Rejection(UNPROCESSABLE, f"{type(exc).__name__}: {error}", payload)
+        with self.store.transaction() as tx:
+            if receipt is not None and not tx.take_receipts([receipt]):
+                result.skipped += 1      # someone else took the row meanwhile
+                return result
+            tx.add_dead_letters([rejection], [receipt], at)
+            tx.add_counters({"dead_lettered": 1, f"rejected:{UNPROCESSABLE}": 1})
+        result.dead_lettered += 1
+        result.reasons[UNPROCESSABLE] += 1
+        return result
 
     def prepare(self, items: list[tuple[str | None, Any]], at_ms: int | None = None,
                 with_consent: bool = True) -> Prepared:
@@ -145,7 +191,17 @@ class Ingestor:
                     decoded.append((receipt, Rejection(BAD_JSON, "payload is not valid JSON",
                                                        raw_bytes)))
                     continue
-            decoded.append((receipt, normalise_event(payload, at, self.limits, size)))
+                except RecursionError:   # deeper than orjson's own limit
+                    decoded.append((receipt, Rejection(
+                        TOO_DEEP, f"values nest more than {self.limits.max_depth} levels deep "
+                        "([ingest] max_depth)", raw_bytes)))
+                    continue
+            try:
+                decoded.append((receipt, normalise_event(payload, at, self.limits, size)))
+            except Exception as exc:  # noqa: BLE001 - any payload that breaks normalising
+                error = (str(exc).splitlines() or [""])[0][:200]
+                decoded.append((receipt, Rejection(
+                    UNPROCESSABLE, f"{type(exc).__name__}: {error}", payload)))
         prepared = Prepared(at=at, decoded=decoded)
         if with_consent:
             users = sorted({e.user_id for _, e in decoded if isinstance(e, Event)})
@@ -162,8 +218,13 @@ class Ingestor:
 
     def prepare_and_commit(self, items: list[tuple[str | None, Any]]) -> IngestResult:
         with gc_paused():
-            prepared = self.prepare(items)
-            return self._commit(prepared, prepared.at, None)
+            try:
+                prepared = self.prepare(items)
+                return self._commit(prepared, prepared.at, None)
+            except Exception as exc:
+                if is_backend_failure(exc):
+                    raise
+                return self._one_by_one(items, None)
 
     def ingest_each(self, items: list[tuple[str | None, Any]], at_ms: int | None = None
                     ) -> list[IngestResult]:

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from ..analytics.events import Event, Rejection
+from ..analytics.events import Event, Rejection, dead_letter_payload
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,17 @@ class StoredEvent:
     event_id: str
     content_hash: str
     receipt: str | None
+
+
+# A dead letter keeps its payload masked like a stored event and no larger than the event size
+# limit (the detail then gives the original size and a hash).
+DEAD_LETTER_MAX_BYTES = 16_384
+
+
+def dead_letter_fields(rejection: Rejection) -> tuple[str, str]:
+    """(detail, payload text) of a dead letter, as every backend stores them."""
+    text, note = dead_letter_payload(rejection.payload, DEAD_LETTER_MAX_BYTES)
+    return rejection.detail + note, text
 
 
 class IngestTx(abc.ABC):

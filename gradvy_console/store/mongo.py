@@ -18,13 +18,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import orjson
 from pymongo import ASCENDING, InsertOne, ReturnDocument, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from ..analytics.events import Event, Rejection
 from ..analytics.scoring import mongo_update
-from .base import DocumentStore, IngestTx, StoredEvent
+from .base import DocumentStore, IngestTx, StoredEvent, dead_letter_fields
 
 _DUPLICATE_KEY = 11000
 
@@ -87,10 +86,8 @@ class _MongoTx(IngestTx):
                          at_ms: int) -> None:
         ops: list[Any] = []
         for rejection, receipt in zip(rejections, receipts, strict=True):
-            payload = rejection.payload
-            text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else (
-                orjson.dumps(payload, default=repr).decode())
-            doc = {"reason": rejection.reason, "detail": rejection.detail, "payload": text,
+            detail, text = dead_letter_fields(rejection)
+            doc = {"reason": rejection.reason, "detail": detail, "payload": text,
                    "event_id": rejection.event_id, "user_id": rejection.user_id, "at_ms": at_ms,
                    "seq": self.store.next_seq("dead_letters")}
             if receipt is None:

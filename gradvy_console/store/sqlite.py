@@ -22,7 +22,7 @@ import orjson
 
 from ..analytics.events import Event, Rejection
 from ..analytics.scoring import merge
-from .base import DocumentStore, IngestTx, StoredEvent
+from .base import DocumentStore, IngestTx, StoredEvent, dead_letter_fields
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -220,10 +220,8 @@ class _SqliteTx(IngestTx):
                          at_ms: int) -> None:
         rows = []
         for rejection, receipt in zip(rejections, receipts, strict=True):
-            payload = rejection.payload
-            text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else (
-                orjson.dumps(payload, default=repr).decode())
-            rows.append((receipt, rejection.reason, rejection.detail, text, rejection.event_id,
+            detail, text = dead_letter_fields(rejection)
+            rows.append((receipt, rejection.reason, detail, text, rejection.event_id,
                          rejection.user_id, at_ms))
         self.conn.executemany(
             "INSERT OR IGNORE INTO dead_letters (receipt, reason, detail, payload, event_id,"

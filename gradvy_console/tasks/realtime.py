@@ -10,6 +10,7 @@ import orjson
 
 from .. import runtime
 from ..clock import now_ms
+from ..errors import GradvyError
 from ..ingest import IngestResult, drain_inbox
 from ..monitoring import pipeline_metrics
 from ..queues import task
@@ -42,10 +43,13 @@ def _lease_ms() -> int:
 
 
 def _encode(value: Any) -> bytes:
+    """The event as the inbox stores it. What can never be stored (not JSON data, or nested
+    past what JSON encoders take) is refused here, before anything is queued."""
     try:
         return orjson.dumps(value)
-    except TypeError:
-        return repr(value).encode()
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        raise GradvyError(f"This event cannot be stored: {exc} (events are JSON objects of "
+                          "at most [ingest] max_depth nested levels).", exit_code=2) from None
 
 
 def _outcome(result: IngestResult, event_id: str | None = None) -> dict[str, Any]:
