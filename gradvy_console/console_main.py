@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -14,6 +15,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", help="Config file (default: $GRADVY_CONFIG, then "
                                          "./config.toml, then built-in defaults).")
     args = parser.parse_args(argv)
+    os.umask(0o077)   # the data dir holds personal data: private to its owner
     from .config import load_config
     from .errors import GradvyError
 

@@ -50,6 +50,21 @@ def activate(config: Config) -> None:
         queues.configure(config)
 
 
+def close() -> None:
+    """Close this process's backends (on the way out): SQLite files are checkpointed and their
+    write-ahead logs emptied, so deleted personal data does not linger there."""
+    global _store, _live, _ingestor
+    with _lock:
+        for backend in (_live, _store):
+            if backend is not None:
+                try:
+                    backend.close()
+                except Exception:  # noqa: BLE001 - closing a dead backend must not fail
+                    pass
+        _store, _live, _ingestor = None, None, None
+        queues.close_current()
+
+
 def store() -> DocumentStore:
     global _store
     with _lock:

@@ -3,6 +3,7 @@ apps (`common`); `main` turns every user mistake into one sentence and an exit c
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -14,6 +15,9 @@ from .common import app
 
 def main() -> None:
     """Entry point: every user mistake becomes one sentence and an exit code."""
+    # Everything this program writes holds personal data: private to its owner (0600 files,
+    # 0700 directories), whatever the caller's umask.
+    os.umask(0o077)
     try:
         app()
     except GradvyError as exc:
@@ -27,3 +31,15 @@ def main() -> None:
             raise
         typer.echo(f"gradvy: {sentence}", err=True)
         sys.exit(2)
+    finally:
+        _close_backends()
+
+
+def _close_backends() -> None:
+    """Checkpoint and close what the verb opened (SQLite write-ahead logs emptied)."""
+    runtime = sys.modules.get("gradvy_console.runtime")
+    if runtime is not None:
+        try:
+            runtime.close()
+        except Exception:  # noqa: BLE001 - the verb's own outcome is what counts
+            pass

@@ -40,6 +40,9 @@ def start(
         return
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from ..pool.logs import mask_log_records
+
+    mask_log_records()
     from .. import runtime
 
     runtime.activate(config)

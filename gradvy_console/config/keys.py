@@ -14,6 +14,7 @@ import stat
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..private_files import private_dir
 from .settings import Config
 
 KEY_FILE = "queue.key"
@@ -34,7 +35,7 @@ def queue_key(config: Config, env: dict[str, str] | None = None) -> bytes:
         return key
     path = queue_key_path(config)
     if not path.exists():
-        config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(config.data_dir)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:

@@ -13,7 +13,8 @@ from typing import Any
 
 import orjson
 
-from ..store.sqlite import WriterLock, connect
+from ..private_files import private_dir
+from ..store.sqlite import WriterLock, connect, truncate_wal
 from .base import LiveBatch, LiveState
 
 SCHEMA = """
@@ -49,7 +50,7 @@ class SqliteLive(LiveState):
     def __init__(self, path: Path, user_day_ttl_s: int = 86_400, session_ttl_s: int = 3_600,
                  session_max: int = 200, minute_ttl_s: int = 7_200) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         self.user_day_ttl_ms = user_day_ttl_s * 1000
         self.session_ttl_ms = session_ttl_s * 1000
         self.session_max = session_max
@@ -281,6 +282,7 @@ class SqliteLive(LiveState):
         if conn is not None:
             conn.close()
             self._local.conn = None
+        truncate_wal(self.path)
 
 
 def _now_ms() -> int:

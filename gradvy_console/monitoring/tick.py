@@ -20,6 +20,7 @@ import psutil
 from ..analytics.alerts import Change, Rule, evaluate
 from ..config import QUEUES, Config
 from ..live import LiveState
+from ..private_files import private_dir
 from ..store import DocumentStore
 from .fleet import fleet
 
@@ -91,7 +92,7 @@ def cpu_percent(live: LiveState, now_ms: int) -> float | None:
 
 def sample(config: Config, live: LiveState, consumers: list[dict[str, Any]], now_ms: int
            ) -> dict[str, Any]:
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(config.data_dir)
     memory = psutil.virtual_memory()
     disk = psutil.disk_usage(str(config.data_dir))
     load = os.getloadavg()

@@ -18,6 +18,7 @@ from typing import Any
 from .. import runtime
 from ..config import Config
 from ..errors import GradvyError
+from ..private_files import open_private_append, private_dir
 
 
 def supervisor_id(config: Config) -> str:
@@ -76,7 +77,7 @@ def start_detached(config: Config, config_path: str | None = None, timeout: floa
     pid = running_pid(config)
     if pid is not None:
         raise GradvyError(f"already running (pid {pid})", exit_code=1)
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(config.data_dir)
     cmd = [sys.executable, "-c", "from gradvy_console.cli import main; main()"]
     if config_path:
         cmd += ["--config", config_path]
@@ -87,9 +88,12 @@ def start_detached(config: Config, config_path: str | None = None, timeout: floa
         env["GRADVY_REDIS_URL"] = config.redis_url
     if config.mongo_url:
         env["GRADVY_MONGO_URL"] = config.mongo_url
-    with open(config.data_dir / "supervisor.log", "ab") as log_file:
+    log_file = open_private_append(config.data_dir / "supervisor.log")
+    try:
         proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+    finally:
+        os.close(log_file)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if running_pid(config) == proc.pid:

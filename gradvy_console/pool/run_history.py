@@ -22,6 +22,7 @@ import orjson
 from huey import signals as S
 
 from .. import runtime
+from ..analytics.events import mask_text, scrub
 from ..live import LiveBatch
 
 log = logging.getLogger("gradvy.taskruns")
@@ -42,7 +43,7 @@ def summarise(args: Any, kwargs: Any) -> str:
             parts.append(f"[{len(value)} items]")
         else:
             parts.append(str(value)[:40])
-    return ", ".join(parts)[:160]
+    return mask_text(", ".join(parts)[:160])[0]
 
 
 class RunRecorder:
@@ -87,7 +88,7 @@ class RunRecorder:
         enqueued = task.kwargs.get("_enqueued_ms") if isinstance(task.kwargs, dict) else None
         error = None
         if signal == S.SIGNAL_ERROR and args:
-            error = f"{type(args[0]).__name__}: {args[0]}"[:500]
+            error = mask_text(f"{type(args[0]).__name__}: {args[0]}"[:500])[0]
         elif signal == S.SIGNAL_TIMEOUT:
             error = f"timed out after {task.timeout} s"
         row: dict[str, Any] = {
@@ -101,8 +102,10 @@ class RunRecorder:
         if status == "failed":
             kwargs = {k: v for k, v in task.kwargs.items() if not k.startswith("_")}
             try:
-                row["args_json"] = orjson.dumps([list(task.args), kwargs]).decode()
-            except TypeError:
+                # Kept to retry the task: masked like a stored event (task arguments are
+                # personal data too); a retry then runs on the masked values.
+                row["args_json"] = orjson.dumps(scrub([list(task.args), kwargs])[0]).decode()
+            except (TypeError, orjson.JSONEncodeError):
                 row["args_json"] = None
         with self._lock:
             self._rows.append(row)

@@ -37,6 +37,7 @@ from .. import runtime
 from ..config import QUEUES, Config
 from ..errors import GradvyError
 from ..monitoring import HISTORY_5S, backend_outage, event_alert, tick
+from ..private_files import open_private_append, private_dir
 from ..queues import current_queue_metrics
 from .control import pidfile_path, running_pid, supervisor_id
 
@@ -108,9 +109,9 @@ class Supervisor:
     # --- lifecycle ------------------------------------------------------------------------
     def acquire(self) -> None:
         """Take the data dir's supervisor lock or raise 'already running (pid N)'."""
-        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.config.data_dir)
         path = pidfile_path(self.config)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -141,8 +142,7 @@ class Supervisor:
         return cmd
 
     def _spawn(self, consumer: Consumer) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        logfile = open(self.log_dir / f"worker-{consumer.queue}.log", "ab")
+        logfile = open_private_append(self.log_dir / f"worker-{consumer.queue}.log")
         env = dict(os.environ)
         env["GRADVY_DATA_DIR"] = str(self.config.data_dir)
         if self.config.redis_url:
@@ -153,7 +153,7 @@ class Supervisor:
         consumer.proc = subprocess.Popen(self._command(consumer), stdout=logfile,
                                          stderr=subprocess.STDOUT, env=env,
                                          preexec_fn=_die_with_parent)
-        logfile.close()
+        os.close(logfile)
         consumer.started_ms = int(time.time() * 1000)
         consumer.state = "running"
         log.info("started %s consumer (pid %s, %s %s workers)", consumer.queue,

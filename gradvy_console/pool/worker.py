@@ -21,6 +21,7 @@ from .. import tasks as _tasks  # noqa: F401 - registers the tasks on their queu
 from ..config import QUEUES, Config
 from ..errors import GradvyError
 from ..queues import current, make_consumer
+from .logs import mask_log_records
 from .run_history import RunRecorder
 
 
@@ -123,6 +124,7 @@ def run_worker(config: Config, queue: str, workers: int | None = None,
     # that is noise and measurable cost. Consumer lifecycle ('huey.consumer') stays at INFO.
     logging.getLogger("huey").setLevel(logging.INFO if verbose else logging.WARNING)
     logging.getLogger("huey.consumer").setLevel(logging.INFO)
+    mask_log_records()
     runtime.activate(config)
     runtime.buffer_live_writes()
     runtime.live().ping()
@@ -140,4 +142,4 @@ def run_worker(config: Config, queue: str, workers: int | None = None,
     finally:
         heartbeat.stop()
         recorder.flush()
-        runtime.live().close()
+        runtime.close()

@@ -14,6 +14,7 @@ from .registry import (
     TaskFailed,
     TaskResult,
     TaskTimedOut,
+    close_current,
     configure,
     current,
     registered_tasks,
@@ -26,7 +27,8 @@ from .serializer import BadMessage, SignedJsonSerializer
 
 __all__ = [
     "BadMessage", "GracefulConsumer", "GradvyRedisHuey", "GradvySqliteHuey", "GradvyTask",
-    "QueueSet", "SignedJsonSerializer", "TaskFailed", "TaskResult", "TaskTimedOut", "configure",
-    "current", "current_queue_metrics", "make_consumer", "percentile", "queue_metrics",
-    "registered_tasks", "set_period_claim", "set_rejection_hook", "task", "worker_identity",
+    "QueueSet", "SignedJsonSerializer", "TaskFailed", "TaskResult", "TaskTimedOut",
+    "close_current", "configure", "current", "current_queue_metrics", "make_consumer",
+    "percentile", "queue_metrics", "registered_tasks", "set_period_claim",
+    "set_rejection_hook", "task", "worker_identity",
 ]

@@ -34,6 +34,8 @@ from ..config import QUEUES, Config, TaskSettings, get_config
 from ..config.cron import schedule_matcher
 from ..config.keys import queue_key
 from ..errors import GradvyError
+from ..private_files import private_sqlite
+from ..store.sqlite import truncate_wal
 from .group_commit import GroupRedisStorage, GroupSqliteStorage
 from .serializer import RejectionHook, SignedJsonSerializer, enqueued_ms
 
@@ -223,12 +225,19 @@ class QueueSet:
                                    blocking=True, read_timeout=1, utc=True,
                                    serializer=self.serializer,
                                    expire_time=int(self.config.ingest.result_ttl_seconds))
-        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        path = private_sqlite(self.config.data_dir / f"queue-{queue}.db")
         # fsync=False: synchronous=NORMAL under WAL, durable across process crashes (the
         # store's inbox, not the queue, is what must never lose an event).
-        return GradvySqliteHuey(name, filename=str(self.config.data_dir / f"queue-{queue}.db"),
+        return GradvySqliteHuey(name, filename=str(path),
                                 results=True, fsync=False, timeout=60, utc=True,
                                 serializer=self.serializer)
+
+    def close(self) -> None:
+        """Embedded queues: checkpoint each file and empty its write-ahead log (messages carry
+        events; deleted ones must not linger in the -wal file)."""
+        if not self.config.redis_url:
+            for queue in QUEUES:
+                truncate_wal(self.config.data_dir / f"queue-{queue}.db")
 
     def __getitem__(self, queue: str) -> Huey:
         return self.hueys[queue]
@@ -258,6 +267,12 @@ def configure(config: Config) -> QueueSet:
             _bind(wrapper, queues, config, name)
         _current = queues
         return queues
+
+
+def close_current() -> None:
+    """Close the active queues, if any were built."""
+    if _current is not None:
+        _current.close()
 
 
 def current() -> QueueSet:

@@ -29,6 +29,7 @@ import orjson
 from huey.registry import Message
 from huey.utils import SKIPPED, Error
 
+from ..analytics.events import scrub
 from ..errors import GradvyError
 
 MAGIC = b"gv1."
@@ -59,7 +60,9 @@ def _encode(value: Any) -> Any:
     if isinstance(value, Message):
         return {"__m": [_encode(item) for item in value]}
     if isinstance(value, Error):
-        return {"__e": _encode(value.metadata)}
+        # A failure's message and traceback may quote the task's arguments: masked like a
+        # stored event before it is written anywhere.
+        return {"__e": _encode(scrub(value.metadata)[0])}
     if isinstance(value, tuple):
         return {"__t": [_encode(item) for item in value]}
     if isinstance(value, dt.datetime):

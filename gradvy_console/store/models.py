@@ -4,7 +4,6 @@ each save is also a `model_versions` document."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +12,14 @@ import orjson
 
 from ..clock import now_ms
 from ..config import Config
+from ..private_files import private_dir
 from .base import DocumentStore
 
 
 def _models_dir(config: Config, name: str) -> Path:
     path = config.data_dir / "models" / name
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(config.data_dir / "models", 0o700)   # artefacts are ours alone
+    private_dir(config.data_dir / "models")   # artefacts are ours alone
+    private_dir(path)
     return path
 
 

@@ -22,6 +22,7 @@ import orjson
 
 from ..analytics.events import Event, Rejection
 from ..analytics.scoring import merge
+from ..private_files import private_dir, private_sqlite
 from .base import DocumentStore, IngestTx, StoredEvent, dead_letter_fields
 
 SCHEMA = """
@@ -123,6 +124,7 @@ _CHUNK = 900
 
 
 def connect(path: Path) -> sqlite3.Connection:
+    private_sqlite(path)   # 0600: personal data (the journals take the file's mode)
     conn = sqlite3.connect(path, timeout=60.0, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -130,6 +132,22 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=60000")
     conn.execute("PRAGMA cache_size=-32768")
     return conn
+
+
+def truncate_wal(path: Path) -> None:
+    """Checkpoint `path` and empty its write-ahead log, so the old pages of deleted rows do not
+    linger in the -wal file (secure_delete only scrubs the database file). Best effort: a
+    reader in the middle of a transaction makes SQLite skip the truncation."""
+    if not path.with_name(path.name + "-wal").exists():
+        return
+    try:
+        conn = sqlite3.connect(path, timeout=5)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        pass
 
 
 class WriterLock:
@@ -279,7 +297,7 @@ class SqliteStore(DocumentStore):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         self._local = threading.local()
         self._writer = WriterLock(path)
         conn = self._conn()
@@ -599,3 +617,4 @@ class SqliteStore(DocumentStore):
         if conn is not None:
             conn.close()
             self._local.conn = None
+        truncate_wal(self.path)
