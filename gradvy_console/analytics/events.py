@@ -8,6 +8,7 @@ quiz field names), PII is masked and secret-looking keys are dropped.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +40,7 @@ NOT_OBJECT = "not_object"
 BAD_JSON = "bad_json"
 OUT_OF_RANGE = "out_of_range"
 TOO_DEEP = "too_deep"
+PII_IN_IDENTIFIER = "pii_in_identifier"
 UNPROCESSABLE = "unprocessable"   # anything else that could not be processed, with the error
 REASONS = (MISSING_FIELD, BAD_TYPE, BAD_TIMESTAMP, FUTURE_TIMESTAMP, TOO_LARGE, ID_COLLISION,
            NOT_OBJECT, BAD_JSON, OUT_OF_RANGE)
@@ -73,6 +75,10 @@ class Limits:
     max_payload_bytes: int = 16_384
     max_future_ms: int = 3_600_000
     max_depth: int = 32    # objects and lists inside one another, the event itself counted
+    # Identifiers carrying an e-mail address or phone number: pseudonymised with this key
+    # (None: left as they are), or rejected as pii_in_identifier.
+    pii_key: bytes | None = None
+    pii_in_identifiers: str = "pseudonymise"    # or "reject"
 
 
 def nesting_depth(value: Any, cap: int) -> int:
@@ -200,6 +206,30 @@ def _content_hash(user_id: str, event_type: str, ts: int, session_id: str | None
     return digest.hexdigest()
 
 
+# In an identifier, a phone number is digits with a leading + or separators between groups
+# ("+44 20 7946 0958", "020-7946-0958"): a plain run of digits is an ordinary numeric id.
+_ID_PHONE = re.compile(r"\+\d[\d\s().-]{5,}\d|\d{2,4}[\s.-]\(?\d{2,4}\)?[\s.-]\d{3,4}")
+_ID_PII_CACHE: dict[str, bool] = {}
+
+
+def identifier_has_pii(value: str) -> bool:
+    """Whether an identifier (user, session or event id, a property key) carries an e-mail
+    address or a phone number."""
+    found = _ID_PII_CACHE.get(value)
+    if found is None:
+        found = bool(_EMAIL.search(value) or _ID_PHONE.search(value))
+        if len(_ID_PII_CACHE) < 100_000:
+            _ID_PII_CACHE[value] = found
+    return found
+
+
+def pseudonym(value: str, key: bytes) -> str:
+    """A stable pseudonym for `value` under `key`: "p-" and 24 hex digits of HMAC-SHA256.
+    The same learner keeps the same pseudonym; without the key it cannot be reversed."""
+    return "p-" + hmac.new(key, value.encode("utf-8", "surrogatepass"),
+                           hashlib.sha256).hexdigest()[:24]
+
+
 def mask_text(text: str) -> tuple[str, int]:
     """Mask e-mails, IP addresses and phone numbers; return (text, how many masked)."""
     if not _MAYBE_PII.search(text):
@@ -214,8 +244,9 @@ def mask_text(text: str) -> tuple[str, int]:
     return text, total
 
 
-def scrub(value: Any) -> tuple[Any, int, int]:
-    """Mask PII in every string and drop secret-looking keys, recursively.
+def scrub(value: Any, pii_key: bytes | None = None) -> tuple[Any, int, int]:
+    """Mask PII in every string and drop secret-looking keys, recursively; with `pii_key`, a
+    key that carries an e-mail address or phone number is replaced by its pseudonym.
 
     Returns (clean value, strings masked, keys dropped)."""
     if isinstance(value, str):
@@ -228,6 +259,9 @@ def scrub(value: Any) -> tuple[Any, int, int]:
             if _is_secret_key(key):
                 dropped += 1
                 continue
+            if pii_key is not None and identifier_has_pii(key):
+                key = pseudonym(key, pii_key)
+                masked += 1
             kind = type(item)
             if kind is int or kind is float or kind is bool or item is None:
                 out[key] = item
@@ -238,7 +272,7 @@ def scrub(value: Any) -> tuple[Any, int, int]:
                     masked += m
                 out[key] = item
                 continue
-            clean_item, m, d = scrub(item)
+            clean_item, m, d = scrub(item, pii_key)
             masked += m
             dropped += d
             out[key] = clean_item
@@ -247,7 +281,7 @@ def scrub(value: Any) -> tuple[Any, int, int]:
         masked = dropped = 0
         items = []
         for item in value:
-            clean_item, m, d = scrub(item)
+            clean_item, m, d = scrub(item, pii_key)
             masked += m
             dropped += d
             items.append(clean_item)
@@ -370,7 +404,25 @@ def normalise_event(raw: Any, now_ms: int, limits: Limits, size: int | None = No
     if session_id is not None and not isinstance(session_id, str):
         session_id = str(session_id) if isinstance(session_id, int) else None
 
-    props, masked, dropped = scrub(props_in)
+    identifiers_masked = 0
+    if limits.pii_key is not None:
+        named = (("user_id", user_id), ("session_id", session_id), ("event_id", event_id))
+        carrying = [name for name, value in named
+                    if isinstance(value, str) and identifier_has_pii(value)]
+        if carrying and limits.pii_in_identifiers == "reject":
+            return Rejection(PII_IN_IDENTIFIER, f"{', '.join(carrying)} carries an e-mail "
+                             "address or phone number", raw)
+        if "user_id" in carrying:
+            user_id = pseudonym(user_id, limits.pii_key)
+        if "session_id" in carrying:
+            assert isinstance(session_id, str)
+            session_id = pseudonym(session_id, limits.pii_key)
+        if "event_id" in carrying:
+            assert isinstance(event_id, str)
+            event_id = pseudonym(event_id, limits.pii_key)
+        identifiers_masked = len(carrying)
+    props, masked, dropped = scrub(props_in, limits.pii_key)
+    masked += identifiers_masked
     props.pop("timestamp", None)
     props.pop("session_id", None)
     problem = _normalise_properties(event_type, props)

@@ -117,7 +117,9 @@ def consent(
     split = [p.strip() for p in grant.split(",") if p.strip()]
     revoked = [p.strip() for p in revoke.split(",") if p.strip()]
     if not split and not revoked:
-        history = store.consent_history(user_id)
+        from ..privacy import stored_user_id
+
+        history = store.consent_history(stored_user_id(config, user_id))
         if not history:
             typer.echo(f"{user_id}: no consent recorded (processing fails closed).")
             return

@@ -1,9 +1,16 @@
-"""The deployment's secrets: the queue key that signs every queue message and result.
+"""The deployment's secrets, each 16 bytes or more, each from an environment variable or a key
+file only its owner can read:
 
-`GRADVY_QUEUE_KEY` (any string of 16 bytes or more) wins; otherwise the key file, by default
-`DATA_DIR/queue.key`, created on first use with 32 random bytes and mode 0600. Every host of a
-Redis deployment must use the same key (set the variable, or copy the file): a message signed
-with another key is dropped. A key file that anyone but its owner can read or write is refused.
+- the queue key signs every queue message and result (`GRADVY_QUEUE_KEY`, else
+  `DATA_DIR/queue.key`);
+- the pseudonym key turns identifiers that carry an e-mail address or phone number into
+  stable pseudonyms (`GRADVY_PSEUDONYM_KEY`, else `DATA_DIR/pseudonym.key`); privacy's erasure
+  keys use it too.
+
+A missing key file is created on first use with 32 random bytes (hex) and mode 0600. Every host
+of a Redis + MongoDB deployment must use the same keys (set the variables, or copy the files):
+a message signed with another key is dropped, and another pseudonym key gives a learner a
+second pseudonym. A key file that anyone but its owner can read or write is refused.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from ..private_files import private_dir
 from .settings import Config
 
 KEY_FILE = "queue.key"
+PSEUDONYM_KEY_FILE = "pseudonym.key"
 
 
 def queue_key_path(config: Config) -> Path:
@@ -26,16 +34,24 @@ def queue_key_path(config: Config) -> Path:
 
 def queue_key(config: Config, env: dict[str, str] | None = None) -> bytes:
     """The queue key (bytes), from `GRADVY_QUEUE_KEY` or the data dir's key file."""
+    return _key(config, "GRADVY_QUEUE_KEY", queue_key_path(config), env)
+
+
+def pseudonym_key(config: Config, env: dict[str, str] | None = None) -> bytes:
+    """The pseudonym key (bytes), from `GRADVY_PSEUDONYM_KEY` or the data dir's key file."""
+    return _key(config, "GRADVY_PSEUDONYM_KEY", config.data_dir / PSEUDONYM_KEY_FILE, env)
+
+
+def _key(config: Config, variable: str, path: Path, env: dict[str, str] | None) -> bytes:
     env = dict(os.environ) if env is None else env
-    given = env.get("GRADVY_QUEUE_KEY")
+    given = env.get(variable)
     if given:
         key = given.encode()
         if len(key) < 16:
-            raise ConfigError("GRADVY_QUEUE_KEY must be at least 16 characters long.")
+            raise ConfigError(f"{variable} must be at least 16 characters long.")
         return key
-    path = queue_key_path(config)
     if not path.exists():
-        private_dir(config.data_dir)
+        private_dir(path.parent)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
@@ -46,12 +62,12 @@ def queue_key(config: Config, env: dict[str, str] | None = None) -> bytes:
     try:
         mode = path.stat().st_mode
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise ConfigError(f"The queue key file {path} can be read or written by other "
-                              f"users; make it private: chmod 600 {path}.")
+            raise ConfigError(f"The key file {path} can be read or written by other users; "
+                              f"make it private: chmod 600 {path}.")
         key = path.read_bytes().strip()
     except OSError as exc:
-        raise ConfigError(f"Cannot read the queue key file {path}: {exc.strerror}.") from None
+        raise ConfigError(f"Cannot read the key file {path}: {exc.strerror}.") from None
     if len(key) < 16:
-        raise ConfigError(f"The queue key file {path} holds fewer than 16 bytes; delete it to "
-                          "have a new key made (every host must then get the new key).")
+        raise ConfigError(f"The key file {path} holds fewer than 16 bytes; delete it to have a "
+                          "new key made (every host must then get the new key).")
     return key

@@ -156,6 +156,9 @@ def config_from_table(table: dict[str, Any], where: str) -> Config:
     console = config.console
     if console.theme not in ("dark", "light"):
         raise ConfigError(f"console.theme in {where} must be 'dark' or 'light'.")
+    if config.ingest.pii_in_identifiers not in ("pseudonymise", "reject"):
+        raise ConfigError(f"ingest.pii_in_identifiers in {where} must be 'pseudonymise' or "
+                          "'reject'.")
     if console.quit_default not in ("stop", "leave"):
         raise ConfigError(f"console.quit_default in {where} must be 'stop' or 'leave'.")
     if console.refresh_seconds < 0.1:

@@ -49,6 +49,7 @@ class IngestSettings:
     max_payload_bytes: int = 16_384
     max_future_seconds: int = 3_600
     max_depth: int = 32
+    pii_in_identifiers: str = "pseudonymise"
     batch_size: int = 100
     inbox_lease_seconds: float = 60.0
     result_timeout_seconds: float = 120.0

@@ -10,6 +10,7 @@ from ..analytics.scoring import profile_view
 from ..clock import now_ms
 from ..config import Config
 from ..live import LiveState
+from ..privacy import stored_user_id
 from ..store import DocumentStore
 
 
@@ -17,6 +18,7 @@ def user_report(config: Config, store: DocumentStore, live: LiveState, user_id: 
                 ) -> dict[str, Any] | None:
     """What is known about one user: profile (scores, preferences), today's live counters,
     consent and its history, recent events. None when the user is unknown."""
+    user_id = stored_user_id(config, user_id)   # a learner found by an address they use
     user = store.get_user(user_id)
     history = store.consent_history(user_id)
     if user is None and not history:
@@ -28,7 +30,7 @@ def user_report(config: Config, store: DocumentStore, live: LiveState, user_id: 
         "consent": (user or {}).get("consent", {}),
         "consent_history": history,
         "live_today": live.user_day(user_id, day_of(at), at),
-        "recent_events": store.user_events(user_id, limit=100_000)[-20:][::-1],
+        "recent_events": store.user_events(user_id, limit=20, newest=True),
         **user_insights(store, live, user_id, at),
     }
 

@@ -4,5 +4,6 @@ issue. Backends come in as parameters."""
 from __future__ import annotations
 
 from .consent import change_consent
+from .identifiers import stored_user_id
 
-__all__ = ["change_consent"]
+__all__ = ["change_consent", "stored_user_id"]

@@ -9,6 +9,7 @@ from ..clock import now_ms
 from ..config import Config
 from ..errors import GradvyError
 from ..store import DocumentStore
+from .identifiers import stored_user_id
 
 
 def change_consent(config: Config, store: DocumentStore, user_id: str, grant: list[str],
@@ -25,6 +26,6 @@ def change_consent(config: Config, store: DocumentStore, user_id: str, grant: li
     if not user_id.strip():
         raise GradvyError("A user id is required.", exit_code=2)
     changes = {p: True for p in grant} | {p: False for p in revoke}
-    return store.record_consent(user_id, changes, method=method, version=version,
-                                legal_basis=legal_basis, actor=os.environ.get("USER", "operator"),
-                                at_ms=now_ms())
+    return store.record_consent(stored_user_id(config, user_id), changes, method=method,
+                                version=version, legal_basis=legal_basis,
+                                actor=os.environ.get("USER", "operator"), at_ms=now_ms())

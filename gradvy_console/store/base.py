@@ -14,7 +14,13 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from ..analytics.events import Event, Rejection, dead_letter_payload
+from ..analytics.events import (
+    Event,
+    Rejection,
+    dead_letter_payload,
+    identifier_has_pii,
+    mask_text,
+)
 
 
 @dataclass(frozen=True)
@@ -29,10 +35,13 @@ class StoredEvent:
 DEAD_LETTER_MAX_BYTES = 16_384
 
 
-def dead_letter_fields(rejection: Rejection) -> tuple[str, str]:
-    """(detail, payload text) of a dead letter, as every backend stores them."""
+def dead_letter_fields(rejection: Rejection) -> tuple[str, str, str | None, str | None]:
+    """(detail, payload text, event id, user id) of a dead letter, as every backend stores
+    them: an id that carries an e-mail address or phone number is kept masked."""
     text, note = dead_letter_payload(rejection.payload, DEAD_LETTER_MAX_BYTES)
-    return rejection.detail + note, text
+    ids = [mask_text(i)[0] if i is not None and identifier_has_pii(i) else i
+           for i in (rejection.event_id, rejection.user_id)]
+    return rejection.detail + note, text, ids[0], ids[1]
 
 
 class IngestTx(abc.ABC):
@@ -142,8 +151,10 @@ class DocumentStore(abc.ABC):
 
     # --- reads ----------------------------------------------------------------------------
     @abc.abstractmethod
-    def user_events(self, user_id: str, limit: int = 1000) -> list[dict[str, Any]]:
-        """A user's stored events, oldest first, as documents."""
+    def user_events(self, user_id: str, limit: int = 1000, newest: bool = False
+                    ) -> list[dict[str, Any]]:
+        """A user's stored events as documents: the oldest `limit`, oldest first, or with
+        `newest` the newest `limit`, newest first."""
 
     @abc.abstractmethod
     def iter_events(self, since_ms: int | None = None, batch: int = 50_000

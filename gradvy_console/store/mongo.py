@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from pymongo import ASCENDING, InsertOne, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, DESCENDING, InsertOne, ReturnDocument, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from ..analytics.events import Event, Rejection
@@ -86,9 +86,9 @@ class _MongoTx(IngestTx):
                          at_ms: int) -> None:
         ops: list[Any] = []
         for rejection, receipt in zip(rejections, receipts, strict=True):
-            detail, text = dead_letter_fields(rejection)
+            detail, text, event_id, user_id = dead_letter_fields(rejection)
             doc = {"reason": rejection.reason, "detail": detail, "payload": text,
-                   "event_id": rejection.event_id, "user_id": rejection.user_id, "at_ms": at_ms,
+                   "event_id": event_id, "user_id": user_id, "at_ms": at_ms,
                    "seq": self.store.next_seq("dead_letters")}
             if receipt is None:
                 ops.append(InsertOne({"_id": uuid.uuid4().hex, **doc}))
@@ -282,9 +282,11 @@ class MongoStore(DocumentStore):
         return int(self.db.users.count_documents({"last_ms": {"$gte": since_ms}}))
 
     # --- reads ----------------------------------------------------------------------------
-    def user_events(self, user_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+    def user_events(self, user_id: str, limit: int = 1000, newest: bool = False
+                    ) -> list[dict[str, Any]]:
+        way = DESCENDING if newest else ASCENDING
         cur = self.db.events.find({"user_id": user_id}).sort(
-            [("ts", ASCENDING), ("_id", ASCENDING)]).limit(limit)
+            [("ts", way), ("_id", way)]).limit(limit)
         return [
             {"event_id": d["_id"], "user_id": user_id, "event_type": d["event_type"],
              "ts": d["ts"], "session_id": d.get("session_id"), "properties": d["properties"]}

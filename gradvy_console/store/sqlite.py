@@ -238,9 +238,8 @@ class _SqliteTx(IngestTx):
                          at_ms: int) -> None:
         rows = []
         for rejection, receipt in zip(rejections, receipts, strict=True):
-            detail, text = dead_letter_fields(rejection)
-            rows.append((receipt, rejection.reason, detail, text, rejection.event_id,
-                         rejection.user_id, at_ms))
+            detail, text, event_id, user_id = dead_letter_fields(rejection)
+            rows.append((receipt, rejection.reason, detail, text, event_id, user_id, at_ms))
         self.conn.executemany(
             "INSERT OR IGNORE INTO dead_letters (receipt, reason, detail, payload, event_id,"
             " user_id, at_ms) VALUES (?,?,?,?,?,?,?)",
@@ -470,10 +469,12 @@ class SqliteStore(DocumentStore):
             "SELECT count(*) FROM users WHERE last_ms >= ?", (since_ms,)).fetchone()[0])
 
     # --- reads ----------------------------------------------------------------------------
-    def user_events(self, user_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+    def user_events(self, user_id: str, limit: int = 1000, newest: bool = False
+                    ) -> list[dict[str, Any]]:
+        order = "ts DESC, event_id DESC" if newest else "ts, event_id"
         cur = self._conn().execute(
             "SELECT event_id, event_type, ts, session_id, props FROM events WHERE user_id = ?"
-            " ORDER BY ts, event_id LIMIT ?", (user_id, limit))
+            f" ORDER BY {order} LIMIT ?", (user_id, limit))
         return [
             {"event_id": eid, "user_id": user_id, "event_type": et, "ts": ts,
              "session_id": sid, "properties": orjson.loads(props)}
