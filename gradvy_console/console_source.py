@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import QUEUES, Config
-from .errors import GradvyError
+from .errors import GradvyError, redact
 
 EVENT_WINDOW_MIN = 60          # the events-per-minute chart covers the last hour
 SPARK_SAMPLES = 60             # system sparklines: the last 60 monitoring samples (5 min)
@@ -181,7 +181,8 @@ class PipelineSource:
         except GradvyError as exc:
             return Snapshot(at, deployment, host, backend_error=str(exc))
         except Exception as exc:  # noqa: BLE001 - a backend outage is shown, never fatal
-            return Snapshot(at, deployment, host, backend_error=f"{type(exc).__name__}: {exc}")
+            return Snapshot(at, deployment, host,
+                            backend_error=redact(f"{type(exc).__name__}: {exc}"))
 
     def _snapshot(self, at: int, deployment: str, host: str) -> Snapshot:
         from .pipeline import fleet, queue_metrics

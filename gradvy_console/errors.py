@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import re
+
+_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@")
+
+
+def redact(text: str) -> str:
+    """`text` with the password of every URL in it replaced by ***
+    (redis://:secret@host -> redis://:***@host): for every message, log line and screen."""
+    return _CREDENTIALS.sub(r"\g<scheme>***@", text)
+
 
 class GradvyError(Exception):
-    """A mistake the operator can fix. `str(err)` is the sentence shown; `exit_code` the code."""
+    """A mistake the operator can fix. `str(err)` is the sentence shown (credentials in it
+    redacted); `exit_code` the code."""
 
     exit_code = 1
 
     def __init__(self, message: str, exit_code: int | None = None) -> None:
+        message = redact(message)
         super().__init__(message)
         if exit_code is not None:
             self.exit_code = exit_code
@@ -51,6 +63,6 @@ def lost_backend(exc: BaseException) -> str | None:
         server = "MongoDB"
     else:
         return None
-    detail = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+    detail = redact((str(exc).splitlines() or [type(exc).__name__])[0][:160])
     return (f"Lost the connection to {server} ({detail}); nothing accepted is lost: "
             "run the command again once it is back.")

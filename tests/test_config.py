@@ -84,3 +84,63 @@ def test_bad_config_names_key_and_file(tmp_path: Path, body: str, fragment: str)
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.toml", env={})
+
+
+def _write(tmp_path: Path, text: str | bytes, mode: int = 0o600) -> Path:
+    path = tmp_path / "c.toml"
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    path.chmod(mode)
+    return path
+
+
+@pytest.mark.parametrize(("text", "sentence"), [
+    ("[ingest]\nmax_payload_bytes = -1\n", "ingest.max_payload_bytes in .* must be at least 1"),
+    ("[ingest]\ninbox_lease_seconds = 0\n", "ingest.inbox_lease_seconds in .* must be above 0"),
+    ("[simulator]\nfault_share = 1.5\n", "simulator.fault_share .* between 0 and 1"),
+    ("[alerts]\ncpu_warning = 250\n", "alerts.cpu_warning .* at most 100"),
+    ("[tasks.proces_analytics_event]\nretries = 1\n", "Unknown task 'tasks.proces_analytics"),
+    ("[tasks.batch_process_events]\nretry_delay = -5\n", "must not be negative"),
+    ("[backends]\nsocket_timeout_seconds = 0\n", "socket_timeout_seconds .* above 0"),
+    ("[ingest]\npii_in_identifiers = \"keep\"\n", "pseudonymise' or 'reject'"),
+])
+def test_values_are_range_checked_and_task_names_known(tmp_path: Path, text: str,
+                                                       sentence: str) -> None:
+    with pytest.raises(ConfigError, match=sentence):
+        load_config(_write(tmp_path, text), env={})
+
+
+def test_a_config_file_others_can_write_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, "[ingest]\nbatch_size = 100\n", 0o666)
+    with pytest.raises(ConfigError, match="can be written by other users; .*chmod go-w"):
+        load_config(path, env={})
+
+
+def test_a_config_file_that_is_not_utf8_is_one_sentence(tmp_path: Path) -> None:
+    path = _write(tmp_path, b"[ingest]\n# caf\xe9\nbatch_size = 100\n")
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load_config(path, env={})
+
+
+def test_a_data_dir_that_is_a_file_is_one_sentence(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="from GRADVY_DATA_DIR\\) is a file"):
+        load_config(None, env={"GRADVY_DATA_DIR": str(tmp_path / "file")})
+
+
+def test_every_task_the_product_defines_is_known_to_the_config() -> None:
+    import gradvy_console.tasks  # noqa: F401 - registers the tasks
+    from gradvy_console.config.settings import TASK_NAMES
+    from gradvy_console.queues import registered_tasks
+
+    assert set(registered_tasks()) == set(TASK_NAMES)
+
+
+def test_credentials_are_redacted_from_every_sentence() -> None:
+    from gradvy_console.errors import GradvyError, redact
+
+    assert redact("rediss://:s3cret@h:6380/0") == "rediss://:***@h:6380/0"
+    assert redact("mongodb://gradvy:p%40ss@m:27017/?tls=true") == (
+        "mongodb://gradvy:***@m:27017/?tls=true")
+    assert redact("redis://h:6379/0 and https://example.org/a") == (
+        "redis://h:6379/0 and https://example.org/a")
+    assert "s3cret" not in str(GradvyError("Cannot reach redis://u:s3cret@h/0"))

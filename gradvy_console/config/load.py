@@ -18,7 +18,15 @@ from typing import Any
 
 from ..errors import ConfigError
 from .cron import parse as parse_cron
-from .settings import CONSOLE_KEYS, JOBS, QUEUES, Config, QueueSettings, TaskSettings
+from .settings import (
+    CONSOLE_KEYS,
+    JOBS,
+    QUEUES,
+    TASK_NAMES,
+    Config,
+    QueueSettings,
+    TaskSettings,
+)
 
 
 def _type_name(tp: Any) -> str:
@@ -109,7 +117,7 @@ def config_from_table(table: dict[str, Any], where: str) -> Config:
         if not isinstance(section, dict):
             raise ConfigError(f"[{section_name}] in {where} must be a table.")
     allowed_general = {"data_dir"}
-    allowed_backends = {"redis_url", "mongo_url", "mongo_db"}
+    allowed_backends = {"redis_url", "mongo_url", "mongo_db", "socket_timeout_seconds"}
     for key in general:
         if key not in allowed_general:
             raise ConfigError(f"Unknown setting 'general.{key}' in {where}.")
@@ -148,6 +156,9 @@ def config_from_table(table: dict[str, Any], where: str) -> Config:
             except ValueError as exc:
                 raise ConfigError(f"schedule.{job} = {expression!r} in {where}: {exc}.") from None
     for name, task in config.tasks.items():
+        if name not in TASK_NAMES:
+            raise ConfigError(f"Unknown task 'tasks.{name}' in {where}; tasks are "
+                              f"{', '.join(TASK_NAMES)}.")
         if task.queue not in QUEUES:
             raise ConfigError(
                 f"tasks.{name}.queue in {where} names unknown queue '{task.queue}'; "
@@ -174,7 +185,56 @@ def config_from_table(table: dict[str, Any], where: str) -> Config:
             )
         if queue.workers < 1:
             raise ConfigError(f"queues.{name}.workers in {where} must be at least 1.")
+    _check_ranges(config, where)
     return config
+
+
+# Settings that must be at least 1 (counts, sizes, limits) or above 0 (durations); shares
+# between 0 and 1; percentages between 0 and 100. Every other number must not be negative.
+_AT_LEAST_ONE = {"max_payload_bytes", "max_depth", "batch_size", "local_processes",
+                 "task_group_max", "session_max_events", "users", "days", "courses",
+                 "active_days", "clusters_min", "clusters_max", "recommend_limit", "workers"}
+_ABOVE_ZERO = {"socket_timeout_seconds", "inbox_lease_seconds", "result_timeout_seconds",
+               "result_ttl_seconds", "user_day_ttl_seconds", "session_ttl_seconds",
+               "minute_ttl_seconds", "heartbeat_ttl_seconds", "dropout_horizon_days",
+               "recommend_half_life_days", "initial_delay", "max_delay", "backoff",
+               "shutdown_timeout", "retry_backoff"}
+_SHARES = {"fault_share", "pii_share", "no_consent_share", "anomaly_contamination",
+           "holdout_share", "test_users_share", "dead_letter_rate_warning"}
+_PERCENT = {"cpu_warning", "memory_critical", "disk_critical", "hysteresis_percent"}
+_SIGNED = {"priority", "seed"}
+
+
+def _check_ranges(config: Config, where: str) -> None:
+    """Refuse numbers no setting can mean (`max_payload_bytes = -1` would dead-letter all
+    traffic), naming the key and the file."""
+    sections: list[tuple[str, Any]] = [
+        ("backends", config), ("ingest", config.ingest), ("live", config.live),
+        ("simulator", config.simulator), ("alerts", config.alerts),
+        ("insights", config.insights)]
+    sections += [(f"queues.{n}", q) for n, q in config.queues.items()]
+    sections += [(f"tasks.{n}", t) for n, t in config.tasks.items()]
+    for prefix, section in sections:
+        for f in dataclasses.fields(section):
+            value = getattr(section, f.name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            key = f"{prefix}.{f.name}"
+            if f.name in _SIGNED:
+                continue
+            if f.name in _AT_LEAST_ONE and value < 1:
+                raise ConfigError(f"{key} in {where} must be at least 1, not {value}.")
+            if f.name in _ABOVE_ZERO and value <= 0:
+                raise ConfigError(f"{key} in {where} must be above 0, not {value}.")
+            if f.name in _SHARES and not 0 <= value <= 1:
+                raise ConfigError(f"{key} in {where} must be between 0 and 1, not {value}.")
+            if f.name in _PERCENT and not 0 < value <= 100:
+                raise ConfigError(f"{key} in {where} must be above 0 and at most 100, "
+                                  f"not {value}.")
+            if value < 0:
+                raise ConfigError(f"{key} in {where} must not be negative, not {value}.")
+    if config.insights.clusters_min > config.insights.clusters_max:
+        raise ConfigError(f"insights.clusters_min in {where} must not exceed clusters_max.")
 
 
 def load_config(path: str | os.PathLike[str] | None = None,
@@ -196,8 +256,12 @@ def load_config(path: str | os.PathLike[str] | None = None,
     if chosen is None:
         config = Config()
     else:
+        _refuse_if_others_can_write(chosen)
         try:
             table = tomllib.loads(chosen.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{chosen} is not UTF-8 text (byte {exc.start} cannot be "
+                              "read); save it as UTF-8.") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{chosen} is not valid TOML: {exc}.") from None
         except OSError as exc:
@@ -214,7 +278,23 @@ def load_config(path: str | os.PathLike[str] | None = None,
         changes["mongo_url"] = env["GRADVY_MONGO_URL"]
     if changes:
         config = dataclasses.replace(config, **changes)
+    if config.data_dir.exists() and not config.data_dir.is_dir():
+        origin = "GRADVY_DATA_DIR" if env.get("GRADVY_DATA_DIR") else config.source
+        raise ConfigError(f"The data dir {config.data_dir} (from {origin}) is a file, not a "
+                          "directory; point it at a directory.")
     return config
+
+
+def _refuse_if_others_can_write(path: Path) -> None:
+    """A config file names the servers, the data dir and what runs: another user who can
+    write it could point the pipeline anywhere. Refused with the fix."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & 0o022:
+        raise ConfigError(f"{path} can be written by other users; make it yours alone: "
+                          f"chmod go-w {path}.")
 
 
 def origin_of(config: Config, setting: str) -> str:

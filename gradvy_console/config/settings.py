@@ -159,6 +159,17 @@ JOBS: dict[str, str] = {
 }
 
 
+# Every task the product defines (Huey names them by module path; `[tasks.NAME]` routes and
+# tunes them). A test checks this list against the registered tasks.
+TASK_NAMES: tuple[str, ...] = (
+    "process_analytics_event", "batch_process_events", "process_pending_events",
+    "update_realtime_metrics", "self_test_probe", "analyze_user_behavior",
+    "analyze_active_users", "check_user_anomalies", "process_user_anomalies",
+    "update_user_segments", "update_recommendation_models", "generate_content_recommendations",
+    "monitor_system_performance",
+)
+
+
 def _default_queues() -> dict[str, QueueSettings]:
     queues = {name: QueueSettings() for name in QUEUES}
     # The realtime queue answers fast: poll often, never back off far.
@@ -192,6 +203,7 @@ class Config:
     redis_url: str = ""
     mongo_url: str = ""
     mongo_db: str = "gradvy"
+    socket_timeout_seconds: float = 10.0
     ingest: IngestSettings = field(default_factory=IngestSettings)
     consent: ConsentSettings = field(default_factory=ConsentSettings)
     scoring: ScoringSettings = field(default_factory=ScoringSettings)

@@ -17,8 +17,8 @@ def redis_client(config: Config) -> Any:
 
     try:
         client = redis.Redis.from_url(config.redis_url, socket_connect_timeout=3,
-                                      socket_timeout=10, health_check_interval=30,
-                                      retry_on_timeout=True)
+                                      socket_timeout=config.socket_timeout_seconds,
+                                      health_check_interval=30, retry_on_timeout=True)
         client.ping()
     except (redis.RedisError, ValueError) as exc:
         raise BackendUnavailable(

@@ -21,7 +21,8 @@ def open_store(config: Config) -> DocumentStore:
 
         try:
             client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
-                config.mongo_url, serverSelectionTimeoutMS=3000)
+                config.mongo_url, serverSelectionTimeoutMS=3000,
+                socketTimeoutMS=int(config.socket_timeout_seconds * 1000))
             client.admin.command("ping")
             return MongoStore(client, config.mongo_db)
         except (PyMongoError, ValueError) as exc:
