@@ -33,7 +33,8 @@ def simulate_data(
             raise GradvyError(f"--end {end!r} is not an ISO 8601 time.", exit_code=2)
     with progress_bar("simulating", not json_out) as progress:
         report = run_simulation(config, store, simulate_count,
-                                users or config.simulator.users, days or config.simulator.days,
+                                config.simulator.users if users is None else users,
+                                config.simulator.days if days is None else days,
                                 seed, end_ms, progress)
     if json_out:
         echo_json(report.__dict__)
@@ -47,7 +48,8 @@ def simulate_data(
 
 @run_app.command("process-events")
 def process_events(
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Events per batch.")] = 100,
+    batch_size: Annotated[int | None, typer.Option(
+        "--batch-size", help="Events per batch (default: [ingest] batch_size).")] = None,
     in_process: Annotated[bool, typer.Option(
         "--in-process", help="Do not use the queue even if a consumer is running.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -55,9 +57,10 @@ def process_events(
     """Process every pending event (through the realtime queue when a consumer runs)."""
     from ..pipeline import live_consumers, process_pending
 
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise GradvyError("--batch-size must be at least 1.", exit_code=2)
     config = cli_config()
+    batch_size = config.ingest.batch_size if batch_size is None else batch_size
     store, live, ingestor = engine(config)
     use_queue = False if in_process else bool(live_consumers(live, "realtime"))
     if not json_out:

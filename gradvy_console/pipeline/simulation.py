@@ -14,6 +14,17 @@ from ..progress import Progress, no_progress
 from ..store import DocumentStore
 
 
+def _take_back(store: DocumentStore, receipts: list[str]) -> None:
+    """Remove a failed run's events from the inbox (best effort: the store may be what
+    failed; then they are simply processed, as any accepted event)."""
+    try:
+        for start in range(0, len(receipts), 10_000):
+            with store.transaction() as tx:
+                tx.take_receipts(receipts[start:start + 10_000])
+    except Exception:  # noqa: BLE001 - never hide the error that brought us here
+        pass
+
+
 @dataclass
 class SimulationReport:
     run_id: str
@@ -25,20 +36,44 @@ class SimulationReport:
     end_ms: int
 
 
+# One run is generated in memory, then written: these bound what it may hold (about 2 GB at
+# the largest). More data: run it several times (each run's learners are its own).
+MAX_EVENTS = 5_000_000
+MAX_USERS = 1_000_000
+MAX_DAYS = 3_650
+_YEAR_2000_MS = 946_684_800_000
+_YEAR_3000_MS = 32_503_680_000_000
+
+
 def simulate_data(config: Config, store: DocumentStore, count: int, users: int, days: int,
                   seed: int, end_ms: int | None = None, progress: Progress = no_progress
                   ) -> SimulationReport:
-    """Generate simulated learners and events; events wait in the inbox, as in the guide."""
+    """Generate simulated learners and events; events wait in the inbox, as in the guide.
+    All or nothing: if writing fails part-way, the events already written are taken back."""
     if count < 0 or users < 1 or days < 1:
         raise GradvyError("simulate-data needs a count of 0 or more, and at least one user "
                           "and one day.", exit_code=2)
+    if count > MAX_EVENTS or users > MAX_USERS or days > MAX_DAYS:
+        raise GradvyError(f"simulate-data makes at most {MAX_EVENTS:,} events for "
+                          f"{MAX_USERS:,} users over {MAX_DAYS:,} days in one run (it is built "
+                          "in memory); run it several times for more.", exit_code=2)
     if end_ms is None:
         end_ms = (now_ms() // 60_000) * 60_000
+    if not _YEAR_2000_MS + days * 86_400_000 <= end_ms <= _YEAR_3000_MS:
+        raise GradvyError("--end must fall between the year 2000 (plus the days simulated) "
+                          "and the year 3000.", exit_code=2)
     sim_cfg = config.simulator
     params = SimParams(count=count, users=users, days=days, seed=seed, end_ms=end_ms,
                        courses=sim_cfg.courses, fault_share=sim_cfg.fault_share,
                        pii_share=sim_cfg.pii_share, no_consent_share=sim_cfg.no_consent_share)
     sim = simulate(params)
+    # Encoded before anything is written: a value that cannot be stored fails here, not
+    # half-way.
+    payloads = [orjson.dumps(e) for e in sim.events]
+    run_doc = orjson.loads(orjson.dumps({
+        "_id": sim.run_id, "seed": seed, "count": count, "users": users, "days": days,
+        "end_ms": end_ms, "faults": sim.faults, "pii_planted": sim.pii_planted},
+        option=orjson.OPT_SERIALIZE_NUMPY))
     store.put_documents("courses", sim.courses)
     store.put_documents("sim_truth", sim.users)
     at = now_ms()
@@ -49,13 +84,15 @@ def simulate_data(config: Config, store: DocumentStore, count: int, users: int, 
             store.record_consent(user_id, consent, method="simulator", version="sim-1",
                                  legal_basis="consent", actor="simulator", at_ms=at)
     step = 10_000
-    progress(0, len(sim.events))
-    for start in range(0, len(sim.events), step):
-        chunk = sim.events[start:start + step]
-        store.inbox_put([orjson.dumps(e) for e in chunk], at)
-        progress(min(start + step, len(sim.events)), len(sim.events))
-    store.put_documents("sim_runs", [{
-        "_id": sim.run_id, "seed": seed, "count": count, "users": users, "days": days,
-        "end_ms": end_ms, "faults": sim.faults, "pii_planted": sim.pii_planted, "at_ms": at}])
+    progress(0, len(payloads))
+    written: list[str] = []
+    try:
+        for start in range(0, len(payloads), step):
+            written += store.inbox_put(payloads[start:start + step], at)
+            progress(min(start + step, len(payloads)), len(payloads))
+        store.put_documents("sim_runs", [{**run_doc, "at_ms": at}])
+    except BaseException:
+        _take_back(store, written)
+        raise
     return SimulationReport(sim.run_id, len(sim.events), len(sim.users), len(sim.courses),
                             sim.faults, sim.pii_planted, end_ms)
