@@ -38,6 +38,48 @@ class InputError(GradvyError):
     exit_code = 2
 
 
+class DamagedData(GradvyError):
+    """A data file on disk is damaged, truncated or missing next to its companions."""
+
+    exit_code = 3
+
+
+class DiskFull(GradvyError):
+    """The disk holding the data dir (or a server's) has no room left."""
+
+    exit_code = 4
+
+
+# Exit codes, for scripts: 0 done; 1 the operation failed (a task failed, a check did not
+# pass, nothing to act on); 2 bad input, bad configuration or an unreachable backend; 3 damaged
+# data on disk; 4 a full disk; 130 interrupted (Ctrl-C).
+EXIT_CODES = {0: "done", 1: "the operation failed", 2: "bad input, configuration or an "
+              "unreachable backend", 3: "damaged data on disk", 4: "the disk is full",
+              130: "interrupted"}
+
+
+def storage_failure(exc: BaseException, where: str) -> GradvyError | None:
+    """The sentence for a storage error met in the middle of a command (`where`: the data dir
+    or file), or None when `exc` is not one: a full disk (nothing accepted is lost: a failed
+    write rolls back whole) or a damaged SQLite file."""
+    import errno
+    import sqlite3
+
+    text = str(exc)
+    full = (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or (
+        isinstance(exc, sqlite3.OperationalError) and "full" in text)
+    if full:
+        return DiskFull(f"The disk holding {where} is full ({text}); nothing accepted was "
+                        "lost (the write that failed rolled back whole). Free some space and "
+                        "run the command again.")
+    if isinstance(exc, sqlite3.DatabaseError) and any(
+            sign in text for sign in ("malformed", "not a database", "corrupt")):
+        return DamagedData(f"A database in {where} is damaged ({text}); run 'gradvy run "
+                           "doctor' to find which, then restore it from a backup or move it "
+                           "aside.")
+    return None
+
+
 class BackendUnavailable(ConfigError):
     """A configured server (Redis, MongoDB) cannot be reached."""
 

@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from ..errors import GradvyError, lost_backend
+from ..errors import GradvyError, lost_backend, storage_failure
 from . import events, insights, ops, pool  # noqa: F401 - each registers its verbs
 from .common import app
 
@@ -26,6 +26,10 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:
+        storage = storage_failure(exc, _data_dir())
+        if storage is not None:
+            typer.echo(f"gradvy: {storage}", err=True)
+            sys.exit(storage.exit_code)
         sentence = lost_backend(exc)
         if sentence is None:
             raise
@@ -33,6 +37,13 @@ def main() -> None:
         sys.exit(2)
     finally:
         _close_backends()
+
+
+def _data_dir() -> str:
+    """The data dir of the failed command, for its sentence."""
+    active = sys.modules.get("gradvy_console.config.active")
+    config = getattr(active, "_config", None) if active is not None else None
+    return f"the data dir {config.data_dir}" if config is not None else "the data dir"
 
 
 def _close_backends() -> None:

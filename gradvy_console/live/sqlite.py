@@ -105,7 +105,10 @@ class SqliteLive(LiveState):
                 self._purge(conn, now_ms)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # SQLite rolls back on its own after some errors (a full disk): rolling back
+            # again would replace the real error with "no transaction is active".
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
 
     def _append_sessions(self, conn: Any,

@@ -22,6 +22,7 @@ import orjson
 
 from ..analytics.events import Event, Rejection
 from ..analytics.scoring import merge
+from ..errors import DamagedData, storage_failure
 from ..private_files import private_dir, private_sqlite
 from .base import DocumentStore, IngestTx, StoredEvent, dead_letter_fields
 
@@ -132,6 +133,21 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=60000")
     conn.execute("PRAGMA cache_size=-32768")
     return conn
+
+
+def refuse_lost_database(path: Path) -> None:
+    """An empty database file next to a non-empty write-ahead log, or next to queue files
+    that hold work, is a store that lost its contents (truncated, or replaced by mistake):
+    refuse it rather than start over empty, which would hide the loss."""
+    if not path.exists() or path.stat().st_size > 0:
+        return
+    wal = path.with_name(path.name + "-wal")
+    companions = [p for p in path.parent.glob("queue-*.db") if p.stat().st_size > 0]
+    if (wal.exists() and wal.stat().st_size > 0) or (path.name == "store.db" and companions):
+        beside = "its write-ahead log" if wal.exists() else "the queue files beside it"
+        raise DamagedData(f"{path} is empty but {beside} are not: the store lost its contents. "
+                          "Restore it from a backup; to start over on purpose, remove the data "
+                          f"dir {path.parent} (or move it aside).")
 
 
 def truncate_wal(path: Path) -> None:
@@ -297,11 +313,22 @@ class SqliteStore(DocumentStore):
     def __init__(self, path: Path) -> None:
         self.path = path
         private_dir(path.parent)
+        refuse_lost_database(path)
         self._local = threading.local()
         self._writer = WriterLock(path)
-        conn = self._conn()
-        with self._writer.held():
-            conn.executescript(SCHEMA)
+        try:
+            conn = self._conn()
+            with self._writer.held():
+                conn.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            failure = storage_failure(exc, str(path))
+            if failure is None:
+                raise
+            if isinstance(failure, DamagedData):
+                raise DamagedData(f"The store {path} is damaged ({exc}): restore it from a "
+                                  "backup, or move it aside to start an empty store ('gradvy "
+                                  "run doctor' checks every file).") from None
+            raise failure from None
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -318,7 +345,10 @@ class SqliteStore(DocumentStore):
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                # SQLite rolls back on its own after some errors (a full disk): rolling back
+                # again would replace the real error with "no transaction is active".
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
             else:
                 conn.execute("COMMIT")
