@@ -82,3 +82,21 @@ def test_a_full_disk_is_one_sentence_and_loses_nothing_accepted(tmp_path: Path) 
     result = json.loads(again.stdout)
     assert result["processed"] + result["duplicates"] == 5000
     assert status(env, tmp_path)["events"]["processed"] == 5000
+
+
+def test_doctor_finds_each_problem_and_says_what_to_do(tmp_path: Path) -> None:
+    env = _fresh(tmp_path)
+    out = gradvy(["run", "doctor"], env, tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "integrity of store.db: " in out.stdout and "FAIL" not in out.stdout
+    data = tmp_path / "data"
+    (data / "queue.key").chmod(0o644)
+    live = data / "live.db"
+    live.write_bytes(live.read_bytes()[:4096] + b"\x00garbage" * 2000)
+    out = gradvy(["run", "doctor", "--json"], env, tmp_path)
+    assert out.returncode == 1
+    failed = {f["check"]: f for f in json.loads(out.stdout) if not f["ok"]}
+    assert set(failed) >= {"queue key", "permissions", "integrity of live.db"}, failed
+    assert failed["queue key"]["fix"] == f"chmod 600 {data / 'queue.key'}"
+    assert "chmod -R go-rwx" in failed["permissions"]["fix"]
+    assert "backup" in failed["integrity of live.db"]["fix"]

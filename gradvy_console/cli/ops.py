@@ -164,3 +164,21 @@ def ack(alert_id: Annotated[str, typer.Argument(help="An alert id (or its start)
     if alert is None:
         raise GradvyError(f"No alert {alert_id}.", exit_code=1)
     typer.echo(f"Acknowledged {alert['alert_id']}: {alert['message']}")
+
+
+@run_app.command("doctor")
+def doctor_cmd(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+               ) -> None:
+    """Check integrity, permissions, keys, backends and free disk; say what to do about each
+    finding. Exit code 0 when every check passes, 1 otherwise. Changes nothing."""
+    from ..pipeline.doctor import doctor
+
+    findings = doctor(cli_config())
+    if json_out:
+        echo_json([f.as_dict() for f in findings])
+    else:
+        for f in findings:
+            typer.echo(f"{'ok  ' if f.ok else 'FAIL'}  {f.check}: {f.detail}"
+                       + ("" if f.ok else f"\n      -> {f.fix}"))
+    if not all(f.ok for f in findings):
+        raise typer.Exit(1)

@@ -20,6 +20,7 @@ from ..monitoring import fleet, live_consumers, pipeline_metrics
 from ..privacy import change_consent
 from ..progress import Progress
 from ..queues import current_queue_metrics, percentile, queue_metrics
+from .doctor import Finding, doctor
 from .processing import ProcessReport, process_pending
 from .self_test import Check, self_test
 from .simulation import SimulationReport, simulate_data
@@ -28,8 +29,8 @@ from .task_admin import retry_task, schedule_table
 from .users import user_insights, user_report
 
 __all__ = [
-    "Check", "ProcessReport", "Progress", "SimulationReport", "change_consent",
-    "current_queue_metrics", "drain_inbox", "drain_parallel", "drain_partition", "fleet",
+    "Check", "Finding", "ProcessReport", "Progress", "SimulationReport", "change_consent",
+    "current_queue_metrics", "doctor", "drain_inbox", "drain_parallel", "drain_partition", "fleet",
     "ingest_source", "live_consumers", "percentile", "pipeline_metrics", "process_pending",
     "queue_metrics", "read_event_source", "replay_dead_letter", "retry_task", "schedule_table",
     "self_test", "simulate_data", "status", "user_insights", "user_report",
