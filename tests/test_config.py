@@ -31,7 +31,7 @@ def test_every_setting_is_documented() -> None:
 
     defaults = Config()
     for section in ("ingest", "consent", "scoring", "live", "simulator", "alerts", "console",
-                    "insights"):
+                    "insights", "logs"):
         for f in dataclasses.fields(getattr(defaults, section)):
             if f.name == "keys":
                 assert "[console.keys]" in text

@@ -42,7 +42,7 @@ def start(
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from ..pool.logs import mask_log_records
 
-    mask_log_records()
+    mask_log_records(config.logs.repeat_every_seconds)
     from .. import runtime
 
     runtime.activate(config)

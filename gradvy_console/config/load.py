@@ -191,14 +191,14 @@ def config_from_table(table: dict[str, Any], where: str) -> Config:
 
 # Settings that must be at least 1 (counts, sizes, limits) or above 0 (durations); shares
 # between 0 and 1; percentages between 0 and 100. Every other number must not be negative.
-_AT_LEAST_ONE = {"max_payload_bytes", "max_depth", "batch_size", "local_processes",
+_AT_LEAST_ONE = {"max_bytes", "max_payload_bytes", "max_depth", "batch_size", "local_processes",
                  "task_group_max", "session_max_events", "users", "days", "courses",
                  "active_days", "clusters_min", "clusters_max", "recommend_limit", "workers"}
 _ABOVE_ZERO = {"socket_timeout_seconds", "inbox_lease_seconds", "result_timeout_seconds",
                "result_ttl_seconds", "user_day_ttl_seconds", "session_ttl_seconds",
                "minute_ttl_seconds", "heartbeat_ttl_seconds", "dropout_horizon_days",
                "recommend_half_life_days", "initial_delay", "max_delay", "backoff",
-               "shutdown_timeout", "retry_backoff"}
+               "shutdown_timeout", "retry_backoff", "repeat_every_seconds"}
 _SHARES = {"fault_share", "pii_share", "no_consent_share", "anomaly_contamination",
            "holdout_share", "test_users_share", "dead_letter_rate_warning"}
 _PERCENT = {"cpu_warning", "memory_critical", "disk_critical", "hysteresis_percent"}
@@ -211,7 +211,7 @@ def _check_ranges(config: Config, where: str) -> None:
     sections: list[tuple[str, Any]] = [
         ("backends", config), ("ingest", config.ingest), ("live", config.live),
         ("simulator", config.simulator), ("alerts", config.alerts),
-        ("insights", config.insights)]
+        ("insights", config.insights), ("logs", config.logs)]
     sections += [(f"queues.{n}", q) for n, q in config.queues.items()]
     sections += [(f"tasks.{n}", t) for n, t in config.tasks.items()]
     for prefix, section in sections:

@@ -87,6 +87,13 @@ class LiveSettings:
 
 
 @dataclass(frozen=True)
+class LogSettings:
+    max_bytes: int = 10_485_760          # a consumer's or the pool's log is rotated past this
+    backups: int = 3                     # rotated copies kept (worker-QUEUE.log.1 ...)
+    repeat_every_seconds: float = 60.0   # the same backend error is logged once this often
+
+
+@dataclass(frozen=True)
 class SimulatorSettings:
     users: int = 100
     days: int = 30
@@ -214,6 +221,7 @@ class Config:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     insights: InsightSettings = field(default_factory=InsightSettings)
+    logs: LogSettings = field(default_factory=LogSettings)
     schedule: dict[str, str] = field(default_factory=lambda: dict(JOBS))
     source: str = "built-in defaults"
 

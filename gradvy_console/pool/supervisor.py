@@ -40,6 +40,7 @@ from ..monitoring import HISTORY_5S, backend_outage, event_alert, tick
 from ..private_files import open_private_append, private_dir
 from ..queues import current_queue_metrics
 from .control import pidfile_path, running_pid, supervisor_id
+from .logs import rotate
 
 log = logging.getLogger("gradvy.supervisor")
 
@@ -307,6 +308,17 @@ class Supervisor:
         except Exception as exc:  # noqa: BLE001 - monitoring must never stop the pool
             log.warning("monitoring tick failed: %s", exc)
 
+    def rotate_logs(self) -> None:
+        """Keep every consumer's log, and the detached pool's own, under [logs] max_bytes."""
+        logs = self.config.logs
+        paths = [self.log_dir / f"worker-{q}.log" for q in self.consumers]
+        paths.append(self.config.data_dir / "supervisor.log")
+        for path in paths:
+            try:
+                rotate(path, logs.max_bytes, logs.backups)
+            except OSError as exc:
+                log.warning("cannot rotate %s: %s", path, exc)
+
     def _handle_commands(self) -> None:
         now = int(time.time() * 1000)
         try:
@@ -351,9 +363,11 @@ class Supervisor:
                     self._handle_commands()
                     self.publish()
                     last_publish = now
-                if now - last_monitor >= 5.0 and not self._live_down:
-                    self.monitor()
-                    self._settled(int(time.time() * 1000))
+                if now - last_monitor >= 5.0:
+                    if not self._live_down:
+                        self.monitor()
+                        self._settled(int(time.time() * 1000))
+                    self.rotate_logs()
                     last_monitor = now
         finally:
             log.info("stopping the pool")

@@ -124,7 +124,7 @@ def run_worker(config: Config, queue: str, workers: int | None = None,
     # that is noise and measurable cost. Consumer lifecycle ('huey.consumer') stays at INFO.
     logging.getLogger("huey").setLevel(logging.INFO if verbose else logging.WARNING)
     logging.getLogger("huey.consumer").setLevel(logging.INFO)
-    mask_log_records()
+    mask_log_records(config.logs.repeat_every_seconds)
     runtime.activate(config)
     runtime.buffer_live_writes()
     runtime.live().ping()

@@ -221,13 +221,16 @@ class QueueSet:
             from ..live import redis_client
 
             redis_client(self.config)  # one clear sentence if unreachable
-            return GradvyRedisHuey(name, url=self.config.redis_url, results=True,
+            import redis
+
+            # Above the 1 s blocking read, so an idle BRPOP never times out; a server that
+            # stops answering does, after the configured socket timeout.
+            pool = redis.ConnectionPool.from_url(
+                self.config.redis_url, socket_connect_timeout=3,
+                socket_timeout=max(self.config.socket_timeout_seconds, 2.0))
+            return GradvyRedisHuey(name, connection_pool=pool, results=True,
                                    blocking=True, read_timeout=1, utc=True,
                                    serializer=self.serializer,
-                                   socket_connect_timeout=3,
-                                   # above the 1 s blocking read, so an idle BRPOP never
-                                   # times out; a server that stops answering does
-                                   socket_timeout=max(self.config.socket_timeout_seconds, 2.0),
                                    expire_time=int(self.config.ingest.result_ttl_seconds))
         path = private_sqlite(self.config.data_dir / f"queue-{queue}.db")
         # fsync=False: synchronous=NORMAL under WAL, durable across process crashes (the
