@@ -23,14 +23,20 @@ def private_dir(path: Path) -> Path:
 
 
 def private_file(path: Path) -> Path:
-    """Make sure `path` exists as a 0600 file (never truncating it), in a private directory."""
+    """Make sure `path` exists as a 0600 file (never truncating it), in a private directory.
+
+    An existing file is never opened here, only chmod-ed: closing any descriptor of a file
+    drops every POSIX lock this process holds on it, and SQLite's locks on a database are
+    exactly such locks (opening and closing store.db beside a live connection let another
+    process's write go unseen)."""
     private_dir(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
     try:
-        if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
-            os.fchmod(fd, FILE_MODE)
-    finally:
-        os.close(fd)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        if stat.S_IMODE(path.stat().st_mode) & 0o077:
+            os.chmod(path, FILE_MODE)
+    else:
+        os.close(fd)   # a file made just now: no connection of ours holds it yet
     return path
 
 

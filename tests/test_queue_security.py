@@ -146,7 +146,8 @@ def test_a_planted_pickle_runs_nowhere_and_is_dropped_and_alerted(
         while status(env, tmp_path)["queues"]["realtime"]["pending"]:
             assert time.monotonic() < deadline
             time.sleep(0.1)
-        assert gradvy(["run", "test", "--wait", "20"], env, tmp_path).returncode == 0
+        checked = gradvy(["run", "test", "--wait", "20"], env, tmp_path)
+        assert checked.returncode == 0, checked.stdout
     finally:
         worker.stop()
     assert not marker.exists()

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..analytics.events import mask_text
-from ..errors import is_backend_failure, redact
+from ..errors import GradvyError, is_backend_failure, redact
 
 
 class MaskingFilter(logging.Filter):
@@ -49,7 +49,9 @@ class OutageFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if exc is None or not is_backend_failure(exc):
+        # Backend failures, and our own one-sentence errors (a dropped queue message), are
+        # one line each: their traceback says nothing more.
+        if exc is None or not (is_backend_failure(exc) or isinstance(exc, GradvyError)):
             return True
         kind = (record.name, type(exc).__name__)
         now = self.clock()
