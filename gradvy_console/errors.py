@@ -99,6 +99,10 @@ def lost_backend(exc: BaseException) -> str | None:
     import pymongo.errors
     import redis
 
+    if isinstance(exc, redis.ResponseError) and str(exc).startswith("OOM"):
+        return ("Redis is out of memory (its maxmemory is reached) and refuses writes; nothing "
+                "accepted is lost: raise maxmemory or free memory on Redis, then run the "
+                "command again.")
     if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
         server = "Redis"
     elif isinstance(exc, pymongo.errors.ConnectionFailure):

@@ -100,3 +100,20 @@ def test_doctor_finds_each_problem_and_says_what_to_do(tmp_path: Path) -> None:
     assert failed["queue key"]["fix"] == f"chmod 600 {data / 'queue.key'}"
     assert "chmod -R go-rwx" in failed["permissions"]["fix"]
     assert "backup" in failed["integrity of live.db"]["fix"]
+
+
+def test_start_detach_reports_a_store_that_is_down_and_waits_for_its_consumers(
+        tmp_path: Path) -> None:
+    env = env_for(tmp_path / "data")
+    down = dict(env, GRADVY_MONGO_URL="mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500")
+    out = gradvy(["run", "start", "--detach"], down, tmp_path)
+    _one_sentence(out, 2, "Cannot reach MongoDB at mongodb://127.0.0.1:1")
+    assert not (tmp_path / "data" / "supervisor.pid").exists()
+    out = gradvy(["run", "start", "--detach"], env, tmp_path)
+    try:
+        assert out.returncode == 0, out.stderr
+        assert "7 consumers up" in out.stdout
+        consumers = status(env, tmp_path)["consumers"]
+        assert len({c["queue"] for c in consumers if c["alive"]}) == 7
+    finally:
+        assert gradvy(["run", "stop"], env, tmp_path).returncode == 0

@@ -21,7 +21,7 @@ def start(
     import logging
     import os
 
-    from ..pool.control import running_pid, send_command, start_detached
+    from ..pool.control import running_pid, send_command, start_detached, wait_for_consumers
     from ..pool.supervisor import Supervisor
 
     config = cli_config()
@@ -33,20 +33,24 @@ def start(
     pid = running_pid(config)
     if pid is not None:
         raise GradvyError(f"already running (pid {pid})", exit_code=1)
+    from .. import runtime
+
+    # Every backend answers before anything starts: a pool whose store is down would only
+    # crash-loop its consumers (one sentence and exit code 2 instead).
+    runtime.activate(config)
+    runtime.live().ping()
+    runtime.store()
     if detach:
         pid = start_detached(config, state["config_path"])
-        typer.echo(f"Worker pool started in the background (pid {pid}); log: "
-                   f"{config.data_dir / 'supervisor.log'}.")
+        up = wait_for_consumers(config, pid)
+        typer.echo(f"Worker pool started in the background (pid {pid}, {up} consumers up); "
+                   f"log: {config.data_dir / 'supervisor.log'}.")
         return
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from ..pool.logs import mask_log_records
 
     mask_log_records(config.logs.repeat_every_seconds)
-    from .. import runtime
-
-    runtime.activate(config)
-    runtime.live().ping()
     supervisor = Supervisor(config, state["config_path"])
     supervisor.acquire()
     try:

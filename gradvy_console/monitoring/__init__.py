@@ -15,6 +15,7 @@ from .tick import (
     apply_changes,
     backend_outage,
     cpu_percent,
+    drain_failing,
     event_alert,
     queue_message_rejected,
     rules,
@@ -25,6 +26,6 @@ from .tick import (
 
 __all__ = [
     "EVENT_KINDS", "HISTORY_5M", "HISTORY_5S", "acknowledge", "alert_values", "apply_changes",
-    "backend_outage", "cpu_percent", "event_alert", "fleet", "live_consumers",
+    "backend_outage", "cpu_percent", "drain_failing", "event_alert", "fleet", "live_consumers",
     "pipeline_metrics", "queue_message_rejected", "rules", "sample", "subjects", "tick",
 ]

@@ -45,11 +45,13 @@ def rules(config: Config) -> dict[str, Rule]:
         "consumer_died": Rule("consumer_died", "warning", 0.5, 0.0, "bool"),
         "bot_like_users": Rule("bot_like_users", "warning", 0.5, 0.0, "bool"),
         "bad_queue_message": Rule("bad_queue_message", "critical", 0.5, 0.0, "bool"),
+        "pending_drain_failing": Rule("pending_drain_failing", "critical", 0.5, 0.0, "bool"),
     }
 
 
 # Alerts raised and cleared by events (the supervisor), not by the periodic evaluation.
-EVENT_KINDS = ("backend_unreachable", "consumer_died", "bot_like_users", "bad_queue_message")
+EVENT_KINDS = ("backend_unreachable", "consumer_died", "bot_like_users", "bad_queue_message",
+               "pending_drain_failing")
 
 
 def event_alert(config: Config, store: DocumentStore, key: str, raise_it: bool,
@@ -76,6 +78,17 @@ def queue_message_rejected(config: Config, store: DocumentStore, why: str,
                 f"A queue message failed its check and was dropped, never run: {why}. Check "
                 "who can write to the queues, and that every host has the same queue key.",
                 now_ms)
+
+
+def drain_failing(config: Config, store: DocumentStore, failing: bool, runs: int = 0,
+                  error: BaseException | None = None) -> None:
+    """Raise (after the periodic pending-events drain failed `runs` >= 2 times running) or
+    clear the `pending_drain_failing` alert: pending events are not being processed."""
+    detail = (str(error).splitlines() or [""])[0][:160] if error is not None else ""
+    event_alert(config, store, "pending_drain_failing", failing,
+                f"The every-minute drain of pending events failed {runs} times running "
+                f"({type(error).__name__ if error else ''}: {detail}); pending events wait. "
+                "See the realtime consumer's log and 'gradvy run doctor'.")
 
 
 def cpu_percent(live: LiveState, now_ms: int) -> float | None:

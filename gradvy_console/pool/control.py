@@ -105,6 +105,33 @@ def start_detached(config: Config, config_path: str | None = None, timeout: floa
     raise GradvyError(f"The pool did not start within {timeout:.0f} s.", exit_code=1)
 
 
+def wait_for_consumers(config: Config, pid: int, timeout: float = 60.0) -> int:
+    """Wait until every queue's consumer of the pool `pid` sends its heartbeat; return how
+    many are up. The pool exiting meanwhile, or a consumer not up in time, is one sentence."""
+    import psutil
+
+    from ..config import QUEUES
+    from ..monitoring import live_consumers
+
+    pool = supervisor_id(config)
+    deadline = time.monotonic() + timeout
+    up: set[str] = set()
+    while time.monotonic() < deadline:
+        up = {c["queue"] for c in live_consumers(runtime.live(),
+                                                stale_after_s=config.live.heartbeat_ttl_seconds)
+              if c.get("supervisor") == pool}
+        if up >= set(QUEUES):
+            return len(up)
+        if not psutil.pid_exists(pid) or running_pid(config) != pid:
+            raise GradvyError(f"The pool (pid {pid}) exited while starting; see "
+                              f"{config.data_dir / 'supervisor.log'}.", exit_code=1)
+        time.sleep(0.2)
+    missing = ", ".join(q for q in QUEUES if q not in up)
+    raise GradvyError(f"The pool (pid {pid}) runs, but these consumers did not come up within "
+                      f"{timeout:.0f} s: {missing}; see {config.data_dir / 'logs'}.",
+                      exit_code=1)
+
+
 def stop_running(config: Config, timeout: float = 120.0) -> int:
     """SIGTERM the running supervisor and wait until it (and so every consumer) exited."""
     pid = running_pid(config)

@@ -128,6 +128,10 @@ def run_worker(config: Config, queue: str, workers: int | None = None,
     runtime.activate(config)
     runtime.buffer_live_writes()
     runtime.live().ping()
+    # A consumer whose store cannot be reached exits with one sentence instead of taking
+    # tasks it can only fail: the pool restarts it with backoff (1, 2, 4 ... 30 s) and shows
+    # it as crash-looping, which is what the operator should see.
+    runtime.store()
 
     settings = config.queues[queue]
     consumer = make_consumer(queue, config, workers, worker_type, periodic)

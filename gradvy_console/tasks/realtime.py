@@ -9,10 +9,11 @@ from typing import Any
 import orjson
 
 from .. import runtime
+from ..analytics.events import UNPROCESSABLE, Rejection
 from ..clock import now_ms
 from ..errors import GradvyError
 from ..ingest import IngestResult, drain_inbox
-from ..monitoring import pipeline_metrics
+from ..monitoring import drain_failing, pipeline_metrics
 from ..queues import task
 from ..queues.group_commit import groupable
 
@@ -29,8 +30,22 @@ def _persist_one(event_data: Any, receipt: str | None = None) -> tuple[tuple[Any
 def _persist_many(events: list[Any] | None = None, receipts: list[str] | None = None
                   ) -> tuple[tuple[Any, ...], dict[str, Any]]:
     if receipts is None and events is not None:
-        receipts = runtime.store().inbox_put([_encode(e) for e in events], now_ms(),
-                                             _lease_ms())
+        store = runtime.store()
+        payloads: list[bytes] = []
+        unstorable: list[Rejection] = []
+        for event in events:
+            try:
+                payloads.append(_encode(event))
+            except GradvyError as exc:
+                # One event of the batch can never be stored: it becomes a dead letter now,
+                # before anything is queued, and the rest of the batch goes on.
+                unstorable.append(Rejection(UNPROCESSABLE, str(exc), event))
+        if unstorable:
+            with store.transaction() as tx:
+                tx.add_dead_letters(unstorable, [None] * len(unstorable), now_ms())
+                tx.add_counters({"dead_lettered": len(unstorable),
+                                 f"rejected:{UNPROCESSABLE}": len(unstorable)})
+        receipts = store.inbox_put(payloads, now_ms(), _lease_ms())
         # The inbox holds the payloads now; the message carries only their receipts.
         events = None
     return (), {"events": events, "receipts": receipts}
@@ -122,9 +137,26 @@ batch_process_events.before_enqueue = _persist_many
 
 @task("realtime", periodic="process_pending_events")
 def process_pending_events(batch_size: int = 1000, max_batches: int = 1000) -> dict[str, Any]:
-    """Drain the inbox: everything pending, including work whose queue message was lost."""
-    return drain_inbox(runtime.store(), runtime.ingestor(), runtime.get_config(),
-                       batch_size=batch_size, max_batches=max_batches).as_dict()
+    """Drain the inbox: everything pending, including work whose queue message was lost.
+    Failing twice running raises the `pending_drain_failing` alert; a run that works clears
+    it."""
+    config, live = runtime.get_config(), runtime.live()
+    try:
+        result = drain_inbox(runtime.store(), runtime.ingestor(), config,
+                             batch_size=batch_size, max_batches=max_batches).as_dict()
+    except Exception as exc:
+        failures = int((live.get_json(DRAIN_FAILURES, now_ms()) or {}).get("runs", 0)) + 1
+        live.put_json(DRAIN_FAILURES, {"runs": failures}, ttl_s=86_400)
+        if failures >= 2:
+            drain_failing(config, runtime.store(), True, failures, exc)
+        raise
+    if live.get_json(DRAIN_FAILURES, now_ms()):
+        live.delete_json(DRAIN_FAILURES)
+        drain_failing(config, runtime.store(), False)
+    return result
+
+
+DRAIN_FAILURES = "drain:failures"
 
 
 @task("realtime", periodic="update_realtime_metrics")
