@@ -198,6 +198,12 @@ class PipelineSource:
         metrics = self._queue_metrics(store, live, depths, oldest, at, queue_metrics)
         beats = fleet(live, self.config.live.heartbeat_ttl_seconds, at)
         pools = sorted(live.scan_json("sup:", at).values(), key=lambda s: s.get("id", ""))
+        if self._slow.get("pools_watched_at") != self._slow_at:
+            # The console, too, notices a pool that stopped reporting (every 5 s).
+            from .monitoring import watch_pools
+
+            self._slow["pools_watched_at"] = self._slow_at
+            watch_pools(self.config, store, live, pools, at)
         counters = store.counters()
         history = live.get_list("sys:history:5s", at)[-SPARK_SAMPLES:]
         system = live.get_json("metrics:system", at)

@@ -22,10 +22,12 @@ from .tick import (
     sample,
     subjects,
     tick,
+    watch_pools,
 )
 
 __all__ = [
     "EVENT_KINDS", "HISTORY_5M", "HISTORY_5S", "acknowledge", "alert_values", "apply_changes",
     "backend_outage", "cpu_percent", "drain_failing", "event_alert", "fleet", "live_consumers",
     "pipeline_metrics", "queue_message_rejected", "rules", "sample", "subjects", "tick",
+    "watch_pools",
 ]

@@ -46,12 +46,55 @@ def rules(config: Config) -> dict[str, Rule]:
         "bot_like_users": Rule("bot_like_users", "warning", 0.5, 0.0, "bool"),
         "bad_queue_message": Rule("bad_queue_message", "critical", 0.5, 0.0, "bool"),
         "pending_drain_failing": Rule("pending_drain_failing", "critical", 0.5, 0.0, "bool"),
+        "pool_silent": Rule("pool_silent", "critical", 0.5, 0.0, "bool"),
     }
 
 
 # Alerts raised and cleared by events (the supervisor), not by the periodic evaluation.
 EVENT_KINDS = ("backend_unreachable", "consumer_died", "bot_like_users", "bad_queue_message",
-               "pending_drain_failing")
+               "pending_drain_failing", "pool_silent")
+
+POOLS_SEEN = "pools:seen"
+POOL_SILENT_AFTER_MS = 15_000
+POOL_FORGOTTEN_AFTER_MS = 86_400_000
+
+
+def watch_pools(config: Config, store: DocumentStore, live: LiveState,
+                pools: list[dict[str, Any]], now_ms: int) -> list[str]:
+    """Every pool that reported in live state is remembered; one that stops reporting for
+    15 s without having stopped cleanly (it leaves `sup-stopped:<id>` when it does) raises
+    `pool_silent:<id>`, cleared when it reports again. Run by every pool's tick and by the
+    console, so any of them notices another that was killed or whose host went down.
+    Returns the ids of the silent pools."""
+    seen: dict[str, Any] = dict(live.get_json(POOLS_SEEN, now_ms) or {})
+    for pool in pools:
+        seen[str(pool.get("id"))] = {"host": pool.get("host"), "last_ms": now_ms}
+    stopped = live.scan_json("sup-stopped:", now_ms)
+    active = {a["key"] for a in store.alerts(active_only=True, limit=1000)}
+    current = {str(p.get("id")) for p in pools}
+    silent = []
+    for pool_id, info in list(seen.items()):
+        key = f"pool_silent:{pool_id}"
+        age = now_ms - int(info.get("last_ms", now_ms))
+        if pool_id in current or f"sup-stopped:{pool_id}" in stopped:
+            if key in active:
+                event_alert(config, store, key, False, now_ms=now_ms)
+            if pool_id not in current:
+                del seen[pool_id]
+            continue
+        if age > POOL_FORGOTTEN_AFTER_MS:
+            del seen[pool_id]
+            continue
+        if age > POOL_SILENT_AFTER_MS:
+            silent.append(pool_id)
+            if key not in active:
+                event_alert(config, store, key, True,
+                            f"The worker pool {pool_id} on {info.get('host')} stopped "
+                            f"reporting {age // 1000} s ago without stopping cleanly (killed, "
+                            "or its host or its connection to Redis is down); its queues "
+                            "may have no consumer.", now_ms)
+    live.put_json(POOLS_SEEN, seen, ttl_s=7 * 86_400)
+    return silent
 
 
 def event_alert(config: Config, store: DocumentStore, key: str, raise_it: bool,
@@ -193,6 +236,7 @@ def tick(config: Config, store: DocumentStore, live: LiveState, history: tuple[s
     now = now_ms if now_ms is not None else int(time.time() * 1000)
     consumers = fleet(live, config.live.heartbeat_ttl_seconds, now)
     pools = sorted(live.scan_json("sup:", now).values(), key=lambda s: s.get("id", ""))
+    watch_pools(config, store, live, pools, now)
     snap = sample(config, live, consumers, now)
     live.put_json("metrics:system", snap, ttl_s=600)
     key, max_len, ttl = history

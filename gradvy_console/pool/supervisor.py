@@ -373,6 +373,9 @@ class Supervisor:
             log.info("stopping the pool")
             self.stop_all()
             try:
+                # Stopped on purpose: other pools and consoles must not report it as silent.
+                runtime.live().put_json(f"sup-stopped:{self.id}", {"at_ms": int(
+                    time.time() * 1000)}, ttl_s=86_400)
                 runtime.live().delete_json(f"sup:{self.id}")
             except Exception:  # noqa: BLE001 - best effort on the way out
                 pass
