@@ -99,7 +99,7 @@ def lost_backend(exc: BaseException) -> str | None:
     import pymongo.errors
     import redis
 
-    if isinstance(exc, redis.ResponseError) and str(exc).startswith("OOM"):
+    if isinstance(exc, redis.ResponseError) and "OOM command not allowed" in str(exc):
         return ("Redis is out of memory (its maxmemory is reached) and refuses writes; nothing "
                 "accepted is lost: raise maxmemory or free memory on Redis, then run the "
                 "command again.")

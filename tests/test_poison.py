@@ -220,3 +220,55 @@ def test_delay_refuses_what_can_never_be_stored_before_queueing_anything(
     from gradvy_console.queues import current
 
     assert current().depths()["realtime"]["pending"] == 0
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(batch=st.lists(st.one_of(hostile_events.map(_encode), raw_lines), min_size=1,
+                      max_size=8))
+def test_hostile_lines_through_ingest_are_all_accounted_for(
+        engine: Any, tmp_path_factory: pytest.TempPathFactory, batch: list[bytes]) -> None:
+    from gradvy_console.errors import InputError
+    from gradvy_console.ingest import ingest_source
+
+    _config, store, ingestor = engine
+    path = tmp_path_factory.mktemp("in") / "events.ndjson"
+    lines = [line.replace(b"\n", b" ") for line in batch]
+    path.write_bytes(b"\n".join(lines + [orjson.dumps(good(1, "u2"))]))
+    before = store.counters()
+    try:
+        ingest_source(store, ingestor, str(path), batch_size=3)
+    except InputError:
+        pass   # a file that is not JSON at all says so, after dead-lettering its lines
+    after = store.counters()
+    accounted = sum(after.get(k, 0) - before.get(k, 0)
+                    for k in ("processed", "dead_lettered", "duplicates", "no_consent"))
+    non_blank = sum(1 for line in lines if line.strip()) + 1
+    assert accounted == non_blank
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(batch=st.lists(hostile_events, min_size=1, max_size=6))
+def test_hostile_events_through_delay_are_refused_or_processed(
+        tmp_path_factory: pytest.TempPathFactory, batch: list[Any]) -> None:
+    """`.delay()` either refuses an event with one sentence (it can never be stored) or
+    accepts it; every accepted one is processed by the pending drain, and so is the event
+    sent after them all."""
+    from gradvy_console import runtime
+    from gradvy_console.errors import GradvyError
+    from gradvy_console.tasks import process_analytics_event
+
+    config = Config(data_dir=tmp_path_factory.mktemp("data"))
+    runtime.activate(config)
+    store = runtime.store()
+    accepted = 0
+    for event in batch + [good(7)]:
+        try:
+            process_analytics_event.delay(event)
+            accepted += 1
+        except GradvyError as exc:
+            assert "cannot be stored" in str(exc)
+    result = drain_inbox(store, runtime.ingestor(), config, batch_size=4, ignore_leases=True)
+    assert result.total == accepted and store.inbox_count() == 0
+    runtime.close()

@@ -176,6 +176,34 @@ def _array(first: bytes, chunks: Iterator[bytes], limit: int) -> Iterator[Read]:
             done = char == b"]"
     if not done:
         yield Rejection(BAD_JSON, UNCLOSED, (head or buffer[start:])[:_HEAD])
+        return
+    # Nothing after the array is dropped unseen: it is a dead letter of its own.
+    tail = buffer[pos:pos + _HEAD]
+    while not tail.strip():
+        more = next(feed, None)
+        if more is None:
+            return
+        tail = more[:_HEAD]
+    yield Rejection(BAD_JSON, "content after the end of the JSON array", tail)
+
+
+def _first_line_alone(first: bytearray | bytes, chunks: Iterator[bytes], limit: int) -> bool:
+    """Whether input that starts with "[" is NDJSON after all: its first line is a whole JSON
+    value and more lines follow (one array per line). A pretty-printed or one-line array is
+    not. Reads ahead only as far as the next non-blank byte (into `first`)."""
+    newline = first.find(b"\n")
+    if newline < 0 or newline > limit:
+        return False
+    try:
+        orjson.loads(first[:newline])
+    except orjson.JSONDecodeError:
+        return False
+    while not first[newline + 1:].strip():
+        more = next(chunks, None)
+        if more is None:
+            return False
+        first += more
+    return True
 
 
 def read_events(source: str, limit: int) -> Iterator[Read]:
@@ -184,17 +212,17 @@ def read_events(source: str, limit: int) -> Iterator[Read]:
     stream, _name = _open(source)
     try:
         chunks = _chunks(stream)
-        first = b""
+        first = bytearray()
         for chunk in chunks:
             first += chunk
             if first.strip():
                 break
         if not first.strip():
             return
-        if first.lstrip()[:1] == b"[":
-            yield from _array(first, chunks, limit)
+        if first.lstrip()[:1] == b"[" and not _first_line_alone(first, chunks, limit):
+            yield from _array(bytes(first), chunks, limit)
         else:
-            yield from _ndjson(first, chunks, limit)
+            yield from _ndjson(bytes(first), chunks, limit)
     finally:
         if source != "-":
             stream.close()
