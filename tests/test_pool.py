@@ -139,6 +139,8 @@ def test_two_pools_on_one_redis_share_the_fleet_and_run_jobs_once(
         tmp_path: Path, redis_url: str) -> None:
     """Two data dirs stand in for two hosts sharing one Redis."""
     envs = [env_for(tmp_path / name, redis_url) for name in ("host-a", "host-b")]
+    for env in envs:   # hosts of one deployment share the key that signs queue messages
+        env["GRADVY_QUEUE_KEY"] = "shared-queue-key-of-this-deployment"
     for env in envs:
         assert gradvy(["run", "start", "--detach"], env, tmp_path).returncode == 0
     try:
