@@ -81,26 +81,39 @@ class Limits:
     pii_in_identifiers: str = "pseudonymise"    # or "reject"
 
 
+_CONTAINERS = frozenset({dict, list, tuple})
+
+
 def nesting_depth(value: Any, cap: int) -> int:
     """How deeply lists and objects nest in `value` (a scalar is 0, `{}` is 1), counted
     without recursion and no further than `cap + 1`: a hostile payload cannot exhaust the
-    stack here, whatever its depth."""
+    stack here, whatever its depth. (Decoded JSON holds exact dicts and lists: checked by
+    type, the hot path of every event.)"""
+    kind = type(value)
+    if kind is not dict and kind is not list and kind is not tuple:
+        return 0
+    if kind is dict:
+        # The usual event: a few scalars and one flat `properties` object (or none): decided
+        # in one pass over its values, without the general walk below.
+        inner = [v for v in value.values() if type(v) in _CONTAINERS]
+        if not inner:
+            return 1
+        if len(inner) == 1 and type(inner[0]) is dict and not any(
+                type(v) in _CONTAINERS for v in inner[0].values()):
+            return 2
     deepest = 0
     stack: list[tuple[Any, int]] = [(value, 1)]
+    pop, push = stack.pop, stack.append
     while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list | tuple):
-            children = item
-        else:
-            continue
+        item, depth = pop()
         if depth > deepest:
             deepest = depth
             if deepest > cap:
                 return deepest
-        stack.extend((child, depth + 1) for child in children
-                     if isinstance(child, dict | list | tuple))
+        for child in (item.values() if type(item) is dict else item):
+            kind = type(child)
+            if kind is dict or kind is list or kind is tuple:
+                push((child, depth + 1))
     return deepest
 
 
@@ -209,17 +222,26 @@ def _content_hash(user_id: str, event_type: str, ts: int, session_id: str | None
 # In an identifier, a phone number is digits with a leading + or separators between groups
 # ("+44 20 7946 0958", "020-7946-0958"): a plain run of digits is an ordinary numeric id.
 _ID_PHONE = re.compile(r"\+\d[\d\s().-]{5,}\d|\d{2,4}[\s.-]\(?\d{2,4}\)?[\s.-]\d{3,4}")
-_ID_PII_CACHE: dict[str, bool] = {}
-
-
 def identifier_has_pii(value: str) -> bool:
     """Whether an identifier (user, session or event id, a property key) carries an e-mail
     address or a phone number."""
-    found = _ID_PII_CACHE.get(value)
+    if not _MAYBE_PII.search(value):
+        return False    # no "@", no run of seven digit-like characters: the common case
+    if "@" in value:
+        return _EMAIL.search(value) is not None
+    return _ID_PHONE.search(value) is not None
+
+
+_KEY_PII: dict[str, bool] = {}
+
+
+def _key_has_pii(key: str) -> bool:
+    """`identifier_has_pii` for property keys, which repeat from event to event: cached."""
+    found = _KEY_PII.get(key)
     if found is None:
-        found = bool(_EMAIL.search(value) or _ID_PHONE.search(value))
-        if len(_ID_PII_CACHE) < 100_000:
-            _ID_PII_CACHE[value] = found
+        found = identifier_has_pii(key)
+        if len(_KEY_PII) < 50_000:
+            _KEY_PII[key] = found
     return found
 
 
@@ -259,7 +281,7 @@ def scrub(value: Any, pii_key: bytes | None = None) -> tuple[Any, int, int]:
             if _is_secret_key(key):
                 dropped += 1
                 continue
-            if pii_key is not None and identifier_has_pii(key):
+            if pii_key is not None and _key_has_pii(key):
                 key = pseudonym(key, pii_key)
                 masked += 1
             kind = type(item)
