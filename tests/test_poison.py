@@ -234,7 +234,9 @@ def test_hostile_lines_through_ingest_are_all_accounted_for(
     _config, store, ingestor = engine
     path = tmp_path_factory.mktemp("in") / "events.ndjson"
     lines = [line.replace(b"\n", b" ") for line in batch]
-    path.write_bytes(b"\n".join(lines + [orjson.dumps(good(1, "u2"))]))
+    # An object first: the file is NDJSON, one payload per line (arrays: test_ingest_stream).
+    path.write_bytes(b"\n".join([orjson.dumps(good(0, "u2"))] + lines
+                                 + [orjson.dumps(good(1, "u2"))]))
     before = store.counters()
     try:
         ingest_source(store, ingestor, str(path), batch_size=3)
@@ -243,7 +245,7 @@ def test_hostile_lines_through_ingest_are_all_accounted_for(
     after = store.counters()
     accounted = sum(after.get(k, 0) - before.get(k, 0)
                     for k in ("processed", "dead_lettered", "duplicates", "no_consent"))
-    non_blank = sum(1 for line in lines if line.strip()) + 1
+    non_blank = sum(1 for line in lines if line.strip()) + 2
     assert accounted == non_blank
 
 

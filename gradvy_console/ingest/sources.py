@@ -175,7 +175,17 @@ def _array(first: bytes, chunks: Iterator[bytes], limit: int) -> Iterator[Read]:
             start, size, head = pos, 0, b""
             done = char == b"]"
     if not done:
-        yield Rejection(BAD_JSON, UNCLOSED, (head or buffer[start:])[:_HEAD])
+        # Cut off (a truncated file): a last element that is whole is still an event.
+        tail = buffer[start:]
+        if not size and tail.strip():
+            try:
+                value = orjson.loads(tail)
+            except orjson.JSONDecodeError:
+                pass
+            else:
+                yield (None, value)
+                tail = b""
+        yield Rejection(BAD_JSON, UNCLOSED, (head or tail)[:_HEAD])
         return
     # Nothing after the array is dropped unseen: it is a dead letter of its own.
     tail = buffer[pos:pos + _HEAD]
