@@ -274,3 +274,33 @@ def test_hostile_events_through_delay_are_refused_or_processed(
     result = drain_inbox(store, runtime.ingestor(), config, batch_size=4, ignore_leases=True)
     assert result.total == accepted and store.inbox_count() == 0
     runtime.close()
+
+
+def test_the_pending_drain_failing_twice_running_raises_an_alert_and_a_success_clears_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gradvy_console.tasks.realtime as realtime
+    from gradvy_console import runtime
+    from gradvy_console.tasks import process_pending_events
+
+    runtime.activate(Config(data_dir=tmp_path / "data"))
+    store = runtime.store()
+
+    def active() -> set[str]:
+        return {a["key"] for a in store.alerts(active_only=True)}
+
+    real = realtime.drain_inbox  # type: ignore[attr-defined]
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("the drain is broken")
+
+    monkeypatch.setattr(realtime, "drain_inbox", broken)
+    for runs in (1, 2):
+        with pytest.raises(ValueError):
+            process_pending_events.func()
+        assert ("pending_drain_failing" in active()) is (runs == 2)
+    [alert] = [a for a in store.alerts(active_only=True) if a["key"] == "pending_drain_failing"]
+    assert "failed 2 times running" in alert["message"]
+    monkeypatch.setattr(realtime, "drain_inbox", real)
+    process_pending_events.func()
+    assert "pending_drain_failing" not in active()
+    runtime.close()

@@ -43,7 +43,7 @@ def test_a_truncated_store_names_the_file(tmp_path: Path) -> None:
     for suffix in ("-wal", "-shm"):
         (tmp_path / "data" / f"store.db{suffix}").unlink(missing_ok=True)
     out = gradvy(["run", "status"], env, tmp_path)
-    _one_sentence(out, 3, "damaged")
+    _one_sentence(out, 3, str(store), "damaged")
 
 
 def test_an_empty_store_beside_its_queues_is_refused_not_started_over(tmp_path: Path) -> None:
