@@ -37,16 +37,9 @@ def buffer_live_writes(enabled: bool = True) -> None:
 
 def activate(config: Config) -> None:
     """Make `config` the process's configuration: rebinds queues, drops open backends."""
-    global _store, _live, _ingestor
     with _lock:
-        for backend in (_store, _live):
-            if backend is not None:
-                try:
-                    backend.close()
-                except Exception:  # noqa: BLE001 - closing a dead backend must not fail
-                    pass
+        close()
         set_active(config)
-        _store, _live, _ingestor = None, None, None
         queues.configure(config)
 
 
