@@ -1,12 +1,33 @@
-"""Dead letters reviewed by an operator: replay one into the pending inbox."""
+"""Dead letters outside the ingestion transaction: rejections found before anything reached
+the inbox (a line that is not JSON, an event that can never be stored), and replaying one an
+operator reviewed into the pending inbox."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
+from ..analytics.events import Rejection
 from ..clock import now_ms
 from ..errors import GradvyError
 from ..store import DocumentStore
+from .ingestor import IngestResult
+
+
+def dead_letter(store: DocumentStore, rejections: list[Rejection]) -> IngestResult:
+    """Write `rejections` as dead letters, with their counters, in one transaction; returns
+    them counted as an IngestResult (dead_lettered and reasons)."""
+    result = IngestResult()
+    if not rejections:
+        return result
+    reasons = Counter(r.reason for r in rejections)
+    with store.transaction() as tx:
+        tx.add_dead_letters(rejections, [None] * len(rejections), now_ms())
+        tx.add_counters({"dead_lettered": len(rejections),
+                         **{f"rejected:{reason}": n for reason, n in reasons.items()}})
+    result.dead_lettered = len(rejections)
+    result.reasons.update(reasons)
+    return result
 
 
 def replay_dead_letter(store: DocumentStore, dead_letter_id: str) -> dict[str, Any]:

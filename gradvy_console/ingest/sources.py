@@ -15,10 +15,10 @@ from typing import IO, Any
 import orjson
 
 from ..analytics.events import BAD_JSON, TOO_LARGE, Rejection
-from ..clock import now_ms
 from ..errors import InputError
 from ..progress import Progress, no_progress
 from ..store import DocumentStore
+from .dead_letters import dead_letter
 from .ingestor import Ingestor, IngestResult
 
 CHUNK = 1 << 16
@@ -260,19 +260,9 @@ def ingest_source(store: DocumentStore, ingestor: Ingestor, source: str, batch_s
 
     def flush() -> None:
         nonlocal items, bad
-        if bad:
-            # Lines that are not JSON (or too large) still go to dead letters, with their
-            # line number.
-            with store.transaction() as tx:
-                tx.add_dead_letters(bad, [None] * len(bad), now_ms())
-                counts: dict[str, int] = {"dead_lettered": len(bad)}
-                for rejection in bad:
-                    key = f"rejected:{rejection.reason}"
-                    counts[key] = counts.get(key, 0) + 1
-                tx.add_counters(counts)
-            result.dead_lettered += len(bad)
-            for rejection in bad:
-                result.reasons[rejection.reason] += 1
+        # Lines that are not JSON (or too large) still go to dead letters, with their line
+        # number.
+        result.add(dead_letter(store, bad))
         if items:
             result.add(ingestor.ingest(items))
         items, bad = [], []

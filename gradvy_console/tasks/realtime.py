@@ -12,7 +12,7 @@ from .. import runtime
 from ..analytics.events import UNPROCESSABLE, Rejection
 from ..clock import now_ms
 from ..errors import GradvyError
-from ..ingest import IngestResult, drain_inbox
+from ..ingest import IngestResult, dead_letter, drain_inbox
 from ..monitoring import drain_failing, pipeline_metrics
 from ..queues import task
 from ..queues.group_commit import groupable
@@ -40,11 +40,7 @@ def _persist_many(events: list[Any] | None = None, receipts: list[str] | None = 
                 # One event of the batch can never be stored: it becomes a dead letter now,
                 # before anything is queued, and the rest of the batch goes on.
                 unstorable.append(Rejection(UNPROCESSABLE, str(exc), event))
-        if unstorable:
-            with store.transaction() as tx:
-                tx.add_dead_letters(unstorable, [None] * len(unstorable), now_ms())
-                tx.add_counters({"dead_lettered": len(unstorable),
-                                 f"rejected:{UNPROCESSABLE}": len(unstorable)})
+        dead_letter(store, unstorable)
         receipts = store.inbox_put(payloads, now_ms(), _lease_ms())
         # The inbox holds the payloads now; the message carries only their receipts.
         events = None
