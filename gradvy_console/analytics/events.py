@@ -25,6 +25,7 @@ KNOWN_TYPES = frozenset(
         "button_click",
         "link_click",
         "form_submit",
+        "consent",
     }
 )
 UI_TYPES = frozenset({"button_click", "link_click", "form_submit"})
@@ -41,6 +42,7 @@ BAD_JSON = "bad_json"
 OUT_OF_RANGE = "out_of_range"
 TOO_DEEP = "too_deep"
 PII_IN_IDENTIFIER = "pii_in_identifier"
+BAD_CONSENT = "bad_consent"       # a consent event that grants and revokes nothing known
 UNPROCESSABLE = "unprocessable"   # anything else that could not be processed, with the error
 REASONS = (MISSING_FIELD, BAD_TYPE, BAD_TIMESTAMP, FUTURE_TIMESTAMP, TOO_LARGE, ID_COLLISION,
            NOT_OBJECT, BAD_JSON, OUT_OF_RANGE)

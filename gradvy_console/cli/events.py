@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -77,8 +78,10 @@ def process_events(
                     **r.as_dict()})
         return
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(r.reasons.items())) or "none"
+    suppressed = f", suppressed {r.suppressed:,}" if r.suppressed else ""
     typer.echo(f"Processed {r.processed}, duplicates {r.duplicates}, no consent {r.no_consent}, "
-               f"dead-lettered {r.dead_lettered} ({reasons}) in {report.seconds:.2f} s "
+               f"dead-lettered {r.dead_lettered} ({reasons}){suppressed} in "
+               f"{report.seconds:.2f} s "
                f"({rate:,.0f} events/s, {report.mode}).")
 
 
@@ -97,26 +100,48 @@ def ingest(
     if json_out:
         echo_json(result.as_dict())
         return
+    suppressed = f", suppressed {result.suppressed:,}" if result.suppressed else ""
     typer.echo(f"accepted {result.processed}, duplicate {result.duplicates}, "
-               f"no consent {result.no_consent}, rejected {result.dead_lettered}")
+               f"no consent {result.no_consent}, rejected {result.dead_lettered}{suppressed}")
     for reason, n in sorted(result.reasons.items()):
         typer.echo(f"  rejected {reason}: {n}")
 
 
 @run_app.command("consent")
 def consent(
-    user_id: Annotated[str, typer.Argument(help="The user.")],
+    user_id: Annotated[str | None, typer.Argument(help="The user.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="Import a CSV or NDJSON file of "
+                                              "consent rows (columns: user_id, granted, "
+                                              "revoked, method, notice_version, legal_basis, "
+                                              "time).")] = None,
     grant: Annotated[str, typer.Option(help="Purposes to grant, comma-separated.")] = "",
     revoke: Annotated[str, typer.Option(help="Purposes to revoke, comma-separated.")] = "",
     method: Annotated[str, typer.Option(help="How consent was given (form, api, cli).")] = "cli",
     version: Annotated[str, typer.Option(help="Version of the consent text.")] = "1",
     legal_basis: Annotated[str, typer.Option("--legal-basis")] = "consent",
 ) -> None:
-    """Record consent changes for a user (appended to the consent history)."""
-    from ..pipeline import change_consent
+    """Record consent changes for a user, or import a consent file (appended to the consent
+    ledger; importing the same file twice changes nothing)."""
+    from ..pipeline import change_consent, import_consent
 
     config = cli_config()
     store = store_only(config)
+    if file is not None:
+        if user_id is not None or grant or revoke:
+            raise GradvyError("Give either a user with --grant/--revoke, or --file.",
+                              exit_code=2)
+        result = import_consent(config, store, file)
+        typer.echo(f"{file}: {result.rows:,} rows, {result.accepted:,} accepted, "
+                   f"{result.added:,} ledger entries added, {len(result.rejected):,} rejected.")
+        for line, why in result.rejected[:20]:
+            typer.echo(f"  line {line}: {why}")
+        if len(result.rejected) > 20:
+            typer.echo(f"  ... and {len(result.rejected) - 20:,} more")
+        if result.rejected:
+            raise typer.Exit(1)
+        return
+    if user_id is None:
+        raise GradvyError("Name a user, or give --file.", exit_code=2)
     split = [p.strip() for p in grant.split(",") if p.strip()]
     revoked = [p.strip() for p in revoke.split(",") if p.strip()]
     if not split and not revoked:

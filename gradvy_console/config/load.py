@@ -233,6 +233,20 @@ def _check_ranges(config: Config, where: str) -> None:
                                   f"not {value}.")
             if value < 0:
                 raise ConfigError(f"{key} in {where} must not be negative, not {value}.")
+    for f in dataclasses.fields(config.retention):
+        value = getattr(config.retention, f.name)
+        if f.name == "pause_seconds":
+            if value < 0:
+                raise ConfigError(f"retention.{f.name} in {where} must not be negative, "
+                                  f"not {value}.")
+        elif value <= 0:
+            what = "a positive number of days" if isinstance(value, float) else "at least 1"
+            raise ConfigError(f"retention.{f.name} in {where} must be {what}, not {value}.")
+    for name, value in (("consent.max_age_days", config.consent.max_age_days),
+                        ("privacy.erasure_deadline_days", config.privacy.erasure_deadline_days),
+                        ("privacy.revoked_inactive_days", config.privacy.revoked_inactive_days)):
+        if value < 0:
+            raise ConfigError(f"{name} in {where} must not be negative, not {value}.")
     if config.insights.clusters_min > config.insights.clusters_max:
         raise ConfigError(f"insights.clusters_min in {where} must not exceed clusters_max.")
 

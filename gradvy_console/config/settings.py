@@ -71,6 +71,56 @@ class ConsentSettings:
         "device_fingerprinting",
         "third_party_sharing",
     )
+    # A consent older than this many days counts as not given (0: consents never expire).
+    max_age_days: float = 0.0
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """Days each collection is kept (by the age of its records), GDPR Art. 5(1)(e). Raw
+    events, sessions, behaviour and analyses, and consent records: the original's defaults."""
+
+    events: float = 365.0            # raw events (every type but learning_session)
+    sessions: float = 90.0           # learning_session events
+    profiles: float = 730.0          # behaviour profiles of learners inactive this long
+    user_analysis: float = 730.0     # stored analyses
+    segment_history: float = 730.0
+    anomalies: float = 730.0         # by when last seen
+    consent_history: float = 2555.0  # 7 years; the newest entry per purpose is always kept
+    task_runs: float = 30.0
+    dead_letters: float = 30.0
+    alerts: float = 180.0            # cleared alerts
+    action_log: float = 365.0
+    evaluations: float = 365.0
+    audits: float = 365.0
+    erasure_requests: float = 2555.0  # pseudonymous proof that a request was honoured
+    exports: float = 30.0            # files in DATA_DIR/exports
+    reports: float = 365.0           # files in DATA_DIR/reports
+    model_versions: int = 5          # versions kept per model (a count, not days)
+    batch_size: int = 2_000          # records per delete: ingestion waits for one batch at most
+    pause_seconds: float = 0.02      # between batches
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    erasure_deadline_days: float = 30.0       # GDPR Art. 12(3): a month
+    # The original's rule: learners who revoked all three analytics purposes and were inactive
+    # for this long have their analytics data cleaned by the audit.
+    clean_revoked_inactive: bool = True
+    revoked_inactive_days: float = 30.0
+    analytics_purposes: tuple[str, ...] = ("analytics", "behavioral_analysis", "personalization")
+    # Records of processing (GDPR Art. 30) for the automated profiling the product does.
+    processing: dict[str, str] = field(default_factory=lambda: {
+        "dropout_risk": "purpose: offer help to learners likely to drop out; inputs: activity "
+                        "recency and frequency, quiz results, session lengths; consent: "
+                        "behavioral_analysis",
+        "anomaly_flags": "purpose: find bots and data faults; inputs: event rates, quiz "
+                         "times and scores; consent: behavioral_analysis",
+        "segments": "purpose: group learners for course teams; inputs: engagement, "
+                    "performance, activity; consent: behavioral_analysis",
+        "recommendations": "purpose: suggest courses; inputs: course interactions; consent: "
+                           "personalization",
+    })
 
 
 # The scoring weights are defined once, by the model that uses them.
@@ -163,6 +213,8 @@ JOBS: dict[str, str] = {
     "process_user_anomalies": "*/15 * * * *",
     "update_user_segments": "0 * * * *",
     "update_recommendation_models": "0 */6 * * *",
+    "privacy_compliance_audit": "0 0 * * *",
+    "cleanup_old_analytics_data": "0 2 * * *",
 }
 
 
@@ -173,7 +225,8 @@ TASK_NAMES: tuple[str, ...] = (
     "update_realtime_metrics", "self_test_probe", "analyze_user_behavior",
     "analyze_active_users", "check_user_anomalies", "process_user_anomalies",
     "update_user_segments", "update_recommendation_models", "generate_content_recommendations",
-    "monitor_system_performance",
+    "monitor_system_performance", "erase_user", "export_user_data",
+    "privacy_compliance_audit", "cleanup_old_analytics_data",
 )
 
 
@@ -198,6 +251,12 @@ def _default_tasks() -> dict[str, TaskSettings]:
         "batch_process_events": TaskSettings(**realtime),  # type: ignore[arg-type]
         "update_realtime_metrics": TaskSettings(**realtime),  # type: ignore[arg-type]
         "self_test_probe": TaskSettings(queue="realtime", priority=9),
+        "erase_user": TaskSettings(queue="compliance", priority=9, timeout=3600.0),
+        "export_user_data": TaskSettings(queue="compliance", priority=7, timeout=600.0),
+        "privacy_compliance_audit": TaskSettings(queue="compliance", priority=5,
+                                                 timeout=1800.0),
+        "cleanup_old_analytics_data": TaskSettings(queue="maintenance", priority=3,
+                                                   timeout=3600.0),
         "analyze_user_behavior": TaskSettings(**analysis),  # type: ignore[arg-type]
         "analyze_active_users": TaskSettings(**analysis),  # type: ignore[arg-type]
         "update_recommendation_models": TaskSettings(**models),  # type: ignore[arg-type]
@@ -222,6 +281,8 @@ class Config:
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     insights: InsightSettings = field(default_factory=InsightSettings)
     logs: LogSettings = field(default_factory=LogSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
     schedule: dict[str, str] = field(default_factory=lambda: dict(JOBS))
     source: str = "built-in defaults"
 

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from ..analytics.events import (
+    BAD_CONSENT,
     BAD_JSON,
     ID_COLLISION,
     KNOWN_TYPES,
@@ -29,15 +30,18 @@ from ..analytics.events import (
     Event,
     Limits,
     Rejection,
+    identifier_has_pii,
     normalise_event,
+    pseudonym,
 )
+from ..analytics.privacy import ConsentRow, consent_row, subject_key
 from ..analytics.scoring import DAY_MS, ScoringModel, accumulate
 from ..clock import now_ms
 from ..config import Config
 from ..config.keys import pseudonym_key
 from ..errors import is_backend_failure
 from ..live import LiveBatch, LiveState
-from ..store import DocumentStore, StoredEvent
+from ..store import DocumentStore, IngestTx, StoredEvent
 
 
 @dataclass
@@ -48,11 +52,13 @@ class IngestResult:
     dead_lettered: int = 0
     skipped: int = 0
     replayed: int = 0
+    suppressed: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
 
     @property
     def total(self) -> int:
-        return self.processed + self.duplicates + self.no_consent + self.dead_lettered
+        return (self.processed + self.duplicates + self.no_consent + self.dead_lettered
+                + self.suppressed)
 
     def add(self, other: IngestResult) -> IngestResult:
         self.processed += other.processed
@@ -61,6 +67,7 @@ class IngestResult:
         self.dead_lettered += other.dead_lettered
         self.skipped += other.skipped
         self.replayed += other.replayed
+        self.suppressed += other.suppressed
         self.reasons.update(other.reasons)
         return self
 
@@ -68,6 +75,7 @@ class IngestResult:
         return {"processed": self.processed, "duplicates": self.duplicates,
                 "no_consent": self.no_consent, "dead_lettered": self.dead_lettered,
                 "skipped": self.skipped, "replayed": self.replayed,
+                "suppressed": self.suppressed,
                 "reasons": dict(sorted(self.reasons.items()))}
 
     @classmethod
@@ -75,6 +83,7 @@ class IngestResult:
         return cls(processed=data["processed"], duplicates=data["duplicates"],
                    no_consent=data["no_consent"], dead_lettered=data["dead_lettered"],
                    skipped=data.get("skipped", 0), replayed=data.get("replayed", 0),
+                   suppressed=data.get("suppressed", 0),
                    reasons=Counter(data.get("reasons", {})))
 
 
@@ -121,6 +130,29 @@ class Ingestor:
         self.day_window_ms = config.live.user_day_ttl_seconds * 1000
         self.storage_purpose = config.consent.storage_purpose
         self.profile_purpose = config.consent.profile_purpose
+        self._subject_keys: dict[str, str] = {}
+        self.purposes = config.consent.purposes
+
+    def _suppressed_users(self, tx: IngestTx, decoded: list[tuple[str | None,
+                                                                  Event | Rejection]]
+                          ) -> set[str]:
+        """The learners of this batch who were erased and are suppressed: nothing of their
+        events is kept, not even a dead letter. Hashing happens only when anyone is."""
+        if not tx.any_suppressed():
+            return set()
+        users = {item.user_id for _r, item in decoded if item.user_id}
+        keys: dict[str, str] = {}
+        for user in users:
+            key = self._subject_keys.get(user)
+            if key is None:
+                if len(self._subject_keys) > 100_000:
+                    self._subject_keys.clear()
+                stored = (pseudonym(user, self.limits.pii_key) if self.limits.pii_key
+                          and identifier_has_pii(user) else user)
+                key = self._subject_keys[user] = subject_key(stored, self.limits.pii_key or b"")
+            keys[user] = key
+        hit = tx.suppressed(sorted(set(keys.values())))
+        return {u for u, k in keys.items() if k in hit}
 
     def ingest_pending(self, limit: int, lease_ms: int, at_ms: int | None = None,
                        ignore_leases: bool = False) -> IngestResult:
@@ -295,10 +327,15 @@ class Ingestor:
                 else:
                     seen_again(event, stored.content_hash, i)
 
+            gone = self._suppressed_users(tx, prepared.decoded)
             for i, (receipt, outcome) in enumerate(prepared.decoded):
                 if receipt is not None and receipt not in taken:
                     result.skipped += 1
                     note(i, "skipped")
+                    continue
+                if gone and outcome.user_id in gone:
+                    result.suppressed += 1
+                    note(i, "suppressed")
                     continue
                 if isinstance(outcome, Rejection):
                     reject(outcome, receipt, i)
@@ -314,13 +351,33 @@ class Ingestor:
                 if each is not None:
                     position[id(outcome)] = i
 
+            changes: dict[str, list[tuple[int, dict[str, bool]]]] = {}
+            before: dict[str, set[str]] = {}
+            if any(e.event_type == CONSENT_TYPE for e in events):
+                events, rows = self._consent_events(events, reject, receipt_of, position)
+                # The state before this batch's changes (read inside the same transaction).
+                before = self.store.consent_for(sorted({r.user_id for r in rows}))
+                tx.record_consents(rows, "event")
+                result.processed += len(rows)
+                counters["consent_changes"] += len(rows)
+                for row in rows:
+                    changes.setdefault(row.user_id, []).append((row.at_ms, row.changes))
+                    note(position.get(id(row)), "processed")
             consent = prepared.consent
-            if consent is None:
+            if consent is None or changes:
                 consent = self.store.consent_for(sorted({e.user_id for e in events}))
+
+            def granted_for(event: Event) -> Any:
+                if event.user_id in changes:
+                    # Consent changed in this batch: each event is judged by the consent in
+                    # force at its own time (the changes in time order after the state before).
+                    return _granted_at(before.get(event.user_id, set()),
+                                       changes[event.user_id], event.ts)
+                return consent.get(event.user_id, ())
             to_store: list[Event] = []
             anon: Counter[tuple[str, str]] = Counter()
             for event in events:
-                granted = consent.get(event.user_id, ())
+                granted = granted_for(event)
                 if self.storage_purpose in granted:
                     to_store.append(event)
                 else:
@@ -345,7 +402,7 @@ class Ingestor:
                 for event in inserted:
                     note(position.get(id(event)), "processed")
 
-            profiled = [e for e in inserted if self.profile_purpose in consent[e.user_id]]
+            profiled = [e for e in inserted if self.profile_purpose in granted_for(e)]
             if profiled:
                 deltas = prepared.deltas
                 if deltas is None or len(profiled) != len(prepared.delta_ids) or any(
@@ -364,6 +421,7 @@ class Ingestor:
             counters["duplicates"] += result.duplicates
             counters["no_consent"] += result.no_consent
             counters["dead_lettered"] += result.dead_lettered
+            counters["suppressed"] += result.suppressed
             counters["profiled"] += len(profiled)
             counters["no_profile_consent"] += len(inserted) - len(profiled)
             for reason, n in result.reasons.items():
@@ -380,6 +438,32 @@ class Ingestor:
         if inserted or anon or any(counters.values()):
             self.live.record_batch(self._live_batch(inserted, anon, counters, at), at)
         return result
+
+    def _consent_events(self, events: list[Event], reject: Any, receipt_of: dict[str, str | None],
+                        position: dict[int, int]) -> tuple[list[Event], list[ConsentRow]]:
+        """Split consent events off the batch as ledger rows (an invalid one is dead-lettered
+        with `bad_consent`); the rest go on as usual."""
+        rest: list[Event] = []
+        rows: list[ConsentRow] = []
+        for event in events:
+            if event.event_type != CONSENT_TYPE:
+                rest.append(event)
+                continue
+            props = event.properties
+            try:
+                row = consent_row({"method": "event", "notice_version": "unknown",
+                                   "legal_basis": "consent", **props,
+                                   "user_id": event.user_id, "time": None},
+                                  self.purposes, int, event.ts)
+            except ValueError as exc:
+                reject(Rejection(BAD_CONSENT, f"consent event: {exc}", event.to_document(),
+                                 event.event_id, event.user_id),
+                       receipt_of.get(event.event_id), position.get(id(event)))
+                continue
+            rows.append(row)
+            if id(event) in position:
+                position[id(row)] = position[id(event)]
+        return rest, rows
 
     def _live_batch(self, inserted: list[Event], anon: Counter[tuple[str, str]],
                     counters: Counter[str], at: int) -> LiveBatch:
@@ -412,6 +496,25 @@ class Ingestor:
 
 
 _DAY_CACHE: dict[int, str] = {}
+
+
+CONSENT_TYPE = "consent"
+
+
+def _granted_at(before: set[str], changes: list[tuple[int, dict[str, bool]]], ts: int
+                ) -> set[str]:
+    """Purposes granted at `ts`: the state before the batch, then each change made at or
+    before `ts`, in time order."""
+    granted = set(before)
+    for at, change in sorted(changes, key=lambda c: c[0]):
+        if at > ts:
+            break
+        for purpose, on in change.items():
+            if on:
+                granted.add(purpose)
+            else:
+                granted.discard(purpose)
+    return granted
 
 
 def _day_iso(ts_ms: int) -> str:

@@ -9,8 +9,11 @@ a user carries the user id, so one lookup finds all of a user's live data (erasu
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..analytics.privacy import Terms
 
 
 @dataclass
@@ -86,6 +89,19 @@ class LiveState(abc.ABC):
     @abc.abstractmethod
     def user_keys(self, user_id: str, now_ms: int) -> list[str]:
         """Names of every live entry that holds data of `user_id`."""
+
+    @abc.abstractmethod
+    def erase_users(self, user_ids: list[str], terms: Terms) -> int:
+        """Delete every live entry of these learners, and every entry that names them (a
+        cached analysis, a list item); returns how many entries went."""
+
+    @abc.abstractmethod
+    def texts(self) -> Iterator[bytes]:
+        """Every live JSON value, session event and list item, as bytes (the PII scan)."""
+
+    @abc.abstractmethod
+    def find_terms(self, terms: Terms) -> int:
+        """Live entries (keys or values) that still hold one of the terms."""
 
     @abc.abstractmethod
     def ping(self) -> None:

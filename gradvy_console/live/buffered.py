@@ -9,8 +9,10 @@ event's own transaction, stay exact; live counters lag by at most `interval`.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from typing import Any
 
+from ..analytics.privacy import Terms
 from .base import LiveBatch, LiveState
 
 
@@ -119,6 +121,18 @@ class BufferedLive(LiveState):
     def user_keys(self, user_id: str, now_ms: int) -> list[str]:
         self.flush()
         return self.inner.user_keys(user_id, now_ms)
+
+    def erase_users(self, user_ids: list[str], terms: Terms) -> int:
+        self.flush()
+        return self.inner.erase_users(user_ids, terms)
+
+    def texts(self) -> Iterator[bytes]:
+        self.flush()
+        return self.inner.texts()
+
+    def find_terms(self, terms: Terms) -> int:
+        self.flush()
+        return self.inner.find_terms(terms)
 
     def ping(self) -> None:
         self.inner.ping()

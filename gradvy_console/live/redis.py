@@ -8,11 +8,65 @@ TTL, `kvu:{user}` set naming the kv keys that hold a user's data.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
+from ..analytics.privacy import Terms
 from .base import LiveBatch, LiveState
+
+
+def _glob(text: str) -> str:
+    """`text` with Redis glob characters escaped, for SCAN MATCH."""
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
+
+
+def redis_scrub(client: Any, prefix: str, terms: Terms, erase: bool) -> int:
+    """Every key under `prefix` whose name or value holds one of the terms: with `erase`,
+    the key is deleted (a list, set, sorted set or hash loses only the items that hold them);
+    returns how many keys or items held them. Values are read as bytes, never decoded as
+    anything but text."""
+    hits = 0
+    for raw_key in client.scan_iter(match=_glob(prefix) + "*", count=1000):
+        if terms.in_bytes(raw_key):
+            hits += 1
+            if erase:
+                client.delete(raw_key)
+            continue
+        kind = client.type(raw_key)
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        if kind == "string":
+            value = client.get(raw_key)
+            if value is not None and terms.in_bytes(value):
+                hits += 1
+                if erase:
+                    client.delete(raw_key)
+        elif kind == "list":
+            for item in set(client.lrange(raw_key, 0, -1)):
+                if terms.in_bytes(item):
+                    hits += 1
+                    if erase:
+                        client.lrem(raw_key, 0, item)
+        elif kind == "set":
+            for item in client.smembers(raw_key):
+                if terms.in_bytes(item):
+                    hits += 1
+                    if erase:
+                        client.srem(raw_key, item)
+        elif kind == "zset":
+            for item in client.zrange(raw_key, 0, -1):
+                if terms.in_bytes(item):
+                    hits += 1
+                    if erase:
+                        client.zrem(raw_key, item)
+        elif kind == "hash":
+            for field, item in client.hgetall(raw_key).items():
+                if terms.in_bytes(field) or terms.in_bytes(item):
+                    hits += 1
+                    if erase:
+                        client.hdel(raw_key, field)
+    return hits
 
 P = "gradvy:"
 
@@ -174,6 +228,31 @@ class RedisLive(LiveState):
         members = self.r.smembers(f"{P}u:{user_id}:kv")
         keys += [f"{P}kv:{m.decode()}" for m in members if self.r.exists(f"{P}kv:{m.decode()}")]
         return sorted(keys)
+
+    def erase_users(self, user_ids: list[str], terms: Terms) -> int:
+        removed = 0
+        for user in sorted(set(user_ids)):
+            members = self.r.smembers(f"{P}u:{user}:kv")
+            keys = [f"{P}kv:{m.decode()}" for m in members]
+            keys += [k.decode() for k in self.r.scan_iter(match=f"{P}u:{_glob(user)}:*",
+                                                          count=500)]
+            if keys:
+                removed += int(self.r.delete(*keys))
+        return removed + redis_scrub(self.r, P, terms, erase=True)
+
+    def texts(self) -> Iterator[bytes]:
+        for key in self.r.scan_iter(match=f"{P}*", count=1000):
+            kind = self.r.type(key)
+            kind = kind.decode() if isinstance(kind, bytes) else kind
+            if kind == "string":
+                value = self.r.get(key)
+                if value is not None:
+                    yield value
+            elif kind == "list":
+                yield from self.r.lrange(key, 0, -1)
+
+    def find_terms(self, terms: Terms) -> int:
+        return redis_scrub(self.r, P, terms, erase=False)
 
     def ping(self) -> None:
         self.r.ping()

@@ -8,11 +8,13 @@ lose an update.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from ..analytics.privacy import Terms
 from ..private_files import private_dir
 from ..store.sqlite import WriterLock, connect, truncate_wal
 from .base import LiveBatch, LiveState
@@ -276,6 +278,66 @@ class SqliteLive(LiveState):
         keys += [k for (k,) in conn.execute(
             "SELECT key FROM kv WHERE user_id = ? AND expires_ms > ?", (user_id, now_ms))]
         return keys
+
+    _TEXT_TABLES = (("user_day", "rowid", ["user_id"]), ("user_day_counts", "rowid", ["user_id"]),
+                    ("sessions", "rowid", ["user_id", "session_id"]),
+                    ("session_events", "rowid", ["user_id", "session_id", "body"]),
+                    ("kv", "rowid", ["key", "value", "user_id"]),
+                    ("lists", "rowid", ["key", "value"]), ("counters", "rowid", ["name"]),
+                    ("minute_counts", "rowid", ["event_type"]))
+
+    def _holding(self, terms: Terms) -> dict[str, list[int]]:
+        conn = self._conn()
+        out: dict[str, list[int]] = {}
+        for table, key, columns in self._TEXT_TABLES:
+            ids = []
+            for row in conn.execute(f"SELECT {key}, {', '.join(columns)} FROM {table}"):
+                if any(v is not None and terms.in_bytes(str(v).encode("utf-8", "surrogatepass"))
+                       for v in row[1:]):
+                    ids.append(row[0])
+            if ids:
+                out[table] = ids
+        return out
+
+    def erase_users(self, user_ids: list[str], terms: Terms) -> int:
+        removed = 0
+        conn = self._conn()
+        with self._writer.held():
+            # Live rows are normally deleted without zeroing (they expire by the thousand);
+            # an erasure zeroes what it frees, then VACUUM rebuilds the file so no free page
+            # keeps what earlier expiries left behind.
+            conn.execute("PRAGMA secure_delete=ON")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for user in sorted(set(user_ids)):
+                    for table in ("user_day", "user_day_counts", "sessions", "session_events",
+                                  "kv"):
+                        removed += conn.execute(f"DELETE FROM {table} WHERE user_id = ?",
+                                                (user,)).rowcount
+                for table, ids in self._holding(terms).items():
+                    for start in range(0, len(ids), 900):
+                        chunk = ids[start:start + 900]
+                        removed += conn.execute(
+                            f"DELETE FROM {table} WHERE rowid IN ({','.join('?' * len(chunk))})",
+                            chunk).rowcount
+                conn.execute("COMMIT")
+                conn.execute("VACUUM")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            finally:
+                conn.execute("PRAGMA secure_delete=OFF")
+        return removed
+
+    def texts(self) -> Iterator[bytes]:
+        for sql in ("SELECT value FROM kv", "SELECT body FROM session_events",
+                    "SELECT value FROM lists"):
+            for (value,) in self._conn().execute(sql):
+                yield value.encode("utf-8", "surrogatepass")
+
+    def find_terms(self, terms: Terms) -> int:
+        return sum(len(ids) for ids in self._holding(terms).values())
 
     def ping(self) -> None:
         self._conn().execute("SELECT 1")

@@ -21,6 +21,16 @@ from ..privacy import change_consent
 from ..progress import Progress
 from ..queues import current_queue_metrics, percentile, queue_metrics
 from .doctor import Finding, doctor
+from .privacy import (
+    audit,
+    erasure_requests,
+    export_learner,
+    forget,
+    import_consent,
+    read_ids,
+    retention_cleanup,
+    unsuppress_user,
+)
 from .processing import ProcessReport, process_pending
 from .self_test import Check, self_test
 from .simulation import SimulationReport, simulate_data
@@ -34,4 +44,6 @@ __all__ = [
     "ingest_source", "live_consumers", "percentile", "pipeline_metrics", "process_pending",
     "queue_metrics", "read_event_source", "replay_dead_letter", "retry_task", "schedule_table",
     "self_test", "simulate_data", "status", "user_insights", "user_report",
+    "audit", "erasure_requests", "export_learner", "forget", "import_consent", "read_ids",
+    "retention_cleanup", "unsuppress_user",
 ]

@@ -77,12 +77,15 @@ def simulate_data(config: Config, store: DocumentStore, count: int, users: int, 
     store.put_documents("courses", sim.courses)
     store.put_documents("sim_truth", sim.users)
     at = now_ms()
+    # Simulated learners consented when they joined: at the start of the simulated period
+    # (the audit checks every stored event against the consent in force at its time).
+    joined = end_ms - days * 86_400_000 - 60_000
     for user_id, consent in sim.consents.items():
         current = store.consent_for([user_id]).get(user_id)
         wanted = {p for p, g in consent.items() if g}
         if current != wanted:
             store.record_consent(user_id, consent, method="simulator", version="sim-1",
-                                 legal_basis="consent", actor="simulator", at_ms=at)
+                                 legal_basis="consent", actor="simulator", at_ms=joined)
     step = 10_000
     progress(0, len(payloads))
     written: list[str] = []

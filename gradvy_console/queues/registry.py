@@ -21,15 +21,18 @@ from __future__ import annotations
 import functools
 import os
 import socket
+import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import orjson
 from huey import SqliteHuey
 from huey.api import Huey, PeriodicTask, PriorityRedisExpireHuey, Result, TaskWrapper
 from huey.exceptions import CancelExecution, HueyException, TaskException
 
+from ..analytics.privacy import Terms
 from ..config import QUEUES, Config, TaskSettings, get_config
 from ..config.cron import schedule_matcher
 from ..config.keys import queue_key
@@ -248,6 +251,58 @@ class QueueSet:
 
     def __getitem__(self, queue: str) -> Huey:
         return self.hueys[queue]
+
+    def message_values(self) -> Iterator[Any]:
+        """The JSON body of every queued and scheduled message (task arguments), decoded as
+        JSON only (never run or unpickled), for the PII scan."""
+        for huey in self.hueys.values():
+            frames = list(huey.storage.enqueued_items()) + list(huey.storage.scheduled_items())
+            for frame in frames:
+                parts = bytes(frame).split(b".", 3)
+                if len(parts) == 4:
+                    try:
+                        yield orjson.loads(parts[3])
+                    except orjson.JSONDecodeError:
+                        continue
+
+    def scrub(self, terms: Terms, erase: bool) -> int:
+        """Queued and scheduled messages and stored results that hold one of the terms (a
+        learner being erased): counted, and with `erase` deleted. A per-event message carries
+        one learner's event, whose inbox row the store's erasure removes; a batch message
+        carries only inbox receipts; an analysis message, the learner's id."""
+        hits = 0
+        if self.config.redis_url:
+            from ..live.redis import redis_scrub
+
+            for name, huey in self.hueys.items():
+                conn = huey.storage.conn
+                for kind in ("redis", "schedule", "results"):
+                    hits += redis_scrub(conn, f"huey.{kind}.gradvy-{name}", terms, erase)
+            return hits
+        for name in self.hueys:
+            path = self.config.data_dir / f"queue-{name}.db"
+            if not path.exists():
+                continue
+            conn = sqlite3.connect(path, timeout=60)
+            try:
+                conn.execute("PRAGMA secure_delete=ON")
+                for table, key, column in (("task", "id", "data"), ("schedule", "id", "data"),
+                                           ("kv", "rowid", "value")):
+                    try:
+                        rows = conn.execute(f"SELECT {key}, {column} FROM {table}").fetchall()
+                    except sqlite3.OperationalError:
+                        continue   # a queue file Huey has not set up yet
+                    found = [k for k, data in rows if terms.in_bytes(bytes(data))]
+                    hits += len(found)
+                    if erase and found:
+                        with conn:
+                            conn.executemany(f"DELETE FROM {table} WHERE {key} = ?",
+                                             [(k,) for k in found])
+            finally:
+                conn.close()
+            if erase:
+                truncate_wal(path)
+        return hits
 
     def depths(self) -> dict[str, dict[str, int]]:
         """Pending and scheduled counts per queue (cheap counts, nothing unpickled)."""

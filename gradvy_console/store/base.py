@@ -21,6 +21,7 @@ from ..analytics.events import (
     identifier_has_pii,
     mask_text,
 )
+from ..analytics.privacy import ConsentRow, Terms
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,19 @@ class IngestTx(abc.ABC):
 
     @abc.abstractmethod
     def add_anon_counts(self, counts: dict[tuple[str, str], int]) -> None: ...
+
+    @abc.abstractmethod
+    def record_consents(self, rows: list[ConsentRow], actor: str) -> int:
+        """Consent changes that came as events, into the ledger with this batch."""
+
+    @abc.abstractmethod
+    def any_suppressed(self) -> bool:
+        """Whether any learner is suppressed at all (the common case is none: then no id is
+        hashed)."""
+
+    @abc.abstractmethod
+    def suppressed(self, keys: list[str]) -> set[str]:
+        """The subject keys among `keys` that are suppressed (erased learners)."""
 
 
 class DocumentStore(abc.ABC):
@@ -233,6 +247,88 @@ class DocumentStore(abc.ABC):
         """Newest first. Action ids start with the zero-padded start time, so they sort."""
         return sorted(self.get_documents("action_log"), key=lambda d: d["_id"],
                       reverse=True)[:limit]
+
+    def free_bytes(self) -> int | None:
+        """Space the store holds free for reuse (deleted records), when the backend says."""
+        return None
+
+    # --- suppression: erased learners whose new events are refused ------------------------
+    def suppress(self, key: str, entry: dict[str, Any]) -> None:
+        self.put_documents("suppressions", [{**entry, "_id": key}])
+
+    def unsuppress(self, key: str) -> bool:
+        return self.delete_documents("suppressions", [key]) > 0
+
+    def suppressions(self) -> list[dict[str, Any]]:
+        return self.get_documents("suppressions")
+
+    # --- privacy: erasure, suppression, retention, the audit's queries ----------------------
+    @abc.abstractmethod
+    def erase_users(self, user_ids: list[str], terms: Terms, replacement: str
+                    ) -> dict[str, int]:
+        """Delete every record of these learners (their events, profile, consent ledger,
+        documents indexed by them, and dead letters and inbox rows that name them) and replace
+        the terms by `replacement` in records about others (action log, task-run arguments,
+        alerts, other documents and events). Returns records removed or pseudonymised per
+        collection. Idempotent."""
+
+    @abc.abstractmethod
+    def record_consents(self, rows: list[ConsentRow], actor: str) -> int:
+        """Append consent rows to the ledger, skipping entries already there (importing the
+        same file twice changes nothing); a learner's current consent per purpose follows the
+        newest entry by time. Returns the ledger entries added."""
+
+    @abc.abstractmethod
+    def find_terms(self, terms: Terms) -> dict[str, int]:
+        """Records anywhere in the store that still hold one of the terms, per collection."""
+
+    @abc.abstractmethod
+    def known_user_ids(self) -> set[str]:
+        """Every learner id the store holds a record of."""
+
+    @abc.abstractmethod
+    def count_user_events(self, user_id: str, start_ms: int, end_ms: int) -> int:
+        """A learner's stored events with start <= event time < end."""
+
+    @abc.abstractmethod
+    def consent_ledger(self, purposes: list[str]) -> Iterator[dict[str, Any]]:
+        """Every consent-ledger entry for `purposes` {user_id, purpose, granted, at_ms, method,
+        version, legal_basis}, by learner then time."""
+
+    @abc.abstractmethod
+    def users_with_events_without_consent_record(self) -> int: ...
+
+    @abc.abstractmethod
+    def incomplete_consent_records(self) -> int:
+        """Ledger entries missing who, when, how, the notice version or the legal basis."""
+
+    @abc.abstractmethod
+    def delete_documents(self, collection: str, doc_ids: list[str]) -> int: ...
+
+    @abc.abstractmethod
+    def reset_profile(self, user_id: str) -> int:
+        """Empty a learner's profile accumulator (consent stays); 1 if there was one."""
+
+    @abc.abstractmethod
+    def texts(self, collection: str) -> Iterator[Any]:
+        """The free-form part of every record of `collection` (events: properties;
+        dead_letters: payload; task_runs: the run with its arguments; inbox: the raw payload),
+        as JSON text, bytes or a decoded value: what the PII scan reads."""
+
+    @abc.abstractmethod
+    def oldest_ms(self, collection: str) -> int | None:
+        """The age of a retention collection's oldest record (epoch ms), None when empty.
+        Collections: events, sessions, dead_letters, task_runs, alerts, consent_history,
+        profiles, and the documents user_analysis, segment_history, anomalies, action_log,
+        evaluations, erasure_requests, audits."""
+
+    @abc.abstractmethod
+    def count_older(self, collection: str, before_ms: int) -> int: ...
+
+    @abc.abstractmethod
+    def expire(self, collection: str, before_ms: int, limit: int) -> int:
+        """Delete up to `limit` records older than `before_ms` (profiles: empty them) in one
+        short write; returns how many. Callers loop, so ingestion is never held up long."""
 
     @abc.abstractmethod
     def close(self) -> None: ...

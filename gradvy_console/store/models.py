@@ -56,3 +56,36 @@ def load_model(config: Config, name: str) -> tuple[dict[str, Any], Any] | None:
         with np.load(path / "arrays.npz", allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     return meta, arrays
+
+
+def prune_models(config: Config, store: DocumentStore, *, before_ms: int | None = None,
+                 keep: int | None = None) -> int:
+    """Remove model versions saved before `before_ms` (an erasure: they were trained on the
+    learner's data) or beyond the newest `keep` of each model (retention), with their
+    `model_versions` documents; returns how many versions went."""
+    import shutil
+
+    root = config.data_dir / "models"
+    removed: list[str] = []
+    if not root.is_dir():
+        return 0
+    for base in sorted(p for p in root.iterdir() if p.is_dir()):
+        versions = sorted((p for p in base.glob("v[0-9]*") if p.name[1:].isdigit()),
+                          key=lambda p: p.name)
+        doomed: list[Path] = []
+        if keep is not None:
+            doomed += versions[:-keep] if keep else versions
+        if before_ms is not None:
+            for path in versions:
+                try:
+                    saved = int(orjson.loads((path / "meta.json").read_bytes())["saved_ms"])
+                except (OSError, ValueError, KeyError, TypeError):
+                    saved = 0
+                if saved < before_ms and path not in doomed:
+                    doomed.append(path)
+        for path in doomed:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(f"{base.name}:{int(path.name[1:]):04d}")
+    if removed:
+        store.delete_documents("model_versions", removed)
+    return len(removed)

@@ -22,8 +22,10 @@ from pymongo import ASCENDING, DESCENDING, InsertOne, ReturnDocument, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from ..analytics.events import Event, Rejection
+from ..analytics.privacy import ConsentRow
 from ..analytics.scoring import mongo_update
 from .base import DocumentStore, IngestTx, StoredEvent, dead_letter_fields
+from .mongo_privacy import MongoPrivacy
 
 _DUPLICATE_KEY = 11000
 
@@ -123,6 +125,16 @@ class _MongoTx(IngestTx):
         if ops:
             self.db.anon_counts.bulk_write(ops, ordered=False)
 
+    def record_consents(self, rows: list[ConsentRow], actor: str) -> int:
+        return self.store.record_consents(rows, actor)
+
+    def any_suppressed(self) -> bool:
+        return self.db.documents.find_one({"collection": "suppressions"}, {"_id": 1}) is not None
+
+    def suppressed(self, keys: list[str]) -> set[str]:
+        return {d["doc_id"] for d in self.db.documents.find(
+            {"_id": {"$in": [f"suppressions:{k}" for k in keys]}}, {"doc_id": 1})}
+
     def finish(self) -> None:
         if self.taken:
             self.db.inbox.delete_many({"_id": {"$in": [int(r) for r in self.taken]}})
@@ -135,7 +147,7 @@ def _letter(d: dict[str, Any]) -> dict[str, Any]:
             "at_ms": d["at_ms"]}
 
 
-class MongoStore(DocumentStore):
+class MongoStore(MongoPrivacy, DocumentStore):
     backend = "mongodb"
 
     def __init__(self, client: Any, db_name: str) -> None:

@@ -21,10 +21,12 @@ from typing import Any
 import orjson
 
 from ..analytics.events import Event, Rejection
+from ..analytics.privacy import ConsentRow
 from ..analytics.scoring import merge
 from ..errors import DamagedData, storage_failure
 from ..private_files import private_dir, private_sqlite
 from .base import DocumentStore, IngestTx, StoredEvent, dead_letter_fields
+from .sqlite_privacy import SqlitePrivacy, apply_consent_rows
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -118,6 +120,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS alerts_raised ON alerts (raised_ms);
+CREATE INDEX IF NOT EXISTS task_runs_ended ON task_runs (ended_ms);
+CREATE INDEX IF NOT EXISTS consent_history_at ON consent_history (at_ms);
 """
 
 # SQLite allows 32766 host parameters since 3.32; stay far below for IN (...) lists.
@@ -289,6 +293,22 @@ class _SqliteTx(IngestTx):
             [(k, v) for k, v in counts.items() if v],
         )
 
+    def record_consents(self, rows: list[ConsentRow], actor: str) -> int:
+        return apply_consent_rows(self.conn, rows, actor)
+
+    def any_suppressed(self) -> bool:
+        return self.conn.execute("SELECT 1 FROM documents WHERE collection = 'suppressions'"
+                                 " LIMIT 1").fetchone() is not None
+
+    def suppressed(self, keys: list[str]) -> set[str]:
+        out: set[str] = set()
+        for chunk in _chunks(keys):
+            marks = ",".join("?" * len(chunk))
+            out.update(k for (k,) in self.conn.execute(
+                "SELECT doc_id FROM documents WHERE collection = 'suppressions' AND doc_id IN"
+                f" ({marks})", chunk))
+        return out
+
     def add_anon_counts(self, counts: dict[tuple[str, str], int]) -> None:
         self.conn.executemany(
             "INSERT INTO anon_counts (day, event_type, n) VALUES (?, ?, ?)"
@@ -307,7 +327,7 @@ def _letter(row: tuple[Any, ...]) -> dict[str, Any]:
             "event_id": event_id, "user_id": user_id, "at_ms": at_ms}
 
 
-class SqliteStore(DocumentStore):
+class SqliteStore(SqlitePrivacy, DocumentStore):
     backend = "sqlite"
 
     def __init__(self, path: Path) -> None:

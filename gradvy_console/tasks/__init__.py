@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from .compliance import erase_user, export_user_data, privacy_compliance_audit
 from .insights import (
     analyze_active_users,
     analyze_user_behavior,
@@ -15,6 +16,7 @@ from .insights import (
     update_recommendation_models,
     update_user_segments,
 )
+from .maintenance import cleanup_old_analytics_data
 from .monitoring import monitor_system_performance
 from .realtime import (
     batch_process_events,
@@ -29,6 +31,10 @@ __all__ = [
     "analyze_user_behavior",
     "batch_process_events",
     "check_user_anomalies",
+    "cleanup_old_analytics_data",
+    "erase_user",
+    "export_user_data",
+    "privacy_compliance_audit",
     "generate_content_recommendations",
     "process_user_anomalies",
     "update_recommendation_models",
