@@ -112,3 +112,24 @@ def test_bounded_lists(live: LiveState) -> None:
         live.push_bounded("history:5s", {"i": i}, max_len=5, ttl_s=30)
     assert live.get_list("history:5s", now()) == [{"i": i} for i in range(2, 7)]
     assert live.get_list("history:other", now()) == []
+
+
+def test_erase_users_removes_a_learners_entries_only(live: LiveState) -> None:
+    from gradvy_console.analytics.privacy import terms_for
+
+    t = now()
+    live.record_batch(LiveBatch(
+        user_days={("u7", "2026-01-01"): (t, {"search": 1}), ("u77", "2026-01-01"): (t, {})},
+        sessions={("u7", "s1"): [{"event_id": "e1", "event_type": "search", "ts": t}]}), t)
+    live.put_json("analysis:u7", {"user_id": "u7"}, ttl_s=60, user_id="u7")
+    live.put_json("analysis:u77", {"user_id": "u77"}, ttl_s=60, user_id="u77")
+    live.put_json("metrics:pipeline", {"recent": ["u7"]}, ttl_s=60)
+    live.push_bounded("history", {"who": "u7"}, 10, 60)
+    live.push_bounded("history", {"who": "u77"}, 10, 60)
+    terms = terms_for(["u7"])
+    assert live.find_terms(terms) >= 4
+    assert live.erase_users(["u7"], terms) >= 4
+    assert live.find_terms(terms) == 0
+    assert live.user_keys("u7", now()) == []
+    assert live.get_json("analysis:u77", now()) == {"user_id": "u77"}
+    assert live.get_list("history", now()) == [{"who": "u77"}]

@@ -222,3 +222,95 @@ def test_inbox_peek_partitions_and_leases(store: DocumentStore) -> None:
     assert [r for r, _ in store.inbox_peek(2, now_ms=5, after=ids[2])] == receipts[3:5]
     assert leased[0] in [r for r, _ in store.inbox_peek(10, now_ms=2**62)]
     assert store.inbox_count() == 7  # peeking takes nothing
+
+
+# --- privacy: erasure, search, suppression, consent rows, retention ----------------------------
+
+def _plant_learner(store: DocumentStore, user: str, other: str) -> None:
+    from gradvy_console.analytics.events import MISSING_FIELD
+
+    with store.transaction() as tx:
+        tx.insert_events([event(f"{user}-e1", user), event(f"{user}-e2", user, ts=2_000),
+                          event(f"{other}-e1", other)], {})
+        tx.apply_profile_deltas({user: {"events": 2}, other: {"events": 1}}, 5)
+        tx.add_dead_letters([Rejection(MISSING_FIELD, "event_type is required",
+                                       {"user_id": user, "mail": "x"}, None, None)], [None], 5)
+    store.inbox_put([f'{{"user_id": "{user}", "event_type": "search"}}'.encode(),
+                     f'{{"user_id": "{other}", "event_type": "search"}}'.encode()], 5)
+    store.record_consent(user, {"analytics": True}, method="form", version="1",
+                         legal_basis="consent", actor="t", at_ms=1)
+    store.record_consent(other, {"analytics": True}, method="form", version="1",
+                         legal_basis="consent", actor="t", at_ms=1)
+    store.put_documents("user_analysis", [{"_id": f"{user}:1", "user_id": user, "as_of_ms": 1},
+                                          {"_id": f"{other}:1", "user_id": other,
+                                           "as_of_ms": 1}])
+    store.put_documents("action_log", [{"_id": "a1", "action_id": "a1", "action": "consent",
+                                        "params": {"user_id": user}, "started_ms": 1}])
+    store.add_task_runs([{"task_id": "t1", "task": "analyze_user_behavior", "queue": "analytics",
+                          "status": "failed", "started_ms": 1, "ended_ms": 2, "duration_s": 1,
+                          "error": f"boom for {user}", "args_summary": user,
+                          "args_json": {"args": [user]}}])
+
+
+def test_erase_users_removes_the_learner_and_keeps_the_other(store: DocumentStore) -> None:
+    from gradvy_console.analytics.privacy import terms_for
+
+    _plant_learner(store, "u7", "u77")
+    terms = terms_for(["u7"])
+    assert store.find_terms(terms)
+    removed = store.erase_users(["u7"], terms, "erased:s-1")
+    assert removed["events"] == 2 and removed["users"] == 1 and removed["consent_history"] == 1
+    assert removed["dead_letters"] == 1 and removed["inbox"] == 1
+    assert removed["user_analysis"] == 1
+    assert store.find_terms(terms) == {}
+    # The other learner, whose id contains this one's, is untouched.
+    assert [e["event_id"] for e in store.user_events("u77")] == ["u77-e1"]
+    assert store.get_user("u77") is not None and store.consent_for(["u77"]) == {
+        "u77": {"analytics"}}
+    assert store.inbox_count() == 1
+    assert store.get_documents("user_analysis", user_id="u77")
+    # Records about others are pseudonymised, not lost.
+    log = store.get_documents("action_log")
+    assert log[0]["params"] == {"user_id": "erased:s-1"}
+    run = store.task_run("t1")
+    assert run is not None and run["args_json"] is None and "u7" not in str(run)
+    assert store.erase_users(["u7"], terms, "erased:s-1") == {}   # idempotent
+
+
+def test_known_ids_and_events_in_a_time_range(store: DocumentStore) -> None:
+    _plant_learner(store, "u7", "u8")
+    assert {"u7", "u8"} <= store.known_user_ids()
+    assert store.count_user_events("u7", 0, 1_500) == 1
+    assert store.count_user_events("u7", 0, 3_000) == 2
+
+
+def test_suppression_inside_the_ingest_transaction(store: DocumentStore) -> None:
+    with store.transaction() as tx:
+        assert not tx.any_suppressed()
+    store.suppress("s-abc", {"request_id": "r1", "at_ms": 1})
+    with store.transaction() as tx:
+        assert tx.any_suppressed()
+        assert tx.suppressed(["s-abc", "s-def"]) == {"s-abc"}
+    assert store.unsuppress("s-abc") and not store.unsuppress("s-abc")
+
+
+def test_consent_rows_are_idempotent_and_newest_wins(store: DocumentStore) -> None:
+    from gradvy_console.analytics.privacy import ConsentRow
+
+    rows = [ConsentRow("u1", {"analytics": True}, "form", "2", "consent", 2_000),
+            ConsentRow("u1", {"analytics": False}, "form", "1", "consent", 1_000)]
+    assert store.record_consents(rows, "import") == 2
+    assert store.record_consents(rows, "import") == 0
+    assert store.consent_for(["u1"]) == {"u1": {"analytics"}}   # the newer grant stands
+    assert len(store.consent_history("u1")) == 2
+
+
+def test_retention_oldest_count_and_expire(store: DocumentStore) -> None:
+    with store.transaction() as tx:
+        tx.insert_events([event(f"e{i}", ts=i * 1_000) for i in range(1, 11)], {})
+    assert store.oldest_ms("events") == 1_000
+    assert store.count_older("events", 5_500) == 5
+    assert store.expire("events", 5_500, 3) == 3
+    assert store.expire("events", 5_500, 3) == 2
+    assert store.count_events() == 5 and store.oldest_ms("events") == 6_000
+    assert store.oldest_ms("dead_letters") is None

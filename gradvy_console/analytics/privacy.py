@@ -57,15 +57,21 @@ def identifier_forms(user_ids: Iterable[str]) -> list[bytes]:
     return sorted(f for f in forms if f)
 
 
+# A byte search of raw files can prove an identifier absent only if it is long enough not to
+# occur by chance in binary data ("b" or "u7" is in every database page).
+MIN_RAW_BYTES = 6
+
+
 @dataclass(frozen=True)
 class Terms:
     """A learner's identifiers (and any other values to erase, such as an e-mail address), as
     compiled patterns: `token` for text (an occurrence inside a longer identifier does not
-    count) and `raw` for bytes of a database file (any occurrence counts)."""
+    count) and `raw` for bytes of a database file (any occurrence counts; only identifiers of
+    at least MIN_RAW_BYTES bytes, None when there is none)."""
 
     words: tuple[bytes, ...]
     token: re.Pattern[bytes]
-    raw: re.Pattern[bytes]
+    raw: re.Pattern[bytes] | None
     text_token: re.Pattern[str]
 
     def in_text(self, text: str) -> bool:
@@ -75,7 +81,7 @@ class Terms:
         return self.token.search(data) is not None
 
     def count_raw(self, data: bytes | memoryview) -> int:
-        return sum(1 for _ in self.raw.finditer(data))
+        return 0 if self.raw is None else sum(1 for _ in self.raw.finditer(data))
 
 
 def terms_for(values: Iterable[str]) -> Terms:
@@ -85,7 +91,9 @@ def terms_for(values: Iterable[str]) -> Terms:
     body = _trie_pattern(words)
     token = re.compile(rb"(?<![" + _ID_CHARS + rb".])" + body + rb"(?![" + _ID_CHARS + rb"])")
     text = re.compile(token.pattern.decode("utf-8", "surrogatepass"))
-    return Terms(tuple(words), token, re.compile(body), text)
+    long_words = [w for w in words if len(w) >= MIN_RAW_BYTES]
+    raw = re.compile(_trie_pattern(long_words)) if long_words else None
+    return Terms(tuple(words), token, raw, text)
 
 
 def scrub_value(value: Any, terms: Terms, replacement: str) -> tuple[Any, int]:

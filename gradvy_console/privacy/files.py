@@ -8,12 +8,13 @@ from __future__ import annotations
 import gzip
 import mmap
 import os
+import re
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..analytics.privacy import Terms
-from ..store.sqlite import truncate_wal
+from ..store.sqlite import rebuild_pages, truncate_wal
 
 
 def data_files(root: Path) -> Iterator[Path]:
@@ -51,12 +52,17 @@ def _contents(path: Path) -> Iterator[bytes | mmap.mmap]:
             yield view
 
 
-def _unexplained(data: bytes | mmap.mmap, terms: Terms, longer: list[bytes]) -> int:
-    """Occurrences of the terms in raw bytes that are not part of another learner's longer id
-    (the bytes of "u0004" inside a record of "u00042")."""
-    count = 0
-    for match in terms.raw.finditer(data):
+def _unexplained(data: bytes | mmap.mmap, raw: re.Pattern[bytes], longer: list[bytes],
+                 ambiguous: set[bytes]) -> list[int]:
+    """Offsets of the terms in raw bytes that are not part of another learner's id: inside a
+    longer id ("u0004" in a record of "u00042"), or readable as a shorter id followed by the
+    next field's bytes ("alice12" in "alice1" + "2026-12-01": a word that contains another
+    learner's id is `ambiguous` and proven absent by the structured search alone)."""
+    offsets: list[int] = []
+    for match in raw.finditer(data):
         start, word = match.start(), match.group()
+        if word in ambiguous:
+            continue
         explained = False
         for other in longer:
             at = other.find(word)
@@ -68,33 +74,52 @@ def _unexplained(data: bytes | mmap.mmap, terms: Terms, longer: list[bytes]) -> 
             if explained:
                 break
         if not explained:
-            count += 1
-    return count
+            offsets.append(start)
+    return offsets
 
 
 def scan_files(root: Path, terms: Terms, known_ids: Callable[[], set[str]],
-               skip: Callable[[Path], bool] | None = None) -> dict[str, int]:
-    """Files under `root` whose bytes still hold one of the terms: {relative path: count}.
-    `known_ids` gives the other learners' ids (asked only when a raw occurrence is found)."""
-    found: dict[str, int] = {}
+               skip: Callable[[Path], bool] | None = None) -> dict[str, list[int]]:
+    """Files under `root` whose bytes still hold one of the terms: {relative path: offsets}
+    (offsets into the file itself; -1 for what a compressed file holds). `known_ids` gives
+    the other learners' ids (asked only when a raw occurrence is found)."""
+    found: dict[str, list[int]] = {}
+    if terms.raw is None:
+        return found     # too short to search bytes for: the structured search decides
+    raw = terms.raw
     longer: list[bytes] | None = None
+    ambiguous: set[bytes] = set()
     for path in data_files(root):
         if skip is not None and skip(path):
             continue
         for data in _contents(path):
-            if terms.raw.search(data) is None:
+            if raw.search(data) is None:
                 continue
+            own = isinstance(data, mmap.mmap) or len(data) == path.stat().st_size
             if longer is None:
-                words = terms.words
-                longer = sorted({i.encode("utf-8", "surrogatepass") for i in known_ids()
-                                 if any(w in i.encode("utf-8", "surrogatepass") for w in words)
-                                 and i.encode("utf-8", "surrogatepass") not in words},
-                                key=len, reverse=True)
-            n = _unexplained(data, terms, longer)
-            if n:
+                words = set(terms.words)
+                others = {i.encode("utf-8", "surrogatepass") for i in known_ids()} - words
+                longer = sorted((o for o in others if any(w in o for w in words)), key=len,
+                                reverse=True)
+                ambiguous = {w for w in words if any(o in w for o in others)}
+            offsets = _unexplained(data, raw, longer, ambiguous)
+            if offsets:
                 rel = str(path.relative_to(root))
-                found[rel] = found.get(rel, 0) + n
+                found.setdefault(rel, []).extend(offsets if own else [-1] * len(offsets))
     return found
+
+
+def scrub_residue(root: Path, found: dict[str, list[int]]) -> list[str]:
+    """SQLite leaves copies of moved cells in the unused space of b-tree pages it rebalanced
+    (its secure_delete zeroes deleted cells, not those stale copies). For each database where
+    the search found such residue, rebuild the b-trees that own those pages; returns what was
+    rebuilt."""
+    done: list[str] = []
+    for rel, offsets in found.items():
+        path = root / rel
+        if path.name.endswith(".db") and all(o >= 0 for o in offsets):
+            done += [f"{rel}: {what}" for what in rebuild_pages(path, offsets)]
+    return done
 
 
 def checkpoint_databases(root: Path) -> None:
@@ -139,7 +164,7 @@ def erase_files(folder: Path, terms: Terms) -> int:
     if not folder.is_dir():
         return 0
     for path in data_files(folder):
-        if any(terms.raw.search(data) is not None for data in _contents(path)):
+        if any(terms.token.search(data) is not None for data in _contents(path)):
             path.unlink()
             removed += 1
     return removed

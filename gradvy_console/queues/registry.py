@@ -274,10 +274,11 @@ class QueueSet:
         if self.config.redis_url:
             from ..live.redis import redis_scrub
 
-            for name, huey in self.hueys.items():
-                conn = huey.storage.conn
+            for huey in self.hueys.values():
+                storage = huey.storage   # its key names use Huey's cleaned queue name
                 for kind in ("redis", "schedule", "results"):
-                    hits += redis_scrub(conn, f"huey.{kind}.gradvy-{name}", terms, erase)
+                    hits += redis_scrub(storage.conn, f"huey.{kind}.{storage.name}", terms,
+                                        erase)
             return hits
         for name in self.hueys:
             path = self.config.data_dir / f"queue-{name}.db"

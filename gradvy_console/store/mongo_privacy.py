@@ -72,6 +72,10 @@ class MongoPrivacy:
             clean, _n = scrub_value(d.get("properties") or {}, terms, replacement)
             db.events.update_one({"_id": d["_id"]}, {"$set": {"properties": clean}})
             add("events of others (pseudonymised)", 1)
+        for d in self._holding("users", terms):
+            acc, _n = scrub_value(d.get("acc") or {}, terms, replacement)
+            db.users.update_one({"_id": d["_id"]}, {"$set": {"acc": acc}})
+            add("profiles of others (pseudonymised)", 1)
         for d in self._holding("documents", terms):
             body, _n = scrub_value(d.get("body") or {}, terms, replacement)
             doc_id, _m = scrub_value(d.get("doc_id"), terms, replacement)

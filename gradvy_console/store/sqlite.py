@@ -170,6 +170,37 @@ def truncate_wal(path: Path) -> None:
         pass
 
 
+def rebuild_pages(path: Path, offsets: list[int]) -> list[str]:
+    """Rebuild the b-trees owning the pages at these byte offsets of a database file: an index
+    with REINDEX, anything else (a table, a free page) with VACUUM. The old pages are freed
+    under secure_delete (zeroed), so stale cell copies in their unused space go too. Returns
+    what was rebuilt."""
+    conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+    lock = WriterLock(path)
+    try:
+        conn.execute("PRAGMA secure_delete=ON")
+        page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+        pages = sorted({o // page_size + 1 for o in offsets})
+        marks = ",".join("?" * len(pages))
+        owners = dict(conn.execute(f"SELECT pageno, name FROM dbstat WHERE pageno IN ({marks})",
+                                   pages).fetchall())
+        kinds = dict(conn.execute("SELECT name, type FROM sqlite_master").fetchall())
+        names = {owners.get(p) for p in pages}
+        with lock.held():
+            if None in names or any(kinds.get(n) != "index" for n in names):
+                conn.execute("VACUUM")
+                done = ["VACUUM"]
+            else:
+                done = []
+                for name in sorted(n for n in names if n):
+                    conn.execute(f'REINDEX "{name}"')
+                    done.append(f"REINDEX {name}")
+    finally:
+        conn.close()
+    truncate_wal(path)
+    return done
+
+
 class WriterLock:
     """Serialises writers to one SQLite file across threads and processes with flock.
 

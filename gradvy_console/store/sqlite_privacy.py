@@ -153,6 +153,11 @@ class SqlitePrivacy:
                 conn.execute("UPDATE events SET props = ? WHERE id = ?",
                              (orjson.dumps(clean).decode(), rowid))
                 add("events of others (pseudonymised)", 1)
+            for user_id, acc in _matching(conn, "users", ["acc"], terms, "user_id, acc"):
+                clean, _n = scrub_value(orjson.loads(acc), terms, replacement)
+                conn.execute("UPDATE users SET acc = ? WHERE user_id = ?",
+                             (orjson.dumps(clean).decode(), user_id))
+                add("profiles of others (pseudonymised)", 1)
             for rowid, collection, body in _matching(conn, "documents", ["body", "doc_id"],
                                                      terms, "rowid, collection, body"):
                 doc, _n = scrub_value(orjson.loads(body), terms, replacement)
