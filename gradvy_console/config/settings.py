@@ -97,8 +97,8 @@ class RetentionSettings:
     exports: float = 30.0            # files in DATA_DIR/exports
     reports: float = 365.0           # files in DATA_DIR/reports
     model_versions: int = 5          # versions kept per model (a count, not days)
-    batch_size: int = 2_000          # records per delete: ingestion waits for one batch at most
-    pause_seconds: float = 0.02      # between batches
+    batch_size: int = 1_000          # records per delete: ingestion waits for one batch at most
+    pause_seconds: float = 0.002     # between batches: a waiting writer gets the lock
 
 
 @dataclass(frozen=True)

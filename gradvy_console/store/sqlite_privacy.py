@@ -296,11 +296,15 @@ class SqlitePrivacy:
         """Delete (for profiles: empty) up to `limit` records older than `before_ms`, in one
         short transaction; returns how many."""
         table, column, where, args = self._age_sql(collection)
-        key = "rowid"
         with self._write() as conn:
-            select = (f"SELECT {key} FROM {table} WHERE {where} AND {column} < ? LIMIT ?")
+            select = f"SELECT rowid FROM {table} WHERE {where} AND {column} < ? LIMIT ?"
             if collection == "profiles":
-                return conn.execute(f"UPDATE users SET acc = '{{}}' WHERE rowid IN ({select})",
-                                    [*args, before_ms, limit]).rowcount
-            return conn.execute(f"DELETE FROM {table} WHERE rowid IN ({select})",
-                                [*args, before_ms, limit]).rowcount
+                n = conn.execute(f"UPDATE users SET acc = '{{}}' WHERE rowid IN ({select})",
+                                 [*args, before_ms, limit]).rowcount
+            else:
+                n = conn.execute(f"DELETE FROM {table} WHERE rowid IN ({select})",
+                                 [*args, before_ms, limit]).rowcount
+        # Checkpoint now, outside the writer lock: otherwise the write-ahead log grows past
+        # its auto-checkpoint size and some ingest commit pays for copying it back.
+        self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)")
+        return int(n)
