@@ -120,7 +120,7 @@ def erase(data: Path, count: int) -> list[tuple[str, str]]:
         update_models(config, store)
         timings["retrain"] = time.perf_counter() - t
 
-    erasure.verify = timed_verify   # type: ignore[assignment]
+    erasure.verify = timed_verify
     t0 = time.perf_counter()
     results = run_erasures(config, store, trace_holders(), ids, retrain=retrain,
                            log_dir=config.data_dir / "logs")

@@ -37,6 +37,7 @@ from .screens.help import HelpScreen
 from .screens.insights import InsightsScreen
 from .screens.list_base import ListScreen
 from .screens.modals import QuitModal, SimulateModal
+from .screens.privacy import PrivacyScreen
 from .screens.schedule import ScheduleScreen
 from .screens.tasks import TasksScreen
 from .screens.users import UsersScreen
@@ -55,6 +56,8 @@ class Source(Protocol):
     def user(self, user_id: str) -> dict[str, Any] | None: ...
     def action_log(self, limit: int = 200) -> list[dict[str, Any]]: ...
     def insights(self) -> dict[str, Any]: ...
+    def privacy(self) -> dict[str, Any]: ...
+    def cleanup_preview(self) -> dict[str, Any]: ...
 
 
 class Operator(Protocol):
@@ -64,7 +67,7 @@ class Operator(Protocol):
 
 SCREENS_BY_MODE = {"dashboard": "Dashboard", "tasks": "Tasks", "dead_letters": "Dead letters",
                    "schedule": "Schedule", "alerts": "Alerts", "users": "Users",
-                   "action_log": "Action log", "insights": "Insights"}
+                   "action_log": "Action log", "insights": "Insights", "privacy": "Privacy"}
 
 
 class GradvyConsole(App[None]):
@@ -73,7 +76,7 @@ class GradvyConsole(App[None]):
     MODES: ClassVar[dict[str, Any]] = {
         "dashboard": DashboardScreen, "tasks": TasksScreen, "dead_letters": DeadLettersScreen,
         "schedule": ScheduleScreen, "alerts": AlertsScreen, "users": UsersScreen,
-        "action_log": ActionLogScreen, "insights": InsightsScreen,
+        "action_log": ActionLogScreen, "insights": InsightsScreen, "privacy": PrivacyScreen,
     }
     DEFAULT_MODE = "dashboard"
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = (
@@ -87,6 +90,7 @@ class GradvyConsole(App[None]):
         Binding("6", "show('users')", "Users", id="screen.users"),
         Binding("7", "show('action_log')", "Log", id="screen.action_log"),
         Binding("8", "show('insights')", "Insights", id="screen.insights"),
+        Binding("9", "show('privacy')", "Privacy", id="screen.privacy"),
         Binding("s", "simulate", "Simulate", id="action.simulate"),
         Binding("p", "operate('process')", "Process", id="action.process"),
         Binding("x", "operate('self_test')", "Self-test", id="action.self_test"),

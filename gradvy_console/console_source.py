@@ -298,6 +298,22 @@ class PipelineSource:
                                  key=lambda m: -m["saved_ms"])[:6],
                 "anomalies": list_anomalies(store, "open")[:200]}
 
+    def privacy(self) -> dict[str, Any]:
+        """The latest privacy audit, the erasure requests and retention per collection."""
+        from .privacy import latest_audit, requests, survey
+
+        store, _live = self._engine()
+        return {"audit": latest_audit(store), "erasures": requests(store)[:200],
+                "retention": [r.__dict__ | {"within_policy": r.within_policy}
+                              for r in survey(self.config, store)]}
+
+    def cleanup_preview(self) -> dict[str, Any]:
+        """What a retention cleanup would remove now (a dry run)."""
+        from .privacy import cleanup
+
+        store, _live = self._engine()
+        return cleanup(self.config, store, dry_run=True).as_dict()
+
     def action_log(self, limit: int = 200) -> list[dict[str, Any]]:
         store, _live = self._engine()
         actions: list[dict[str, Any]] = store.actions(limit=limit)

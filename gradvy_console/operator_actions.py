@@ -56,7 +56,14 @@ ACTIONS: dict[str, ActionSpec] = {a.action: a for a in (
     ActionSpec("ack_anomaly", "Acknowledge an anomaly", "Mark an open anomaly as seen"),
     ActionSpec("start_pool", "Start the worker pool", "One supervised consumer per queue"),
     ActionSpec("stop_pool", "Stop the worker pool", "Every consumer, gracefully"),
+    ActionSpec("run_audit", "Run the privacy audit", "Every privacy check, with evidence"),
+    ActionSpec("forget", "Forget a learner", "Erase everywhere, verify, suppress (Art. 17)"),
+    ActionSpec("export_user", "Export a learner's data", "One JSON document (Art. 15, 20)"),
+    ActionSpec("cleanup", "Retention cleanup", "Delete what is past its retention"),
 )}
+
+# Actions about one learner: the action log keeps their subject key, never the id.
+_ABOUT_A_LEARNER = ("forget", "export_user")
 
 
 def _who() -> str:
@@ -96,7 +103,8 @@ class Operator:
         progress = progress or (lambda done, total: None)
         started = int(time.time() * 1000)
         entry = {"action_id": f"{started:013d}-{uuid.uuid4().hex[:8]}", "who": self.who,
-                 "action": action, "params": params, "started_ms": started, "ended_ms": None,
+                 "action": action, "params": self._loggable(action, params),
+                 "started_ms": started, "ended_ms": None,
                  "outcome": "running", "ok": None}
         self._log(entry)
         try:
@@ -111,6 +119,18 @@ class Operator:
         self._log({**entry, "ended_ms": int(time.time() * 1000), "outcome": outcome.message,
                    "ok": outcome.ok})
         return outcome
+
+    def _loggable(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
+        if action not in _ABOUT_A_LEARNER or not params.get("user_id"):
+            return params
+        from .privacy import subject_of
+
+        try:
+            subject = subject_of(self.config, str(params["user_id"]))
+        except GradvyError:
+            subject = "unknown"
+        return {**{k: v for k, v in params.items() if k not in ("user_id", "reason")},
+                "subject": subject}
 
     def _log(self, entry: dict[str, Any]) -> None:
         try:
@@ -303,3 +323,47 @@ class Operator:
 
         pid = stop_running(self.config, timeout=float(params.get("timeout", 120.0)))
         return f"Stopped the worker pool (pid {pid})."
+
+    def _do_run_audit(self, params: dict[str, Any], progress: Progress) -> str:
+        from .pipeline import audit
+
+        self._engine()
+        report = audit()
+        worst = [c["check"] for c in report["checks"] if c["status"] == report["status"]]
+        detail = f" ({', '.join(worst)})" if report["status"] != "pass" else ""
+        return f"Privacy audit: {report['status']}{detail} in {report['seconds']:.1f} s."
+
+    def _do_forget(self, params: dict[str, Any], progress: Progress) -> str:
+        from .pipeline import forget
+
+        store, live, _ing = self._engine()
+        user_id = str(params.get("user_id", "")).strip()
+        _where, results = forget(self.config, store, live, [user_id],
+                                 str(params.get("reason", "")))
+        r = results[0]
+        if r["status"] != "verified":
+            raise GradvyError(f"Erasure {r['request_id']} {r['status']} at step "
+                              f"{r['failed_step']}; forget again resumes it.")
+        held = (f"{sum(r['removed'].values()):,} records removed" if r["had_data"]
+                else "no data was held")
+        return f"Erasure {r['request_id']} verified: {held}; future events suppressed."
+
+    def _do_export_user(self, params: dict[str, Any], progress: Progress) -> str:
+        from .pipeline import export_learner
+
+        store, live, _ing = self._engine()
+        report = export_learner(self.config, store, live, str(params.get("user_id", "")), None)
+        if not report.known:
+            return f"Nothing is held about that learner (empty export {report.path})."
+        return f"Exported {report.events:,} events and the rest to {report.path} (0600)."
+
+    def _do_cleanup(self, params: dict[str, Any], progress: Progress) -> str:
+        from .pipeline import retention_cleanup
+
+        store, _live, _ing = self._engine()
+        dry = bool(params.get("dry_run"))
+        report = retention_cleanup(self.config, store, dry)
+        n = sum(c.expired if dry else c.removed for c in report.collections)
+        files = sum(report.files_removed.values())
+        verb = "Would remove" if dry else "Removed"
+        return f"{verb} {n:,} records and {files:,} files past their retention."

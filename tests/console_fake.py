@@ -162,6 +162,37 @@ class FakeSource:
                 "anomalies": [{"kind": "poor_performance", "severity": "high",
                                "status": "open", "evidence": {"recent_quiz_average": 0.31}}]}
 
+    def privacy(self) -> dict[str, Any]:
+        checks = [
+            ("consent_at_event_time", "pass", "critical",
+             "every stored event had storage consent at its time"),
+            ("consent_records_complete", "warn", "high",
+             "12 learners have events but no consent record at all"),
+            ("pii_scan", "fail", "high", "1 unmasked personal values: task_arguments (1 phone)"),
+            ("retention", "pass", "medium", "every collection is within its retention"),
+            ("erasure", "pass", "critical", "2 requests, all within the deadline"),
+            ("keys_and_files", "warn", "medium", "the pseudonym key lives in the data dir")]
+        return {
+            "audit": {"at_ms": NOW - 3 * MIN, "status": "fail", "seconds": 2.4,
+                      "checks": [{"check": c, "status": s, "severity": v, "summary": m,
+                                  "evidence": {}} for c, s, v, m in checks]},
+            "erasures": [
+                {"_id": "er-0000000000002-b2c3d4", "status": "verified", "step": None,
+                 "requested_ms": NOW - 30 * MIN, "verified_ms": NOW - 29 * MIN,
+                 "removed": {"events": 1204, "users": 1}},
+                {"_id": "er-0000000000001-a1b2c3", "status": "failed", "step": "verify",
+                 "requested_ms": NOW - 90 * MIN, "verified_ms": None, "removed": {"events": 3}}],
+            "retention": [
+                {"collection": "events", "days": 365.0, "oldest_days": 60.2, "expired": 0},
+                {"collection": "dead_letters", "days": 30.0, "oldest_days": 41.0,
+                 "expired": 310},
+                {"collection": "consent_history", "days": 2555.0, "oldest_days": None,
+                 "expired": 0}]}
+
+    def cleanup_preview(self) -> dict[str, Any]:
+        return {"collections": [{"collection": "dead_letters", "expired": 310}],
+                "files_removed": {}}
+
     def insights(self) -> dict[str, Any]:
         return {
             "evaluation": {

@@ -16,7 +16,8 @@ from gradvy_console.screens.list_base import ListScreen
 SIZES = [(80, 24), (160, 48)]
 SCREENS = {"dashboard": (), "tasks": ("2",), "dead_letters": ("3",), "schedule": ("4",),
            "alerts": ("5",), "users": ("6", "u", "1", "enter"), "action_log": ("7",),
-           "insights": ("8",), "help": ("question_mark",), "simulate_dialog": ("s",)}
+           "insights": ("8",), "help": ("question_mark",), "simulate_dialog": ("s",),
+           "privacy": ("9",), "forget_dialog": ("9", "f")}
 
 
 async def settle(pilot: Pilot[Any]) -> None:

@@ -192,6 +192,8 @@ CONSOLE_KEYS: dict[str, str] = {
     "screen.insights": "8", "insights.analyze": "a", "insights.anomalies": "c",
     "insights.segments": "u", "insights.models": "t", "insights.evaluate": "e",
     "anomaly.acknowledge": "k",
+    "screen.privacy": "9", "privacy.audit": "a", "privacy.forget": "f",
+    "privacy.export": "e", "privacy.cleanup": "c",
 }
 
 

@@ -136,3 +136,38 @@ class QuitModal(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class TextModal(ModalScreen[str | None]):
+    """One line of text (a learner id): Enter gives it, Esc cancels. With `must_equal`, the
+    text must be typed exactly as given (confirming something that cannot be undone)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, prompt: str, must_equal: str | None = None) -> None:
+        super().__init__(classes="dialog-screen")
+        self.prompt = prompt
+        self.must_equal = must_equal
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.prompt, classes="title")
+            yield Label("Enter confirms, Esc cancels", classes="hint")
+            yield Input(id="text")
+            yield Label("", id="error", classes="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#text", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if not text:
+            self.query_one("#error", Label).update("Type something, or Esc to cancel.")
+            return
+        if self.must_equal is not None and text != self.must_equal:
+            self.query_one("#error", Label).update("That is not the same id; nothing done.")
+            return
+        self.dismiss(text)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
