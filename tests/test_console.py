@@ -19,6 +19,7 @@ from gradvy_console.screens.dashboard import DashboardScreen
 from gradvy_console.screens.dead_letters import DeadLettersScreen
 from gradvy_console.screens.help import HelpScreen
 from gradvy_console.screens.insights import InsightsScreen
+from gradvy_console.screens.privacy import PrivacyScreen
 from gradvy_console.screens.modals import QuitModal
 from gradvy_console.screens.schedule import ScheduleScreen
 from gradvy_console.screens.tasks import TasksScreen
@@ -438,9 +439,33 @@ def test_every_binding_id_is_known_to_the_config() -> None:
 
     ids = set()
     for cls in (GradvyConsole, DashboardScreen, TasksScreen, DeadLettersScreen, ScheduleScreen,
-                AlertsScreen, UsersScreen, InsightsScreen):
+                AlertsScreen, UsersScreen, InsightsScreen, PrivacyScreen):
         for binding in cls.BINDINGS:
             if isinstance(binding, Binding) and binding.id:
                 ids.add(binding.id)
                 assert CONSOLE_KEYS[binding.id] == binding.key, binding.id
     assert ids == set(CONSOLE_KEYS)
+
+
+def test_privacy_screen_forgets_only_when_the_id_is_typed_twice() -> None:
+    operator = FakeOperator()
+    app = make_fake_app(operator=operator)
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await pilot.press("9")
+        await shows(pilot, PrivacyScreen, rows=6)
+        await pilot.press("f", *"sim-u00017", "enter")
+        await pilot.press(*"sim-u00071", "enter")      # not the same id: nothing happens
+        assert not any(a == "forget" for a, _p in operator.performed)
+        await pilot.press("escape")
+        await pilot.press("f", *"sim-u00017", "enter", *"sim-u00017", "enter")
+        await performed(pilot, operator, "forget", {"user_id": "sim-u00017",
+                                                    "reason": "operator request (console)"})
+        await pilot.press("a")
+        await performed(pilot, operator, "run_audit", {})
+        await pilot.press("c")                          # a dry run first, then the question
+        await until(pilot, lambda: type(app.screen).__name__ == "ConfirmModal")
+        await pilot.press("y")
+        await performed(pilot, operator, "cleanup", {})
+
+    drive(app, script)

@@ -369,3 +369,44 @@ def test_erasing_one_learner_leaves_every_other_as_before(
                                    terms_for([victim]), marker)
         assert json.loads(json.dumps(after[u], default=list)) == expected
     runtime.close()
+
+
+def test_consent_past_its_max_age_is_revoked_by_the_audit(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[consent]\nmax_age_days = 30\n")
+    os.chmod(cfg, 0o600)
+    runtime.activate(load_config(cfg, env={"GRADVY_DATA_DIR": str(tmp_path / "data")}))
+    store, ingestor = runtime.store(), runtime.ingestor()
+    grant(store, "old", now_ms() - 40 * DAY)
+    grant(store, "new", now_ms() - 10 * DAY)
+    by = {c["check"]: c for c in audit_now()["checks"]}
+    assert by["consent_at_event_time"]["evidence"]["consents_expired_now"] == 2  # 2 purposes
+    assert store.consent_for(["old", "new"]) == {"old": set(),
+                                                  "new": {"analytics", "behavioral_analysis"}}
+    assert store.consent_history("old")[-1]["method"] == "expired"
+    result = ingestor.ingest([(None, ev("old", 1, now_ms() - 60_000)),
+                              (None, ev("new", 1, now_ms() - 60_000))])
+    assert result.no_consent == 1 and result.processed == 1
+
+
+def test_audit_rechecks_erased_learners_by_key_and_lets_unsuppressed_ones_back(
+        tmp_path: Path) -> None:
+    from gradvy_console.privacy import unsuppress
+
+    config = engine(tmp_path)
+    store, ingestor = runtime.store(), runtime.ingestor()
+    grant(store, "learner-1", now_ms() - DAY)
+    ingestor.ingest([(None, ev("learner-1", 1, now_ms() - 60_000))])
+    doc = request_erasure(config, store, "learner-1")
+    assert erase_now([doc["_id"]])[0]["status"] == "verified"
+    by = {c["check"]: c for c in audit_now()["checks"]}
+    assert by["erasure"]["status"] == "pass"
+    # Data of the erased learner coming back behind the suppression's back is found by key.
+    grant(store, "learner-1", now_ms())
+    by = {c["check"]: c for c in audit_now()["checks"]}
+    assert by["erasure"]["status"] == "fail"
+    assert by["erasure"]["evidence"]["erased_or_suppressed_ids_held"] == 1
+    # Let in again on purpose: no longer a finding.
+    assert unsuppress(config, store, "learner-1")
+    by = {c["check"]: c for c in audit_now()["checks"]}
+    assert by["erasure"]["status"] == "pass"

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from ..analytics.events import _MAYBE_PII
-from ..analytics.privacy import DAY_MS, consent_expired, pii_counts
+from ..analytics.privacy import DAY_MS, ConsentRow, consent_expired, pii_counts
 from ..clock import now_ms
 from ..config import Config
 from ..config.keys import PSEUDONYM_KEY_FILE
@@ -88,7 +88,23 @@ def pii_in(values: Iterable[Any]) -> dict[str, int]:
     return total
 
 
-def _consent_check(config: Config, store: DocumentStore, at: int) -> Check:
+def expire_consents(config: Config, store: DocumentStore, at: int) -> int:
+    """With `[consent] max_age_days`, a grant older than that is revoked in the ledger (method
+    "expired"), so ingestion stops using it; returns how many were revoked."""
+    max_age = config.consent.max_age_days
+    if not max_age:
+        return 0
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in store.consent_ledger(list(config.consent.purposes)):
+        latest[(row["user_id"], row["purpose"])] = row
+    rows = [ConsentRow(u, {p: False}, "expired", str(r["version"]), str(r["legal_basis"]), at)
+            for (u, p), r in latest.items()
+            if r["granted"] and consent_expired(int(r["at_ms"]), max_age, at)]
+    return store.record_consents(rows, "audit") if rows else 0
+
+
+def _consent_check(config: Config, store: DocumentStore, at: int, expired_now: int = 0
+                   ) -> Check:
     purpose = config.consent.storage_purpose
     outside = learners = 0
     profiled_after = 0
@@ -124,7 +140,8 @@ def _consent_check(config: Config, store: DocumentStore, at: int) -> Check:
         if last_folded is not None and int(last_folded) > revoked[uid]:
             profiled_after += 1
     evidence = {"events_outside_consent": outside, "learners": learners,
-                "profiled_after_withdrawal": profiled_after, "expired_consents": expired}
+                "profiled_after_withdrawal": profiled_after, "expired_consents": expired,
+                "consents_expired_now": expired_now}
     if outside or profiled_after:
         return Check("consent_at_event_time", "fail", "critical",
                      f"{outside} stored events of {learners} learners fall where the ledger "
@@ -133,8 +150,10 @@ def _consent_check(config: Config, store: DocumentStore, at: int) -> Check:
     if expired:
         return Check("consent_at_event_time", "warn", "medium",
                      f"{expired} consents are older than consent.max_age_days", evidence)
+    note = (f"; {expired_now} consents older than consent.max_age_days were revoked"
+            if expired_now else "")
     return Check("consent_at_event_time", "pass", "critical",
-                 "every stored event had storage consent at its time", evidence)
+                 "every stored event had storage consent at its time" + note, evidence)
 
 
 def _records_check(store: DocumentStore) -> Check:
@@ -195,7 +214,9 @@ def _erasure_check(config: Config, store: DocumentStore, at: int) -> Check:
     failed = [d for d in docs if d["status"] == "failed"]
     slow = [d for d in docs if d["status"] == "verified" and d.get("verified_ms")
             and int(d["verified_ms"]) - int(d["requested_ms"]) > deadline]
-    subjects = {d["subject"] for d in docs if d["status"] == "verified"}
+    # A learner let in again (unsuppress) may hold data again: not a trace of the erasure.
+    subjects = {d["subject"] for d in docs
+                if d["status"] == "verified" and not d.get("unsuppressed_ms")}
     suppressed = {d["_id"] for d in store.suppressions()}
     back = ids_matching_subjects(config, store, subjects | suppressed) if (
         subjects or suppressed) else 0
@@ -318,8 +339,9 @@ def run_audit(config: Config, store: DocumentStore, live: LiveState | None,
     """Run every check; with `keep`, store the result in the audit history."""
     started = time.monotonic()
     at = now_ms() if at_ms is None else at_ms
+    expired = expire_consents(config, store, at)
     checks = [
-        _consent_check(config, store, at),
+        _consent_check(config, store, at, expired),
         _records_check(store),
         _pii_check(texts),
         _retention_check(config, store, at),
