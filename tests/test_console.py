@@ -19,8 +19,8 @@ from gradvy_console.screens.dashboard import DashboardScreen
 from gradvy_console.screens.dead_letters import DeadLettersScreen
 from gradvy_console.screens.help import HelpScreen
 from gradvy_console.screens.insights import InsightsScreen
-from gradvy_console.screens.privacy import PrivacyScreen
 from gradvy_console.screens.modals import QuitModal
+from gradvy_console.screens.privacy import PrivacyScreen
 from gradvy_console.screens.schedule import ScheduleScreen
 from gradvy_console.screens.tasks import TasksScreen
 from gradvy_console.screens.users import UsersScreen
