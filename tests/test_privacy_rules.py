@@ -31,17 +31,20 @@ def test_terms_match_whole_identifiers_only() -> None:
     assert not terms.in_text("xu7")
     assert not terms.in_text("sim-u000031")
     assert terms.in_text("u7.")          # end of a sentence
-    # Raw byte search (database files) counts every occurrence, even inside other bytes.
-    assert terms.count_raw(b"..u7course..u77") == 2
+    # Raw byte search (database files) counts every occurrence, even inside other bytes, of
+    # ids long enough to mean something there (u7 is in any binary file by chance).
+    long = terms_for(["sim-u00003"])
+    assert long.count_raw(b"..sim-u00003course..sim-u000031") == 2
+    assert terms_for(["u7"]).raw is None and terms_for(["u7"]).count_raw(b"u7") == 0
 
 
-@given(st.lists(st.text(alphabet="abcu0123456789-_", min_size=1, max_size=8), min_size=1,
+@given(st.lists(st.text(alphabet="abcu0123456789-_", min_size=1, max_size=10), min_size=1,
                 max_size=30, unique=True))
 def test_trie_finds_each_word_like_a_plain_search(words: list[str]) -> None:
     terms = terms_for(words)
     for word in words:
         assert terms.in_text(f" {word} ")
-        assert terms.count_raw(word.encode()) >= 1
+        assert terms.count_raw(word.encode()) >= (1 if len(word) >= 6 else 0)
 
 
 def test_json_escaped_ids_are_found() -> None:
