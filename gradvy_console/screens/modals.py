@@ -144,15 +144,17 @@ class TextModal(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, prompt: str, must_equal: str | None = None) -> None:
+    def __init__(self, prompt: str, must_equal: str | None = None,
+                 hint: str = "Enter confirms, Esc cancels") -> None:
         super().__init__(classes="dialog-screen")
         self.prompt = prompt
         self.must_equal = must_equal
+        self.hint = hint
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.prompt, classes="title")
-            yield Label("Enter confirms, Esc cancels", classes="hint")
+            yield Label(self.hint, classes="hint")
             yield Input(id="text")
             yield Label("", id="error", classes="error")
 

@@ -107,8 +107,9 @@ class PrivacyScreen(ListScreen):
                 if again is not None:
                     self.operate("forget", "Forget a learner", user_id=user_id,
                                  reason="operator request (console)")
-            self.app.push_screen(TextModal(f"Erase {user_id} everywhere? This cannot be "
-                                           "undone: type the id again", user_id), confirmed)
+            self.app.push_screen(TextModal(f"Erase {user_id} everywhere? Cannot be undone.",
+                                           user_id, "Type the id again to confirm; Esc "
+                                                    "cancels"), confirmed)
         self.app.push_screen(TextModal("Forget which learner? (their id)"), typed)
 
     def action_export(self) -> None:
