@@ -247,3 +247,22 @@ def test_consistency_is_the_share_of_active_weeks() -> None:
     frame = build_frame([ev("u", "search", d) for d in (1, 9, 24)])
     as_of = T0 + 28 * DAY_MS
     assert behavior.consistency(frame, as_of)[0] == pytest.approx(0.75)
+
+
+def test_cluster_keeps_the_last_k_when_nearly_as_good_and_numbers_by_size() -> None:
+    from gradvy_console.analytics.features import Features
+
+    rng = np.random.default_rng(0)
+    names = segments.CLUSTER_FEATURES
+    centres = [np.full(len(names), v) for v in (0.0, 30.0, 90.0)]
+    sizes = (60, 30, 15)
+    rows = np.vstack([c + rng.normal(0, 0.5, (n, len(names))) for c, n in zip(centres, sizes,
+                                                                           strict=True)])
+    feats = Features(names, rows)
+    free = segments.cluster(feats, (3, 5), seed=0)
+    assert free is not None and free.k == 3
+    assert [free.sizes[c] for c in range(3)] == [60, 30, 15]    # largest first
+    kept = segments.cluster(feats, (3, 5), seed=0, prefer_k=4, margin=1.0)
+    assert kept is not None and kept.k == 4
+    strict = segments.cluster(feats, (3, 5), seed=0, prefer_k=4, margin=0.0)
+    assert strict is not None and strict.k == 3

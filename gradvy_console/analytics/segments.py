@@ -74,9 +74,13 @@ def describe(centroid_z: np.ndarray, names: tuple[str, ...], top: int = 2) -> st
 
 
 def cluster(features: Features, k_range: tuple[int, int] = (3, 8), seed: int = 0,
-            sample: int = 5000) -> Clustering | None:
+            sample: int = 5000, prefer_k: int | None = None, margin: float = 0.02
+            ) -> Clustering | None:
     """KMeans over standardised features with k chosen by silhouette (computed on a sample
-    of at most `sample` users). None when there are too few users."""
+    of at most `sample` users). With `prefer_k` (the last run's k), that k stays unless another
+    beats its silhouette by more than `margin`: two k with nearly equal scores would otherwise
+    take turns and relabel every learner on every run. Clusters are numbered by size (largest
+    first), so the same partition keeps its labels. None when there are too few users."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
     from sklearn.preprocessing import StandardScaler
@@ -93,6 +97,7 @@ def cluster(features: Features, k_range: tuple[int, int] = (3, 8), seed: int = 0
     rng = np.random.default_rng(seed)
     idx = rng.choice(n, size=min(n, sample), replace=False)
     best: tuple[float, int, Any] | None = None
+    preferred: tuple[float, int, Any] | None = None
     silhouettes: dict[int, float] = {}
     for k in range(k_range[0], min(k_range[1], n - 1) + 1):
         km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(z)
@@ -103,10 +108,20 @@ def cluster(features: Features, k_range: tuple[int, int] = (3, 8), seed: int = 0
         silhouettes[k] = round(score, 4)
         if best is None or score > best[0]:
             best = (score, k, km)
+        if k == prefer_k:
+            preferred = (score, k, km)
     if best is None:
         return None
+    if preferred is not None and preferred[0] >= best[0] - margin:
+        best = preferred
     score, k, km = best
-    descriptions = {c: describe(km.cluster_centers_[c], names) for c in range(k)}
-    sizes = {c: int((km.labels_ == c).sum()) for c in range(k)}
-    return Clustering(k, km.labels_.astype(np.int32), round(score, 4), silhouettes,
+    counts = np.bincount(km.labels_, minlength=k)
+    order = sorted(range(k), key=lambda c: (-int(counts[c]), tuple(km.cluster_centers_[c])))
+    rank = np.empty(k, dtype=np.int32)
+    for new, old in enumerate(order):
+        rank[old] = new
+    labels = rank[km.labels_]
+    descriptions = {int(rank[c]): describe(km.cluster_centers_[c], names) for c in range(k)}
+    sizes = {int(rank[c]): int(counts[c]) for c in range(k)}
+    return Clustering(k, labels.astype(np.int32), round(score, 4), silhouettes,
                       descriptions, sizes)

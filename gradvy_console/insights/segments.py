@@ -23,8 +23,12 @@ def update_segments(config: Config, store: DocumentStore) -> dict[str, Any]:
     users = np.flatnonzero(allowed)
     features = user_features(frame, at + 1)
     sub = Features(features.names, features.values[users])
+    runs = store.get_documents("segment_runs")
+    last = max(runs, key=lambda r: r["at_ms"]) if runs else None
+    last_k = (last.get("clusters") or {}).get("k") if last else None
     clustering = segments.cluster(sub, (config.insights.clusters_min,
-                                        config.insights.clusters_max), config.insights.seed)
+                                        config.insights.clusters_max), config.insights.seed,
+                                  prefer_k=last_k)
     profiles = profiles_of(config, store, [frame.users[u] for u in users], at)
     current = {d["user_id"]: d for d in store.get_documents("segments")}
     docs, history = [], []
