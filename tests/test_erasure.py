@@ -27,14 +27,18 @@ def _plant(env: dict[str, str], cwd: Path, data: Path) -> None:
            "properties": {"query": f"contact {EMAIL}"}}
     (cwd / "bad.ndjson").write_text(json.dumps(bad) + "\n")
     assert "rejected 1" in _run(["run", "ingest", str(cwd / "bad.ndjson")], env, cwd)
-    _run(["run", "analyze-users", "--user-id", LEARNER], env, cwd)
-    _run(["run", "recommend", "--user-id", LEARNER], env, cwd)
-    _run(["run", "export-user", LEARNER], env, cwd)
     out = run_python(f"""
         from gradvy_console import runtime
         from gradvy_console.config import load_config
+        from gradvy_console.insights import analyze_users, recommend_for
+        from gradvy_console.privacy import export_user
         from gradvy_console.tasks import analyze_user_behavior, process_analytics_event
         runtime.activate(load_config())
+        config, live = runtime.get_config(), runtime.live()
+        # What the verbs leave: a live analysis and recommendations, and an export.
+        analyze_users(config, runtime.store(), live, "{LEARNER}")
+        recommend_for(config, runtime.store(), live, "{LEARNER}")
+        export_user(config, runtime.store(), live, "{LEARNER}")
         # Queued work that names the learner (no consumer runs: it waits in the queue).
         process_analytics_event.delay({{"user_id": "{LEARNER}", "event_type": "search",
                                        "timestamp": "2026-01-01T00:00:00Z"}})
@@ -80,7 +84,7 @@ def test_forget_leaves_nothing_then_suppresses(backend: str, tmp_path: Path,
     url = request.getfixturevalue("redis_url") if backend == "redis" else ""
     data = tmp_path / "data"
     env = env_for(data, url)
-    _run(["run", "simulate-data", "--users", "60", "--days", "20", "--simulate-count", "6000",
+    _run(["run", "simulate-data", "--users", "40", "--days", "20", "--simulate-count", "4000",
           "--seed", "3"], env, tmp_path)
     _run(["run", "process-events", "--batch-size", "2000"], env, tmp_path)
     _run(["run", "analyze-users", "--all"], env, tmp_path)
