@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import env_for, gradvy, run_python
@@ -106,3 +107,81 @@ def test_cache_and_preferences_details(tmp_path: Path) -> None:
                             user_id="u1")
     assert cache.get("analysis:u1") == {"user_id": "u1", "engagement": 0.5}
     runtime.close()
+
+
+PLATFORM = '''
+import time
+from pathlib import Path
+
+from gradvy_console.tasks import SoftTimeLimitExceeded, shared_task
+
+
+@shared_task(bind=True, queue="ml", time_limit=2, soft_time_limit=1)
+def resource_intensive_task(self, marker):
+    started = time.monotonic()
+    try:
+        time.sleep(10)
+    except SoftTimeLimitExceeded:
+        Path(marker).write_text(f"{self.name} caught the soft limit at "
+                                f"{time.monotonic() - started:.1f} s")
+        time.sleep(10)          # carries on: the hard limit stops it
+    return "never"
+
+
+@shared_task(queue="ml", priority=8, time_limit=5, soft_time_limit=3)
+def quick_task(x):
+    return x * 2
+
+
+# The guide's snippet, as it is:
+# Task with resource limits
+@shared_task(bind=True, time_limit=300, soft_time_limit=240)
+def resource_intensive_task_of_the_guide(self):
+    # Task implementation
+    pass
+'''
+
+
+def test_a_platform_task_with_soft_and_hard_limits_on_a_process_worker(tmp_path: Path) -> None:
+    import json
+
+    from helpers import Worker, wait_for
+
+    (tmp_path / "myplatform.py").write_text(PLATFORM)
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[general]\ntask_modules = ["myplatform"]\n')
+    os.chmod(cfg, 0o600)
+    env = env_for(tmp_path / "data")
+    env.update({"GRADVY_CONFIG": str(cfg), "PYTHONPATH": str(tmp_path) + os.pathsep
+                + os.environ.get("PYTHONPATH", "")})
+    worker = Worker("ml", env, tmp_path, "--worker-type", "process", "--workers", "1")
+    try:
+        worker.wait_ready()
+        marker = tmp_path / "soft.txt"
+        out = run_python(f"""
+            import myplatform
+            guide = myplatform.resource_intensive_task_of_the_guide
+            print(guide.call_local(), guide.queue_name)
+            print(myplatform.quick_task.delay(21).get(timeout=30))
+            handle = myplatform.resource_intensive_task.delay("{marker}")
+            try:
+                handle.get(timeout=30)
+            except Exception as exc:
+                print(type(exc).__name__)
+        """, env, tmp_path)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == ["None", "analytics", "42", "TaskFailed"], out.stdout
+        text = marker.read_text()
+        assert text.startswith("resource_intensive_task caught the soft limit at 1.")
+        def both() -> list[dict[str, Any]] | None:
+            runs = json.loads(gradvy(["run", "tasks", "--json"], env, tmp_path).stdout)
+            mine = [r for r in runs if r["task"] in ("quick_task", "resource_intensive_task")]
+            return mine if len(mine) == 2 else None
+        runs = wait_for(both, timeout=30, what="both runs in the history")
+        by_task = {r["task"]: r for r in runs}
+        assert by_task["quick_task"]["status"] == "complete"
+        hard = by_task["resource_intensive_task"]
+        assert hard["status"] == "failed" and hard["error"] == "timed out after 2.0 s"
+        assert 1.9 <= hard["duration_s"] < 4, hard
+    finally:
+        worker.stop()

@@ -116,7 +116,7 @@ def config_from_table(table: dict[str, Any], where: str) -> Config:
     for section_name, section in (("general", general), ("backends", backends)):
         if not isinstance(section, dict):
             raise ConfigError(f"[{section_name}] in {where} must be a table.")
-    allowed_general = {"data_dir"}
+    allowed_general = {"data_dir", "task_modules"}
     allowed_backends = {"redis_url", "mongo_url", "mongo_db", "socket_timeout_seconds"}
     for key in general:
         if key not in allowed_general:

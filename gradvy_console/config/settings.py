@@ -268,6 +268,7 @@ def _default_tasks() -> dict[str, TaskSettings]:
 @dataclass(frozen=True)
 class Config:
     data_dir: Path = Path(".gradvy")
+    task_modules: tuple[str, ...] = ()   # a platform's own task modules, imported by workers
     redis_url: str = ""
     mongo_url: str = ""
     mongo_db: str = "gradvy"

@@ -43,6 +43,10 @@ def retry_task(store: DocumentStore, task_id: str) -> tuple[str, str]:
     `task_id` may be the start of an id, as `gradvy run tasks` shows it, when it is unique
     among recent failures."""
     from .. import tasks  # noqa: F401 - registers every task
+    from ..config import get_config
+    from ..queues import import_task_modules
+
+    import_task_modules(get_config())     # and the platform's own
 
     matches = [r for r in store.task_runs(limit=1000, failed_only=True)
                if r["task_id"].startswith(task_id)]

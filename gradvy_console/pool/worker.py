@@ -20,7 +20,7 @@ from .. import runtime
 from .. import tasks as _tasks  # noqa: F401 - registers the tasks on their queues
 from ..config import QUEUES, Config
 from ..errors import GradvyError
-from ..queues import current, make_consumer
+from ..queues import current, import_task_modules, make_consumer
 from .logs import mask_log_records
 from .run_history import RunRecorder
 
@@ -134,6 +134,7 @@ def run_worker(config: Config, queue: str, workers: int | None = None,
     runtime.store()
 
     settings = config.queues[queue]
+    import_task_modules(config)
     consumer = make_consumer(queue, config, workers, worker_type, periodic)
     heartbeat = Heartbeat(queue, config, workers or settings.workers,
                           worker_type or settings.worker_type)

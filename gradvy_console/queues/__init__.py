@@ -11,15 +11,18 @@ from .registry import (
     GradvySqliteHuey,
     GradvyTask,
     QueueSet,
+    SoftTimeLimitExceeded,
     TaskFailed,
     TaskResult,
     TaskTimedOut,
     close_current,
     configure,
     current,
+    import_task_modules,
     registered_tasks,
     set_period_claim,
     set_rejection_hook,
+    shared_task,
     task,
     worker_identity,
 )
@@ -27,7 +30,8 @@ from .serializer import BadMessage, SignedJsonSerializer
 
 __all__ = [
     "BadMessage", "GracefulConsumer", "GradvyRedisHuey", "GradvySqliteHuey", "GradvyTask",
-    "QueueSet", "SignedJsonSerializer", "TaskFailed", "TaskResult", "TaskTimedOut",
+    "QueueSet", "SignedJsonSerializer", "SoftTimeLimitExceeded", "import_task_modules",
+    "shared_task", "TaskFailed", "TaskResult", "TaskTimedOut",
     "close_current", "configure", "current", "current_queue_metrics", "make_consumer",
     "percentile", "queue_metrics", "registered_tasks", "set_period_claim",
     "set_rejection_hook", "task", "worker_identity",

@@ -18,8 +18,10 @@ both return a `TaskResult` whose `.get()` blocks until a worker has run the task
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import signal
 import socket
 import sqlite3
 import threading
@@ -90,6 +92,8 @@ class GradvyTask(TaskWrapper):
 
     result_timeout: float = 120.0
     before_enqueue: Callable[..., tuple[tuple[Any, ...], dict[str, Any]]] | None = None
+
+    declared_settings: TaskSettings | None = None
 
     def __init__(self, func: Callable[..., Any], name: str, queue: str,
                  **settings: Any) -> None:
@@ -362,7 +366,8 @@ def _bind(wrapper: GradvyTask, queues: QueueSet, config: Config, name: str) -> N
         wrapper.huey = huey
         huey._registry.register(wrapper.task_class)
     wrapper.queue_name = queue
-    defaults = settings if name in config.tasks else TaskSettings(queue=queue)
+    defaults = settings if name in config.tasks else (
+        wrapper.declared_settings or TaskSettings(queue=queue))
     wrapper.apply_settings(defaults, config.ingest.result_timeout_seconds)
 
 
@@ -425,8 +430,8 @@ def _queue_of(task: Any) -> str:
     return wrapper.queue_name if wrapper is not None else "analytics"
 
 
-def task(queue: str, name: str | None = None, periodic: str | None = None
-         ) -> Callable[..., GradvyTask]:
+def task(queue: str, name: str | None = None, periodic: str | None = None,
+         declared: TaskSettings | None = None) -> Callable[..., GradvyTask]:
     """Register a function as a task on `queue` (the configuration may route it elsewhere).
     With `periodic=JOB`, Huey also enqueues it whenever the job's crontab in [schedule]
     matches (once per period across consumers)."""
@@ -444,6 +449,7 @@ def task(queue: str, name: str | None = None, periodic: str | None = None
             extra = {"validate_datetime": lambda self, ts: _schedule_matches(job, ts),
                      "task_base": PeriodicTask}
         wrapper = GradvyTask(run, task_name, queue, **extra)
+        wrapper.declared_settings = declared
         with _lock:
             _TASKS[task_name] = wrapper
             if _current is not None:  # queues already built: bind now, as configure would
@@ -451,6 +457,101 @@ def task(queue: str, name: str | None = None, periodic: str | None = None
         return wrapper
 
     return decorator
+
+
+class SoftTimeLimitExceeded(Exception):
+    """Raised inside a task at its `soft_time_limit` (process workers): catch it to clean up
+    before the hard `time_limit` stops the task."""
+
+
+@contextlib.contextmanager
+def _soft_limit(seconds: float | None) -> Iterator[None]:
+    """SIGALRM at `seconds` raises SoftTimeLimitExceeded in the task; Huey's own alarm for the
+    hard limit (set just before) is put back for the time that is left. Signals reach only a
+    process's main thread: on thread workers the soft limit cannot interrupt (README)."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    hard_left, _interval = signal.getitimer(signal.ITIMER_REAL)
+    hard_handler = signal.getsignal(signal.SIGALRM)
+    if hard_left and hard_left <= seconds:
+        yield          # the hard limit comes first: nothing to add
+        return
+
+    def soft(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGALRM, hard_handler)
+        if hard_left:
+            signal.setitimer(signal.ITIMER_REAL, max(0.001, hard_left - seconds))
+        raise SoftTimeLimitExceeded(f"soft time limit ({seconds:g} s) exceeded")
+
+    signal.signal(signal.SIGALRM, soft)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        if signal.getsignal(signal.SIGALRM) is soft:   # finished before the soft limit
+            signal.signal(signal.SIGALRM, hard_handler)
+            if hard_left:
+                left = hard_left - seconds + signal.getitimer(signal.ITIMER_REAL)[0]
+                signal.setitimer(signal.ITIMER_REAL, max(0.001, left))
+            else:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def shared_task(func: Callable[..., Any] | None = None, *, queue: str = "analytics",
+                name: str | None = None, bind: bool = False, priority: int = 5,
+                max_retries: int = 0, default_retry_delay: float = 0.0,
+                retry_backoff: float = 1.0, time_limit: float | None = None,
+                soft_time_limit: float | None = None) -> Any:
+    """A platform's own task, as the guide writes it (Celery's names):
+
+        @shared_task(bind=True, queue="ml", time_limit=300, soft_time_limit=240)
+        def resource_intensive_task(self): ...
+
+    It runs on one of the seven queues with the given priority (0-9, higher first), retries
+    and retry delay; `time_limit` stops it (process workers: SIGALRM, recorded as a timed-out
+    run; thread workers: only where the task calls `self.check_timeout()`), and
+    `soft_time_limit` raises SoftTimeLimitExceeded inside it first (process workers only).
+    With `bind`, the task gets itself as first argument. `[tasks.NAME]` in config.toml, where
+    the name is known to it, overrides these. It shows in task history, retry and the console
+    like the product's tasks; the worker imports it from `[general] task_modules`."""
+    if queue not in QUEUES:
+        raise GradvyError(f"Unknown queue '{queue}'; queues are {', '.join(QUEUES)}.",
+                          exit_code=2)
+    if soft_time_limit and time_limit and soft_time_limit >= time_limit:
+        raise GradvyError("soft_time_limit must be below time_limit.", exit_code=2)
+
+    def decorator(f: Callable[..., Any]) -> GradvyTask:
+        holder: dict[str, GradvyTask] = {}
+
+        @functools.wraps(f)
+        def limited(*args: Any, **kwargs: Any) -> Any:
+            with _soft_limit(soft_time_limit):
+                if bind:
+                    return f(holder["task"], *args, **kwargs)
+                return f(*args, **kwargs)
+        wrapper = task(queue, name or f.__name__, declared=TaskSettings(
+            queue=queue, priority=priority, retries=max_retries,
+            retry_delay=default_retry_delay, retry_backoff=retry_backoff,
+            timeout=float(time_limit or 0)))(limited)
+        holder["task"] = wrapper
+        return wrapper
+
+    return decorator(func) if func is not None else decorator
+
+
+def import_task_modules(config: Config) -> None:
+    """Import the platform's own task modules (`[general] task_modules`), so a worker runs
+    their tasks and `retry` finds them."""
+    import importlib
+
+    for module in config.task_modules:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # noqa: BLE001 - a platform module's own error: one sentence
+            raise GradvyError(f"Cannot import the task module '{module}' (from [general] "
+                              f"task_modules): {type(exc).__name__}: {exc}.",
+                              exit_code=2) from None
 
 
 def registered_tasks() -> dict[str, GradvyTask]:

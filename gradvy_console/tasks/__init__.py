@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from ..queues import SoftTimeLimitExceeded, shared_task
 from .compliance import erase_user, export_user_data, privacy_compliance_audit
 from .insights import (
     analyze_active_users,
@@ -27,6 +28,8 @@ from .realtime import (
 )
 
 __all__ = [
+    "SoftTimeLimitExceeded",
+    "shared_task",
     "analyze_active_users",
     "analyze_user_behavior",
     "batch_process_events",
