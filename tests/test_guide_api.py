@@ -180,8 +180,12 @@ def test_a_platform_task_with_soft_and_hard_limits_on_a_process_worker(tmp_path:
         runs = wait_for(both, timeout=30, what="both runs in the history")
         by_task = {r["task"]: r for r in runs}
         assert by_task["quick_task"]["status"] == "complete"
+        assert by_task["quick_task"]["soft_limit_s"] is None
         hard = by_task["resource_intensive_task"]
-        assert hard["status"] == "failed" and hard["error"] == "timed out after 2.0 s"
+        assert hard["status"] == "failed" and hard["soft_limit_s"] == 1
+        assert hard["error"] == "soft time limit (1 s) reached; timed out after 2.0 s"
+        listing = gradvy(["run", "tasks"], env, tmp_path).stdout
+        assert "soft time limit (1 s) reached; timed out after 2.0 s" in listing
         assert 1.9 <= hard["duration_s"] < 4, hard
     finally:
         worker.stop()

@@ -24,6 +24,7 @@ from huey import signals as S
 from .. import runtime
 from ..analytics.events import mask_text, scrub
 from ..live import LiveBatch
+from ..queues.registry import take_soft_hit
 
 log = logging.getLogger("gradvy.taskruns")
 
@@ -91,6 +92,10 @@ class RunRecorder:
             error = mask_text(f"{type(args[0]).__name__}: {args[0]}"[:500])[0]
         elif signal == S.SIGNAL_TIMEOUT:
             error = f"timed out after {task.timeout} s"
+        soft = take_soft_hit()
+        if soft is not None:
+            note = f"soft time limit ({soft:g} s) reached"
+            error = f"{note}; {error}" if error else note
         row: dict[str, Any] = {
             "task_id": task.id, "task": task.name, "queue": self.queue, "status": status,
             "started_ms": started_ms, "ended_ms": now_ms,
@@ -98,6 +103,7 @@ class RunRecorder:
             "wait_s": round((started_ms - enqueued) / 1000, 3) if enqueued else None,
             "error": error, "retries_left": task.retries,
             "args_summary": summarise(task.args, task.kwargs), "args_json": None,
+            "soft_limit_s": soft,
         }
         if status == "failed":
             kwargs = {k: v for k, v in task.kwargs.items() if not k.startswith("_")}

@@ -464,6 +464,17 @@ class SoftTimeLimitExceeded(Exception):
     before the hard `time_limit` stops the task."""
 
 
+_soft_hit: float | None = None
+
+
+def take_soft_hit() -> float | None:
+    """The soft limit (seconds) the task that just ended in this process reached, if it did
+    (the run history records it); cleared by reading."""
+    global _soft_hit
+    hit, _soft_hit = _soft_hit, None
+    return hit
+
+
 @contextlib.contextmanager
 def _soft_limit(seconds: float | None) -> Iterator[None]:
     """SIGALRM at `seconds` raises SoftTimeLimitExceeded in the task; Huey's own alarm for the
@@ -479,6 +490,8 @@ def _soft_limit(seconds: float | None) -> Iterator[None]:
         return
 
     def soft(signum: int, frame: Any) -> None:
+        global _soft_hit
+        _soft_hit = seconds
         signal.signal(signal.SIGALRM, hard_handler)
         if hard_left:
             signal.setitimer(signal.ITIMER_REAL, max(0.001, hard_left - seconds))
