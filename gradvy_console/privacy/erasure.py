@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..analytics.events import identifier_has_pii, mask_text, pseudonym
+from ..analytics.events import mask_text
 from ..analytics.privacy import Terms, scrub_value, seal, subject_key, terms_for, unseal
 from ..clock import now_ms
 from ..config import Config
@@ -28,6 +28,7 @@ from ..errors import GradvyError
 from ..store import DocumentStore
 from ..store.models import prune_models
 from .files import checkpoint_databases, erase_files, scan_files, scrub_logs, scrub_residue
+from .identifiers import stored_user_id
 
 REQUESTS = "erasure_requests"
 OPEN = ("received", "running", "completed", "failed")
@@ -65,13 +66,8 @@ def _as_result(doc: dict[str, Any]) -> Erasure:
                    else None, doc.get("evidence"))
 
 
-def stored_form(config: Config, user_id: str) -> str:
-    """The id the store keeps the learner under (a pseudonym when it carries PII)."""
-    return pseudonym(user_id, pseudonym_key(config)) if identifier_has_pii(user_id) else user_id
-
-
 def subject_of(config: Config, user_id: str) -> str:
-    return subject_key(stored_form(config, user_id), pseudonym_key(config))
+    return subject_key(stored_user_id(config, user_id), pseudonym_key(config))
 
 
 def replacement_for(subject: str) -> str:
@@ -104,7 +100,7 @@ def request_erasure(config: Config, store: DocumentStore, user_id: str, reason: 
 
 
 def _forms(config: Config, user_id: str) -> list[str]:
-    return sorted({user_id, stored_form(config, user_id)})
+    return sorted({user_id, stored_user_id(config, user_id)})
 
 
 def _save(store: DocumentStore, doc: dict[str, Any], **changes: Any) -> dict[str, Any]:

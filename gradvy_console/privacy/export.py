@@ -54,8 +54,7 @@ def export_document(config: Config, store: DocumentStore, live: LiveState, user_
     subject = subject_of(config, user_id)
     erasures = [{k: v for k, v in d.items() if k != "sealed"}
                 for d in store.get_documents(REQUESTS) if d.get("subject") == subject]
-    suppressed = bool(store.get_documents("suppressions")) and any(
-        d["_id"] == subject for d in store.suppressions())
+    suppressed = any(d["_id"] == subject for d in store.suppressions())
     return {
         "format": FORMAT,
         "generated_ms": at,

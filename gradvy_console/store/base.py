@@ -23,6 +23,13 @@ from ..analytics.events import (
 )
 from ..analytics.privacy import ConsentRow, Terms
 
+# Where retention finds the age of a document collection: the time field in its body.
+DOCUMENT_TIMES: dict[str, str] = {
+    "user_analysis": "as_of_ms", "segment_history": "at_ms", "anomalies": "last_seen_ms",
+    "action_log": "started_ms", "evaluations": "at_ms", "erasure_requests": "verified_ms",
+    "audits": "at_ms",
+}
+
 
 @dataclass(frozen=True)
 class StoredEvent:

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from ..analytics.privacy import ConsentRow, Terms, scrub_value
+from .base import DOCUMENT_TIMES
 
 # (collection, time field, extra query) for retention; documents keep their time in the body.
 RETENTION_MONGO: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -24,11 +25,6 @@ RETENTION_MONGO: dict[str, tuple[str, str, dict[str, Any]]] = {
     "alerts": ("alerts", "raised_ms", {"active": False}),
     "consent_history": ("consent_history", "at_ms", {}),
     "profiles": ("users", "last_ms", {"acc": {"$exists": True, "$ne": {}}}),
-}
-DOCUMENT_TIMES: dict[str, str] = {
-    "user_analysis": "as_of_ms", "segment_history": "at_ms", "anomalies": "last_seen_ms",
-    "action_log": "started_ms", "evaluations": "at_ms", "erasure_requests": "verified_ms",
-    "audits": "at_ms",
 }
 
 

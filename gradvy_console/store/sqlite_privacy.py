@@ -14,11 +14,12 @@ from typing import Any
 import orjson
 
 from ..analytics.privacy import ConsentRow, Terms, scrub_value
+from .base import DOCUMENT_TIMES
 
 _CHUNK = 900
 
 # Where retention finds each collection's age: (table, time expression, extra condition).
-# Documents keep their time inside the JSON body.
+# Documents keep their time inside the JSON body (base.DOCUMENT_TIMES).
 RETENTION_SQL: dict[str, tuple[str, str, str]] = {
     "events": ("events", "ts", "event_type != 'learning_session'"),
     "sessions": ("events", "ts", "event_type = 'learning_session'"),
@@ -30,11 +31,6 @@ RETENTION_SQL: dict[str, tuple[str, str, str]] = {
                         "id NOT IN (SELECT max(id) FROM consent_history GROUP BY user_id,"
                         " purpose)"),
     "profiles": ("users", "last_ms", "acc != '{}'"),
-}
-DOCUMENT_TIMES: dict[str, str] = {
-    "user_analysis": "as_of_ms", "segment_history": "at_ms", "anomalies": "last_seen_ms",
-    "action_log": "started_ms", "evaluations": "at_ms", "erasure_requests": "verified_ms",
-    "audits": "at_ms",
 }
 
 

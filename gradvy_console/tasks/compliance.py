@@ -5,7 +5,8 @@ and returns a summary that names no learner."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -88,10 +89,6 @@ def export_user_data(user_id: str, out: str | None = None) -> dict[str, Any]:
     return dataclasses.asdict(report)
 
 
-def _texts(items: Iterable[Any]) -> Iterator[Any]:
-    yield from items
-
-
 def audit_sources() -> dict[str, Any]:
     """The places the PII scan reads."""
     store, live = runtime.store(), runtime.live()
@@ -105,8 +102,7 @@ def audit_sources() -> dict[str, Any]:
     return {
         "events": lambda: store.texts("events"),
         "dead_letters": lambda: store.texts("dead_letters"),
-        "task_arguments": lambda: _texts([*store.texts("task_runs"),
-                                          *current().message_values()]),
+        "task_arguments": lambda: chain(store.texts("task_runs"), current().message_values()),
         "inbox": lambda: store.texts("inbox"),
         "live_state": lambda: live.texts(),
         "logs": log_lines,
