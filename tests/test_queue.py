@@ -152,8 +152,11 @@ def test_sigterm_lets_a_running_task_finish(tmp_path: Path) -> None:
         """
         out = _python(code, env, tmp_path)
         assert out.returncode == 0, out.stderr
+        task_id = out.stdout.strip()
         deadline = time.monotonic() + 30
-        while "Executing" not in worker.log.read_text():
+        # This task's own start (a periodic job may log "Executing" first: not the one).
+        while not any("Executing" in line and task_id in line
+                      for line in worker.log.read_text().splitlines()):
             assert time.monotonic() < deadline
             time.sleep(0.02)
     finally:

@@ -167,6 +167,7 @@ class Event:
     pii_masked: int = 0
     keys_dropped: int = 0
     properties_json: bytes = b""  # the stored form: serialised once, hashed and written
+    source: str | None = None     # where it came from (a collector write key's name)
 
     def to_document(self) -> dict[str, Any]:
         return {
@@ -176,6 +177,7 @@ class Event:
             "timestamp": iso_from_ms(self.ts),
             "session_id": self.session_id,
             "properties": self.properties,
+            **({"source": self.source} if self.source else {}),
         }
 
 
@@ -188,10 +190,16 @@ class Rejection:
     user_id: str | None = None
 
 
+_ISO_SECOND: list[Any] = [None, ""]   # the last second formatted (a hot path formats many)
+
+
 def iso_from_ms(ms: int) -> str:
     """ISO 8601 UTC with a Z, millisecond precision."""
-    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    second = ms // 1000
+    if _ISO_SECOND[0] != second:
+        text = datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        _ISO_SECOND[0], _ISO_SECOND[1] = second, text
+    return f"{_ISO_SECOND[1]}{ms % 1000:03d}Z"
 
 
 def parse_timestamp_ms(value: Any) -> int | None:
@@ -208,8 +216,9 @@ def parse_timestamp_ms(value: Any) -> int | None:
 
 
 def derive_event_id(raw: dict[str, Any]) -> str:
-    """Deterministic id from content, so a re-sent event without an id dedupes."""
-    body = {k: v for k, v in raw.items() if k != "event_id"}
+    """Deterministic id from content, so a re-sent event without an id dedupes (whichever
+    way it came in: the source is not part of it)."""
+    body = {k: v for k, v in raw.items() if k != "event_id" and k != "source"}
     digest = hashlib.blake2b(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=16)
     return "d-" + digest.hexdigest()
 
@@ -458,6 +467,7 @@ def normalise_event(raw: Any, now_ms: int, limits: Limits, size: int | None = No
     if event_id is None:
         event_id = derive_event_id(raw)
     props_json = orjson.dumps(props, option=orjson.OPT_SORT_KEYS)
+    source = raw.get("source")
     return Event(
         event_id=event_id,
         user_id=user_id,
@@ -469,7 +479,14 @@ def normalise_event(raw: Any, now_ms: int, limits: Limits, size: int | None = No
         pii_masked=masked,
         keys_dropped=dropped,
         properties_json=props_json,
+        source=source[:64] if isinstance(source, str) and source else None,
     )
+
+
+def type_label(event_type: str) -> str:
+    """An event type as a counter or metric label: a known type by its name, any other as
+    `other` (a client must not be able to grow the counters and metrics without bound)."""
+    return event_type if event_type in KNOWN_TYPES else "other"
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -11,6 +11,7 @@ from .settings import (
     JOBS,
     QUEUES,
     AlertSettings,
+    CollectorSettings,
     Config,
     ConsentSettings,
     ConsoleSettings,
@@ -21,11 +22,12 @@ from .settings import (
     ScoringSettings,
     SimulatorSettings,
     TaskSettings,
+    WriteKey,
 )
 
 __all__ = [
-    "CONSOLE_KEYS", "JOBS", "QUEUES", "AlertSettings", "Config", "ConsentSettings",
-    "ConsoleSettings", "IngestSettings", "InsightSettings", "LiveSettings", "QueueSettings",
-    "ScoringSettings", "SimulatorSettings", "TaskSettings", "config_from_table", "get_config",
-    "load_config", "origin_of", "set_active",
+    "CONSOLE_KEYS", "JOBS", "QUEUES", "AlertSettings", "CollectorSettings", "Config",
+    "ConsentSettings", "ConsoleSettings", "IngestSettings", "InsightSettings", "LiveSettings",
+    "QueueSettings", "ScoringSettings", "SimulatorSettings", "TaskSettings", "WriteKey",
+    "config_from_table", "get_config", "load_config", "origin_of", "set_active",
 ]

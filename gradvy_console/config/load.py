@@ -9,7 +9,9 @@ naming the key and the file.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
+import re
 import tomllib
 import types
 import typing
@@ -26,6 +28,7 @@ from .settings import (
     Config,
     QueueSettings,
     TaskSettings,
+    WriteKey,
 )
 
 
@@ -193,7 +196,8 @@ def config_from_table(table: dict[str, Any], where: str) -> Config:
 # between 0 and 1; percentages between 0 and 100. Every other number must not be negative.
 _AT_LEAST_ONE = {"max_bytes", "max_payload_bytes", "max_depth", "batch_size", "local_processes",
                  "task_group_max", "session_max_events", "users", "days", "courses",
-                 "active_days", "clusters_min", "clusters_max", "recommend_limit", "workers"}
+                 "active_days", "clusters_min", "clusters_max", "recommend_limit", "workers",
+                 "port", "max_events", "max_backlog", "retry_after_seconds", "group_max"}
 _ABOVE_ZERO = {"socket_timeout_seconds", "inbox_lease_seconds", "result_timeout_seconds",
                "result_ttl_seconds", "user_day_ttl_seconds", "session_ttl_seconds",
                "minute_ttl_seconds", "heartbeat_ttl_seconds", "dropout_horizon_days",
@@ -211,7 +215,9 @@ def _check_ranges(config: Config, where: str) -> None:
     sections: list[tuple[str, Any]] = [
         ("backends", config), ("ingest", config.ingest), ("live", config.live),
         ("simulator", config.simulator), ("alerts", config.alerts),
-        ("insights", config.insights), ("logs", config.logs)]
+        ("insights", config.insights), ("logs", config.logs),
+        ("collector", config.collector)]
+    sections += [(f"collector.keys.{k.name or i}", k) for i, k in enumerate(config.collector.keys)]
     sections += [(f"queues.{n}", q) for n, q in config.queues.items()]
     sections += [(f"tasks.{n}", t) for n, t in config.tasks.items()]
     for prefix, section in sections:
@@ -249,6 +255,37 @@ def _check_ranges(config: Config, where: str) -> None:
             raise ConfigError(f"{name} in {where} must not be negative, not {value}.")
     if config.insights.clusters_min > config.insights.clusters_max:
         raise ConfigError(f"insights.clusters_min in {where} must not exceed clusters_max.")
+    _check_collector(config, where)
+
+
+def _check_collector(config: Config, where: str) -> None:
+    """The collector's port and write keys: a name each (unique, a word: it becomes the
+    events' source), the key's SHA-256 as 64 hex digits, origins as scheme://host[:port]."""
+    collector = config.collector
+    if collector.port > 65535:
+        raise ConfigError(f"collector.port in {where} must be at most 65535, not "
+                          f"{collector.port}.")
+    seen: set[str] = set()
+    for i, key in enumerate(collector.keys):
+        label = f"collector.keys[{i}]"
+        if not _KEY_NAME.fullmatch(key.name):
+            raise ConfigError(f"{label}.name in {where} must be 1-32 letters, digits, '-' or "
+                              f"'_', not {key.name!r}.")
+        if key.name in seen:
+            raise ConfigError(f"{label}.name in {where}: the name {key.name!r} is used twice.")
+        seen.add(key.name)
+        if key.sha256 and not _SHA256.fullmatch(key.sha256):
+            raise ConfigError(f"{label}.sha256 in {where} must be 64 hex digits (the key's "
+                              "SHA-256; `gradvy run collector-key NAME` makes one).")
+        for origin in key.origins:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ConfigError(f"{label}.origins in {where}: {origin!r} is not an origin "
+                                  "(scheme://host[:port], or \"*\").")
+
+
+_KEY_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 
 def load_config(path: str | os.PathLike[str] | None = None,
@@ -292,11 +329,36 @@ def load_config(path: str | os.PathLike[str] | None = None,
         changes["mongo_url"] = env["GRADVY_MONGO_URL"]
     if changes:
         config = dataclasses.replace(config, **changes)
+    config = _env_write_keys(config, env)
     if config.data_dir.exists() and not config.data_dir.is_dir():
         origin = "GRADVY_DATA_DIR" if env.get("GRADVY_DATA_DIR") else config.source
         raise ConfigError(f"The data dir {config.data_dir} (from {origin}) is a file, not a "
                           "directory; point it at a directory.")
     return config
+
+
+def _env_write_keys(config: Config, env: dict[str, str]) -> Config:
+    """`GRADVY_COLLECTOR_KEY_<NAME>=<key>`: a write key from the environment (a secret
+    manager's or systemd's EnvironmentFile). It replaces the hash of the configured key of that
+    name (lower case), keeping its limits and origins, or adds a key with the defaults. Only its
+    SHA-256 is kept."""
+    prefix = "GRADVY_COLLECTOR_KEY_"
+    found = {name[len(prefix):].lower(): value for name, value in env.items()
+             if name.startswith(prefix) and len(name) > len(prefix)}
+    if not found:
+        return config
+    keys = {k.name: k for k in config.collector.keys}
+    for name, secret in sorted(found.items()):
+        if not _KEY_NAME.fullmatch(name):
+            raise ConfigError(f"{prefix}{name.upper()}: a key name must be 1-32 letters, "
+                              "digits, '-' or '_'.")
+        if len(secret) < 16:
+            raise ConfigError(f"{prefix}{name.upper()}: a write key must be at least 16 "
+                              "characters.")
+        digest = hashlib.sha256(secret.encode()).hexdigest()
+        keys[name] = dataclasses.replace(keys.get(name) or WriteKey(name=name), sha256=digest)
+    collector = dataclasses.replace(config.collector, keys=tuple(keys.values()))
+    return dataclasses.replace(config, collector=collector)
 
 
 def _refuse_if_others_can_write(path: Path) -> None:

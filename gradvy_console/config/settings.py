@@ -198,6 +198,33 @@ CONSOLE_KEYS: dict[str, str] = {
 
 
 @dataclass(frozen=True)
+class WriteKey:
+    """A collector write key: its name (recorded as the events' source), the SHA-256 of the
+    key (the key itself is never stored), a rate limit in events per second (0 = none) with
+    its burst, and the browser origins allowed to send with it (CORS)."""
+
+    name: str = ""
+    sha256: str = ""
+    events_per_second: float = 1000.0
+    burst: int = 0                        # 0: two seconds' worth of events_per_second
+    origins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CollectorSettings:
+    enabled: bool = False                 # run `gradvy serve` under the worker pool
+    host: str = "127.0.0.1"
+    port: int = 8470
+    workers: int = 1                      # server processes
+    max_events: int = 1000                # events in one request
+    max_bytes: int = 4_194_304            # one request's body, after decompression
+    max_backlog: int = 1_000_000          # inbox rows waiting: past this, 503 + Retry-After
+    retry_after_seconds: int = 5
+    group_max: int = 2000                 # events written to the inbox in one commit
+    keys: tuple[WriteKey, ...] = ()
+
+
+@dataclass(frozen=True)
 class ConsoleSettings:
     refresh_seconds: float = 1.0
     theme: str = "dark"
@@ -286,6 +313,7 @@ class Config:
     logs: LogSettings = field(default_factory=LogSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    collector: CollectorSettings = field(default_factory=CollectorSettings)
     schedule: dict[str, str] = field(default_factory=lambda: dict(JOBS))
     source: str = "built-in defaults"
 

@@ -133,7 +133,7 @@ class Ingestor:
         self._subject_keys: dict[str, str] = {}
         self.purposes = config.consent.purposes
 
-    def _suppressed_users(self, tx: IngestTx, decoded: list[tuple[str | None,
+    def suppressed_users(self, tx: IngestTx, decoded: list[tuple[str | None,
                                                                   Event | Rejection]]
                           ) -> set[str]:
         """The learners of this batch who were erased and are suppressed: nothing of their
@@ -327,7 +327,7 @@ class Ingestor:
                 else:
                     seen_again(event, stored.content_hash, i)
 
-            gone = self._suppressed_users(tx, prepared.decoded)
+            gone = self.suppressed_users(tx, prepared.decoded)
             for i, (receipt, outcome) in enumerate(prepared.decoded):
                 if receipt is not None and receipt not in taken:
                     result.skipped += 1
@@ -433,6 +433,9 @@ class Ingestor:
                     counters["keys_dropped"] += event.keys_dropped
                 if event.event_type not in KNOWN_TYPES:
                     counters["unknown_type"] += 1
+                    counters["stored_type:other"] += 1
+                else:
+                    counters[f"stored_type:{event.event_type}"] += 1
             tx.add_counters(dict(counters))
 
         if inserted or anon or any(counters.values()):

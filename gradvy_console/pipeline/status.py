@@ -48,8 +48,12 @@ def status(config: Config, store: DocumentStore, live: LiveState) -> dict[str, A
             "keys_dropped": counters.get("keys_dropped", 0),
             "unknown_type": counters.get("unknown_type", 0),
             "queue_messages_rejected": counters.get("queue_messages_rejected", 0),
+            "suppressed": counters.get("suppressed", 0),
+            "collector_accepted": counters.get("collector_accepted", 0),
             "rejected": {k.split(":", 1)[1]: v for k, v in sorted(counters.items())
                          if k.startswith("rejected:")},
+            "stored_by_type": {k.split(":", 1)[1]: v for k, v in sorted(counters.items())
+                               if k.startswith("stored_type:")},
         },
         "users": {"total": users, "active_24h": active,
                   "activity_rate": round(active / users, 4) if users else 0.0},

@@ -114,19 +114,20 @@ def wait_for_consumers(config: Config, pid: int, timeout: float = 60.0) -> int:
     from ..monitoring import live_consumers
 
     pool = supervisor_id(config)
+    needed = set(QUEUES) | ({"collector"} if config.collector.enabled else set())
     deadline = time.monotonic() + timeout
     up: set[str] = set()
     while time.monotonic() < deadline:
         up = {c["queue"] for c in live_consumers(runtime.live(),
                                                 stale_after_s=config.live.heartbeat_ttl_seconds)
               if c.get("supervisor") == pool}
-        if up >= set(QUEUES):
+        if up >= needed:
             return len(up)
         if not psutil.pid_exists(pid) or running_pid(config) != pid:
             raise GradvyError(f"The pool (pid {pid}) exited while starting; see "
                               f"{config.data_dir / 'supervisor.log'}.", exit_code=1)
         time.sleep(0.2)
-    missing = ", ".join(q for q in QUEUES if q not in up)
+    missing = ", ".join(q for q in sorted(needed) if q not in up)
     raise GradvyError(f"The pool (pid {pid}) runs, but these consumers did not come up within "
                       f"{timeout:.0f} s: {missing}; see {config.data_dir / 'logs'}.",
                       exit_code=1)

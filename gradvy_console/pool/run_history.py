@@ -24,6 +24,7 @@ from huey import signals as S
 from .. import runtime
 from ..analytics.events import mask_text, scrub
 from ..live import LiveBatch
+from ..queues.metrics import duration_counters
 from ..queues.registry import take_soft_hit
 
 log = logging.getLogger("gradvy.taskruns")
@@ -130,6 +131,7 @@ class RunRecorder:
             if self.consumer_key and row["status"] in ("complete", "failed"):
                 name = f"{self.consumer_key}:{'done' if row['status'] == 'complete' else 'failed'}"
                 per_consumer[name] = per_consumer.get(name, 0) + 1
+        per_consumer.update(duration_counters(rows))
         try:
             runtime.store().add_task_runs(rows)
             runtime.live().record_batch(LiveBatch(task_minutes=outcomes, counters=per_consumer),

@@ -52,7 +52,7 @@ BACKOFF_CAP_S = 30.0
 CONSUMER_NICE = 5
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(nice: bool = True) -> None:
     """Linux: the child gets SIGTERM if the supervisor dies, even by SIGKILL."""
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -62,10 +62,20 @@ def _die_with_parent() -> None:
     os.setpgid(0, 0)  # own process group: a terminal's ^C reaches the supervisor only
     # Consumers are batch work: under CPU contention an operator's console (and shell) answers
     # first. When the machine is otherwise idle a niced consumer still gets every cycle.
+    # The collector is not batch work (a frontend waits for its answer): it is not niced.
+    if not nice:
+        return
     try:
         os.nice(CONSUMER_NICE)
     except OSError:
         pass
+
+
+def _die_with_parent_unniced() -> None:
+    _die_with_parent(nice=False)
+
+
+COLLECTOR = "collector"   # the HTTP collector's name among the supervised processes
 
 
 @dataclass
@@ -91,7 +101,8 @@ class Consumer:
 
 class Supervisor:
     def __init__(self, config: Config, config_path: str | None = None,
-                 queues: tuple[str, ...] = QUEUES, log_dir: Path | None = None) -> None:
+                 queues: tuple[str, ...] = QUEUES, log_dir: Path | None = None,
+                 collector: bool | None = None) -> None:
         self.config = config
         self.config_path = config_path
         self.id = supervisor_id(config)
@@ -102,6 +113,11 @@ class Supervisor:
         for queue in queues:
             settings = config.queues[queue]
             self.consumers[queue] = Consumer(queue, settings.workers, settings.worker_type)
+        if config.collector.enabled if collector is None else collector:
+            # The HTTP collector (`gradvy serve`) is supervised like a consumer: restarted
+            # with backoff, its log rotated, its heartbeat in the fleet (queue `collector`).
+            self.consumers[COLLECTOR] = Consumer(COLLECTOR, config.collector.workers, "http",
+                                                 periodic=False)
         self._stop = threading.Event()
         self._live_down = False
         self._lock_fd: int | None = None
@@ -136,6 +152,8 @@ class Supervisor:
         cmd = [sys.executable, "-c", "from gradvy_console.cli import main; main()"]
         if self.config_path:
             cmd += ["--config", self.config_path]
+        if consumer.queue == COLLECTOR:
+            return [*cmd, "serve", "--workers", str(consumer.workers)]
         cmd += ["worker", consumer.queue, "--workers", str(consumer.workers),
                 "--worker-type", consumer.worker_type]
         if not consumer.periodic:
@@ -153,7 +171,8 @@ class Supervisor:
         env["GRADVY_SUPERVISOR"] = self.id
         consumer.proc = subprocess.Popen(self._command(consumer), stdout=logfile,
                                          stderr=subprocess.STDOUT, env=env,
-                                         preexec_fn=_die_with_parent)
+                                         preexec_fn=_die_with_parent_unniced
+                                         if consumer.queue == COLLECTOR else _die_with_parent)
         os.close(logfile)
         consumer.started_ms = int(time.time() * 1000)
         consumer.state = "running"
@@ -251,7 +270,9 @@ class Supervisor:
             consumer.proc.send_signal(signal.SIGTERM)
         for consumer in procs:
             assert consumer.proc is not None
-            timeout = self.config.queues[consumer.queue].shutdown_timeout + 5
+            settings = self.config.queues.get(consumer.queue)
+            # The collector answers its in-flight requests within 10 s of SIGTERM.
+            timeout = (settings.shutdown_timeout if settings else 10.0) + 5
             try:
                 consumer.proc.wait(timeout)
             except subprocess.TimeoutExpired:

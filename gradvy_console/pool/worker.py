@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from huey import signals as S
@@ -29,8 +30,10 @@ class Heartbeat:
     """Published every `heartbeat_ttl/3` s; kept 4x longer than that so a consumer that stops
     beating shows as dead (last beat older than `heartbeat_ttl`) before it disappears."""
 
-    def __init__(self, queue: str, config: Config, workers: int, worker_type: str) -> None:
+    def __init__(self, queue: str, config: Config, workers: int, worker_type: str,
+                 counts: Callable[[], tuple[int, int]] | None = None) -> None:
         self.queue = queue
+        self.counts = counts   # (done, failed) of this process; default: the run recorder's
         self.ttl = config.live.heartbeat_ttl_seconds
         self.key = f"hb:{socket.gethostname()}:{os.getpid()}:{queue}"
         self.doc: dict[str, Any] = {
@@ -79,9 +82,12 @@ class Heartbeat:
     def beat(self) -> None:
         cpu, rss = self._usage()
         try:
-            counters = runtime.live().counters()
-            done = counters.get(f"{self.key}:done", 0)
-            failed = counters.get(f"{self.key}:failed", 0)
+            if self.counts is not None:
+                done, failed = self.counts()
+            else:
+                counters = runtime.live().counters()
+                done = counters.get(f"{self.key}:done", 0)
+                failed = counters.get(f"{self.key}:failed", 0)
         except Exception:  # noqa: BLE001 - keep the last known counts
             done, failed = self.doc["done"], self.doc["failed"]
         with self._lock:

@@ -5,7 +5,7 @@ outside the document store (live state, the queues) come in as `TraceHolder`s.""
 from __future__ import annotations
 
 from .audit import AuditReport, Check, clean_analytics_data, latest_audit, run_audit
-from .consent import ConsentImport, change_consent, import_consent_file
+from .consent import ConsentImport, change_consent, import_consent_file, import_consent_rows
 from .erasure import (
     Erasure,
     TraceHolder,
@@ -24,7 +24,7 @@ from .retention import CleanupReport, cleanup, survey
 __all__ = [
     "AuditReport", "Check", "CleanupReport", "ConsentImport", "Erasure", "ExportReport",
     "TraceHolder", "change_consent", "clean_analytics_data", "cleanup", "export_document",
-    "export_user", "import_consent_file", "latest_audit", "open_requests", "request_erasure",
-    "requests", "run_audit", "run_erasures", "stored_user_id", "subject_of", "survey",
-    "unsuppress", "verify",
+    "export_user", "import_consent_file", "import_consent_rows", "latest_audit",
+    "open_requests", "request_erasure", "requests", "run_audit", "run_erasures",
+    "stored_user_id", "subject_of", "survey", "unsuppress", "verify",
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,12 +102,21 @@ def import_consent_file(config: Config, store: DocumentStore, path: Path,
                         chunk: int = 10_000) -> ConsentImport:
     """Import consent rows (CSV or NDJSON) into the append-only ledger, idempotently: every
     valid row is kept, each invalid one is reported with its line number."""
-    actor = os.environ.get("USER", "operator")
+    return import_consent_rows(config, store, _rows(path), os.environ.get("USER", "operator"),
+                               str(path), chunk)
+
+
+def import_consent_rows(config: Config, store: DocumentStore,
+                        rows: Iterable[tuple[int, dict[str, Any] | str]], actor: str,
+                        source: str, chunk: int = 10_000) -> ConsentImport:
+    """Consent rows, numbered (or the reason one cannot be read), into the ledger: each valid
+    row is kept (an entry already there is skipped), each invalid one reported with its
+    number. The file import and the collector's `POST /v1/consent` both come here."""
     at = now_ms()
     total = accepted = added = 0
     rejected: list[tuple[int, str]] = []
     batch: list[ConsentRow] = []
-    for number, row in _rows(path):
+    for number, row in rows:
         total += 1
         if isinstance(row, str):
             rejected.append((number, row))
@@ -125,4 +134,4 @@ def import_consent_file(config: Config, store: DocumentStore, path: Path,
             batch = []
     if batch:
         added += store.record_consents(batch, actor)
-    return ConsentImport(str(path), total, accepted, added, rejected)
+    return ConsentImport(source, total, accepted, added, rejected)

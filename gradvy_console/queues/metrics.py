@@ -61,3 +61,49 @@ def current_queue_metrics(config: Config, store: DocumentStore, live: LiveState,
     queues = current()
     return queue_metrics(config, store, live, queues.depths(),
                          {q: queues.oldest_age_s(q, at_ms) for q in queues.hueys}, at_ms)
+
+
+# Task durations as histogram buckets (upper bounds, seconds): Prometheus's defaults, then the
+# long tail of model training and audits. Counted per task in live state by every consumer's
+# run recorder (`duration_counters`), read back as cumulative histograms (`task_histograms`).
+DURATION_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                                       10.0, 30.0, 60.0, 300.0, 1800.0)
+_DURATION_PREFIX = "taskdur:"
+
+
+def duration_counters(runs: list[dict[str, Any]]) -> dict[str, int]:
+    """Live counter increments for finished task runs: per task, the run's bucket (the first
+    bound at or above its duration, `inf` past the last), the count and the sum in µs."""
+    out: dict[str, int] = {}
+    for run in runs:
+        duration = run.get("duration_s")
+        if duration is None or run.get("status") == "retrying":
+            continue
+        bucket = next((f"{b:g}" for b in DURATION_BUCKETS if duration <= b), "inf")
+        base = f"{_DURATION_PREFIX}{run['task']}:"
+        for key, n in ((f"{base}le:{bucket}", 1), (f"{base}count", 1),
+                       (f"{base}sum_us", int(round(duration * 1_000_000)))):
+            out[key] = out.get(key, 0) + n
+    return out
+
+
+def task_histograms(counters: dict[str, int]
+                    ) -> dict[str, tuple[list[tuple[str, int]], int, float]]:
+    """Per task: cumulative (upper bound, count) pairs ending with `+Inf`, the count and the sum
+    of durations in seconds, from the live counters `duration_counters` wrote."""
+    per: dict[str, dict[str, int]] = {}
+    for key, value in counters.items():
+        if key.startswith(_DURATION_PREFIX):
+            task, _, rest = key[len(_DURATION_PREFIX):].partition(":")
+            per.setdefault(task, {})[rest] = value
+    out: dict[str, tuple[list[tuple[str, int]], int, float]] = {}
+    for task, values in sorted(per.items()):
+        running = 0
+        buckets: list[tuple[str, int]] = []
+        for bound in DURATION_BUCKETS:
+            running += values.get(f"le:{bound:g}", 0)
+            buckets.append((f"{bound:g}", running))
+        running += values.get("le:inf", 0)
+        buckets.append(("+Inf", running))
+        out[task] = (buckets, values.get("count", 0), values.get("sum_us", 0) / 1_000_000)
+    return out

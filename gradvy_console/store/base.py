@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,6 +101,11 @@ class IngestTx(abc.ABC):
     def suppressed(self, keys: list[str]) -> set[str]:
         """The subject keys among `keys` that are suppressed (erased learners)."""
 
+    @abc.abstractmethod
+    def inbox_put(self, payloads: list[bytes], at_ms: int, lease_ms: int = 0) -> list[str]:
+        """`DocumentStore.inbox_put` inside this unit of work (the collector writes its
+        dead letters, counters and inbox rows together)."""
+
 
 class DocumentStore(abc.ABC):
     backend: str = "?"
@@ -108,6 +113,14 @@ class DocumentStore(abc.ABC):
     # --- ingestion ------------------------------------------------------------------------
     @abc.abstractmethod
     def transaction(self) -> AbstractContextManager[IngestTx]: ...
+
+    @contextmanager
+    def transaction_now(self) -> Iterator[IngestTx | None]:
+        """A transaction if one can start without waiting for another writer, else None (the
+        caller then uses `transaction()` where waiting does no harm: the collector's event
+        loop commits here only when no other writer holds the store). A backend that cannot
+        tell yields None."""
+        yield None
 
     @abc.abstractmethod
     def inbox_put(self, payloads: list[bytes], at_ms: int, lease_ms: int = 0) -> list[str]:

@@ -36,6 +36,9 @@ class _MongoTx(IngestTx):
         self.db = store.db
         self.taken: list[str] = []
 
+    def inbox_put(self, payloads: list[bytes], at_ms: int, lease_ms: int = 0) -> list[str]:
+        return self.store.inbox_put(payloads, at_ms, lease_ms)
+
     def take_receipts(self, receipts: list[str]) -> set[str]:
         # Lease the rows so a concurrent worker skips them; deleted in finish().
         ids = [int(r) for r in receipts]
@@ -69,7 +72,8 @@ class _MongoTx(IngestTx):
         docs = [
             {"_id": e.event_id, "user_id": e.user_id, "event_type": e.event_type, "ts": e.ts,
              "session_id": e.session_id, "properties": e.properties, "hash": e.content_hash,
-             "receipt": receipts.get(e.event_id), "ingested_ms": now}
+             "receipt": receipts.get(e.event_id), "ingested_ms": now,
+             **({"source": e.source} if e.source else {})}
             for e in events
         ]
         lost: set[int] = set()
@@ -301,7 +305,8 @@ class MongoStore(MongoPrivacy, DocumentStore):
             [("ts", way), ("_id", way)]).limit(limit)
         return [
             {"event_id": d["_id"], "user_id": user_id, "event_type": d["event_type"],
-             "ts": d["ts"], "session_id": d.get("session_id"), "properties": d["properties"]}
+             "ts": d["ts"], "session_id": d.get("session_id"), "properties": d["properties"],
+             **({"source": d["source"]} if d.get("source") else {})}
             for d in cur
         ]
 

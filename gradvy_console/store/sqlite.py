@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS events (
     props TEXT NOT NULL,
     hash TEXT NOT NULL,
     receipt TEXT,
-    ingested_ms INTEGER NOT NULL
+    ingested_ms INTEGER NOT NULL,
+    source TEXT
 );
 CREATE INDEX IF NOT EXISTS events_user_ts ON events (user_id, ts);
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
@@ -126,6 +127,18 @@ CREATE INDEX IF NOT EXISTS consent_history_at ON consent_history (at_ms);
 
 # SQLite allows 32766 host parameters since 3.32; stay far below for IN (...) lists.
 _CHUNK = 900
+
+
+# Columns added after a table was first created: a store made by an older version gets them.
+_ADDED_COLUMNS = {"events": {"source": "TEXT"}}
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    for table, columns in _ADDED_COLUMNS.items():
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns.items():
+            if name not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -229,15 +242,50 @@ class WriterLock:
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
+    def try_take(self) -> bool:
+        """Take the lock if no one holds it (no waiting); release with `release`."""
+        try:
+            fcntl.flock(self._fd(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def release(self) -> None:
+        fcntl.flock(self._fd(), fcntl.LOCK_UN)
+
 
 def _chunks(items: list[Any]) -> Iterator[list[Any]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start:start + _CHUNK]
 
 
+def _inbox_put(conn: sqlite3.Connection, payloads: list[bytes], at_ms: int, lease_ms: int
+               ) -> list[str]:
+    """One multi-row INSERT per chunk (a statement per row costs a GIL release and retake
+    each, which a busy event loop in the same process turns into a wait per row). Ids of an
+    AUTOINCREMENT table only grow, and this connection holds the write lock: sorted, the
+    returned ids are the rows in insertion order."""
+    receipts: list[str] = []
+    leased_until = at_ms + lease_ms if lease_ms else 0
+    step = _CHUNK // 3
+    for start in range(0, len(payloads), step):
+        chunk = payloads[start:start + step]
+        params: list[Any] = []
+        for payload in chunk:
+            params += (payload, at_ms, leased_until)
+        ids = sorted(row[0] for row in conn.execute(
+            "INSERT INTO inbox (payload, received_ms, leased_until) VALUES "
+            + ",".join(["(?,?,?)"] * len(chunk)) + " RETURNING id", params).fetchall())
+        receipts += map(str, ids)
+    return receipts
+
+
 class _SqliteTx(IngestTx):
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+
+    def inbox_put(self, payloads: list[bytes], at_ms: int, lease_ms: int = 0) -> list[str]:
+        return _inbox_put(self.conn, payloads, at_ms, lease_ms)
 
     def take_receipts(self, receipts: list[str]) -> set[str]:
         taken: set[str] = set()
@@ -275,11 +323,12 @@ class _SqliteTx(IngestTx):
         dumps = orjson.dumps
         self.conn.executemany(
             "INSERT INTO events (event_id, user_id, event_type, ts, session_id, props, hash,"
-            " receipt, ingested_ms) VALUES (?,?,?,?,?,?,?,?,strftime('%s','now')*1000)",
+            " receipt, ingested_ms, source) VALUES (?,?,?,?,?,?,?,?,strftime('%s','now')*1000,"
+            "?)",
             [
                 (e.event_id, e.user_id, e.event_type, e.ts, e.session_id,
                  e.properties_json or dumps(e.properties), e.content_hash,
-                 receipts.get(e.event_id))
+                 receipts.get(e.event_id), e.source)
                 for e in events
             ],
         )
@@ -371,6 +420,7 @@ class SqliteStore(SqlitePrivacy, DocumentStore):
             conn = self._conn()
             with self._writer.held():
                 conn.executescript(SCHEMA)
+                _add_missing_columns(conn)
         except sqlite3.DatabaseError as exc:
             failure = storage_failure(exc, str(path))
             if failure is None:
@@ -409,16 +459,29 @@ class SqliteStore(SqlitePrivacy, DocumentStore):
         with self._write() as conn:
             yield _SqliteTx(conn)
 
+    @contextmanager
+    def transaction_now(self) -> Iterator[IngestTx | None]:
+        if not self._writer.try_take():
+            yield None
+            return
+        try:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SqliteTx(conn)
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
+        finally:
+            self._writer.release()
+
     # --- inbox ----------------------------------------------------------------------------
     def inbox_put(self, payloads: list[bytes], at_ms: int, lease_ms: int = 0) -> list[str]:
-        receipts: list[str] = []
-        leased_until = at_ms + lease_ms if lease_ms else 0
         with self._write() as conn:
-            for payload in payloads:
-                cur = conn.execute("INSERT INTO inbox (payload, received_ms, leased_until)"
-                                   " VALUES (?, ?, ?)", (payload, at_ms, leased_until))
-                receipts.append(str(cur.lastrowid))
-        return receipts
+            return _inbox_put(conn, payloads, at_ms, lease_ms)
 
     def inbox_claim(self, limit: int, lease_ms: int, now_ms: int,
                     free_before_ms: int | None = None) -> list[tuple[str, bytes]]:
@@ -554,12 +617,13 @@ class SqliteStore(SqlitePrivacy, DocumentStore):
                     ) -> list[dict[str, Any]]:
         order = "ts DESC, event_id DESC" if newest else "ts, event_id"
         cur = self._conn().execute(
-            "SELECT event_id, event_type, ts, session_id, props FROM events WHERE user_id = ?"
-            f" ORDER BY {order} LIMIT ?", (user_id, limit))
+            "SELECT event_id, event_type, ts, session_id, props, source FROM events"
+            f" WHERE user_id = ? ORDER BY {order} LIMIT ?", (user_id, limit))
         return [
             {"event_id": eid, "user_id": user_id, "event_type": et, "ts": ts,
-             "session_id": sid, "properties": orjson.loads(props)}
-            for eid, et, ts, sid, props in cur
+             "session_id": sid, "properties": orjson.loads(props),
+             **({"source": source} if source else {})}
+            for eid, et, ts, sid, props, source in cur
         ]
 
     def iter_events(self, since_ms: int | None = None, batch: int = 50_000

@@ -1,0 +1,37 @@
+"""The ceiling for bench/collector.py: the same server frameworks answering 200 to the same bodies
+without doing anything (the body is read, a constant JSON answer is sent). Run by uvicorn with
+the collector's own options:  uvicorn --factory bench.collector_ceiling:starlette_app"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+ANSWER = b'{"accepted":1}'
+
+
+def starlette_app() -> Starlette:
+    async def events(request: Request) -> Response:
+        await request.body()
+        return Response(ANSWER, media_type="application/json")
+
+    return Starlette(routes=[Route("/v1/events", events, methods=["POST"])])
+
+
+def fastapi_app() -> Any:
+    """FastAPI as it is used: a route that reads the body as a `Request` (no model validation:
+    the collector validates events itself, per event)."""
+    from fastapi import FastAPI
+
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+    @app.post("/v1/events")
+    async def events(request: Request) -> Response:
+        await request.body()
+        return Response(ANSWER, media_type="application/json")
+
+    return app

@@ -1,0 +1,279 @@
+"""The collector's way into the pipeline: every event normalised like on every other path, then
+judged and written with the other requests waiting at the same moment in one store transaction
+(group commit): dead letters for the rejected, nothing for the suppressed, inbox rows for the
+accepted. Only after that commit does a request get its answer; then one `batch_process_events`
+message per group carries the new rows' receipts to the realtime queue. If that message cannot
+be queued, the rows' leases are released and the every-minute pending job takes them: an event
+answered `accepted` is in the store's inbox whatever happens to the queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ..analytics.events import (
+    BAD_JSON,
+    ID_COLLISION,
+    UNPROCESSABLE,
+    Event,
+    Rejection,
+    derive_event_id,
+    normalise_event,
+    type_label,
+)
+from ..clock import now_ms
+from ..config import Config
+from ..ingest import Ingestor
+from ..store import DocumentStore, IngestTx
+from .body import Item, correct_clock
+
+log = logging.getLogger("gradvy.collector")
+
+ACCEPTED, DUPLICATE, REJECTED, SUPPRESSED = "accepted", "duplicate", "rejected", "suppressed"
+OUTCOMES = (ACCEPTED, DUPLICATE, REJECTED, SUPPRESSED)
+
+
+@dataclass
+class Judged:
+    """One event of a request after normalising: the event or its rejection, and the payload
+    the inbox will keep (the event as sent, with its id, corrected time and source)."""
+
+    outcome: Event | Rejection
+    payload: bytes = b""
+
+
+@dataclass
+class Pending:
+    """One request's events waiting for the next group commit."""
+
+    items: list[Judged]
+    done: asyncio.Future[list[dict[str, Any]]]
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+
+def judge(items: list[Item], sent_at: Any, received_ms: int, source: str,
+          ingestor: Ingestor) -> list[Judged]:
+    """Normalise each item as every path does (`normalise_event`, the same limits and PII
+    rules). An event without an id gets the id its content derives, written into the payload,
+    so the answer's `event_id` is the one stored."""
+    out: list[Judged] = []
+    limits = ingestor.limits
+    for item in items:
+        if item.error is not None:
+            out.append(Judged(Rejection(BAD_JSON, item.error, item.raw)))
+            continue
+        raw = item.value
+        if isinstance(raw, dict):
+            raw = correct_clock(raw, sent_at, received_ms)
+            if raw.get("event_id") is None:
+                raw = {**raw, "event_id": derive_event_id(raw)}
+            raw["source"] = source
+        try:
+            payload = orjson.dumps(raw)
+        except (TypeError, orjson.JSONEncodeError):
+            out.append(Judged(Rejection(BAD_JSON, "the event cannot be encoded as JSON", raw)))
+            continue
+        try:
+            outcome = normalise_event(raw, received_ms, limits, len(payload))
+        except Exception as exc:  # noqa: BLE001 - any payload that breaks normalising
+            outcome = Rejection(UNPROCESSABLE, f"{type(exc).__name__}: {str(exc)[:200]}", raw)
+        out.append(Judged(outcome, payload))
+    return out
+
+
+class Intake:
+    """Group commit of the requests' events, on one writer thread of this process."""
+
+    def __init__(self, config: Config, store: DocumentStore, ingestor: Ingestor,
+                 enqueue: Callable[[list[str]], None],
+                 release: Callable[[list[str]], Any] | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.ingestor = ingestor
+        self.enqueue = enqueue
+        self.release = release or store.inbox_release
+        self.group_max = config.collector.group_max
+        self.lease_ms = int(config.ingest.inbox_lease_seconds * 1000)
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="collector-writer")
+        self.handover = ThreadPoolExecutor(1, thread_name_prefix="collector-queue")
+        self._waiting: asyncio.Queue[Pending] | None = None
+        self._task: asyncio.Task[None] | None = None
+        # Event ids this process accepted lately, with their content hash: a client's retry of
+        # a request that did reach us is answered `duplicate` before the ingestor sees it.
+        self._recent: OrderedDict[str, str] = OrderedDict()
+        self._recent_max = 200_000
+        self._lock = threading.Lock()
+        self.stats: Counter[str] = Counter()        # results by outcome, this process
+        self.by_type: Counter[str] = Counter()      # accepted events by type, this process
+
+    # --- the event loop side ----------------------------------------------------------------
+    def start(self) -> None:
+        self._waiting = asyncio.Queue()
+        self._task = asyncio.get_running_loop().create_task(self._writer())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        self.executor.shutdown(wait=True)
+        self.handover.shutdown(wait=True)
+
+    async def submit(self, items: list[Judged]) -> list[dict[str, Any]]:
+        """Wait for the group commit that takes these events; their results, in order. A
+        failure of the store raises here (the request is then answered 503)."""
+        assert self._waiting is not None, "Intake.start() was not called"
+        pending = Pending(items, asyncio.get_running_loop().create_future())
+        self._waiting.put_nowait(pending)
+        return await pending.done
+
+    async def _writer(self) -> None:
+        assert self._waiting is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            group = [await self._waiting.get()]
+            n = len(group[0].items)
+            # Let the requests already read join this commit: their handlers run in the next
+            # turns of the loop. A commit's fixed cost (the transaction, the queue message) is
+            # CPU in this same process, so without this each commit would carry one request.
+            for _turn in range(4):
+                await asyncio.sleep(0)
+                if self._waiting.empty():
+                    break
+                while n < self.group_max and not self._waiting.empty():
+                    more = self._waiting.get_nowait()
+                    group.append(more)
+                    n += len(more.items)
+            try:
+                # No other writer holds the store: commit right here (a thread hop costs more
+                # than the commit). Otherwise wait for the store on the writer thread, so the
+                # loop goes on reading requests meanwhile.
+                written = None
+                with self.store.transaction_now() as tx:
+                    if tx is not None:
+                        written = self.write(tx, group)
+                if written is not None:
+                    receipts = written[0]
+                    self._committed(group, written[1])
+                else:
+                    receipts = await loop.run_in_executor(self.executor, self.commit, group)
+            except Exception as exc:  # noqa: BLE001 - each request is told, none is lost
+                for pending in group:
+                    if not pending.done.done():
+                        pending.done.set_exception(exc)
+                continue
+            for pending in group:
+                if not pending.done.done():
+                    pending.done.set_result(pending.results)
+            if receipts:
+                # The answer does not wait for the queue: the events are in the inbox already.
+                self.handover.submit(self._hand_over, receipts)
+
+    # --- the writer thread ------------------------------------------------------------------
+    def commit(self, group: list[Pending]) -> list[str]:
+        """`write` in a transaction of its own (waiting for the store if need be)."""
+        with self.store.transaction() as tx:
+            receipts, seen = self.write(tx, group)
+        self._committed(group, seen)
+        return receipts
+
+    def write(self, tx: IngestTx, group: list[Pending]) -> tuple[list[str], dict[str, str]]:
+        """Judge against the store and write, in the transaction `tx`. Fills each request's
+        `results`; returns the receipts written (for the queue) and the accepted ids with
+        their content hashes."""
+        at = now_ms()
+        everything: list[tuple[str | None, Event | Rejection]] = [
+            (None, j.outcome) for p in group for j in p.items]
+        rejections: list[Rejection] = []
+        payloads: list[bytes] = []
+        counters: Counter[str] = Counter()
+        gone = self.ingestor.suppressed_users(tx, everything)
+        ids = sorted({j.outcome.event_id for p in group for j in p.items
+                      if isinstance(j.outcome, Event)})
+        stored = tx.existing_events(ids) if ids else {}
+        seen: dict[str, str] = {}
+        with self._lock:
+            recent = {i: self._recent[i] for i in ids if i in self._recent}
+        for pending in group:
+            results: list[dict[str, Any]] = []
+            for index, judged in enumerate(pending.items):
+                outcome = judged.outcome
+                if outcome.user_id is not None and outcome.user_id in gone:
+                    results.append({"index": index, "event_id": outcome.event_id,
+                                    "outcome": SUPPRESSED})
+                    counters["suppressed"] += 1
+                    continue
+                if isinstance(outcome, Rejection):
+                    rejections.append(outcome)
+                    results.append(_rejected(index, outcome))
+                    continue
+                known = (seen.get(outcome.event_id) or recent.get(outcome.event_id)
+                         or (stored[outcome.event_id].content_hash
+                             if outcome.event_id in stored else None))
+                if known is not None:
+                    if known == outcome.content_hash:
+                        results.append({"index": index, "event_id": outcome.event_id,
+                                        "outcome": DUPLICATE})
+                        counters["duplicates"] += 1
+                    else:
+                        collision = Rejection(
+                            ID_COLLISION, "event_id already used for other content",
+                            outcome.to_document(), outcome.event_id, outcome.user_id)
+                        rejections.append(collision)
+                        results.append(_rejected(index, collision))
+                    continue
+                seen[outcome.event_id] = outcome.content_hash
+                payloads.append(judged.payload)
+                results.append({"index": index, "event_id": outcome.event_id,
+                                "outcome": ACCEPTED, "_type": type_label(outcome.event_type)})
+            pending.results = results
+        receipts = tx.inbox_put(payloads, at, self.lease_ms) if payloads else []
+        if rejections:
+            tx.add_dead_letters(rejections, [None] * len(rejections), at)
+            counters["dead_lettered"] += len(rejections)
+            for rejection in rejections:
+                counters[f"rejected:{rejection.reason}"] += 1
+        counters["collector_accepted"] += len(payloads)
+        tx.add_counters({k: v for k, v in counters.items() if v})
+        return receipts, seen
+
+    def _committed(self, group: list[Pending], seen: dict[str, str]) -> None:
+        """After the commit (never before: an id remembered from a transaction that failed
+        would answer the client's retry `duplicate` for an event that is nowhere)."""
+        with self._lock:
+            for event_id, content in seen.items():
+                self._recent[event_id] = content
+            while len(self._recent) > self._recent_max:
+                self._recent.popitem(last=False)
+        for pending in group:
+            for result in pending.results:
+                self.stats[str(result["outcome"])] += 1
+                if result["outcome"] == ACCEPTED:
+                    self.by_type[result.pop("_type")] += 1
+
+    def _hand_over(self, receipts: list[str]) -> None:
+        try:
+            self.enqueue(receipts)
+        except Exception as exc:  # noqa: BLE001 - the rows are safe; the pending job takes them
+            log.warning("cannot queue %d accepted events (%s); the pending-events job will "
+                        "take them from the inbox", len(receipts), exc)
+            try:
+                self.release(receipts)
+            except Exception as again:  # noqa: BLE001 - their lease runs out on its own
+                log.warning("cannot release their inbox lease either (%s): they wait for it "
+                            "to run out", again)
+
+
+def _rejected(index: int, rejection: Rejection) -> dict[str, Any]:
+    return {"index": index, "event_id": rejection.event_id, "outcome": REJECTED,
+            "reason": rejection.reason, "detail": rejection.detail}
