@@ -35,3 +35,20 @@ def fastapi_app() -> Any:
         return Response(ANSWER, media_type="application/json")
 
     return app
+
+
+class _RawEvents:
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        more = True
+        while more:
+            message = await receive()
+            more = message.get("more_body", False)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(ANSWER)).encode())]})
+        await send({"type": "http.response.body", "body": ANSWER})
+
+
+def raw_app() -> Starlette:
+    """Starlette routing to a plain ASGI endpoint (no Request or Response objects)."""
+    return Starlette(routes=[Route("/v1/events", _RawEvents(), methods=["POST"])])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,10 @@ log = logging.getLogger("gradvy.collector")
 
 ACCEPTED, DUPLICATE, REJECTED, SUPPRESSED = "accepted", "duplicate", "rejected", "suppressed"
 OUTCOMES = (ACCEPTED, DUPLICATE, REJECTED, SUPPRESSED)
+
+
+class StoreBusy(Exception):
+    """The commit waited longer than `[collector] commit_timeout_seconds` for the store."""
 
 
 @dataclass
@@ -102,6 +107,8 @@ class Intake:
         self.release = release or store.inbox_release
         self.group_max = config.collector.group_max
         self.lease_ms = int(config.ingest.inbox_lease_seconds * 1000)
+        self.commit_timeout = config.collector.commit_timeout_seconds
+        self.busy_since: float | None = None
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="collector-writer")
         self.handover = ThreadPoolExecutor(1, thread_name_prefix="collector-queue")
         self._waiting: asyncio.Queue[Pending] | None = None
@@ -131,11 +138,23 @@ class Intake:
 
     async def submit(self, items: list[Judged]) -> list[dict[str, Any]]:
         """Wait for the group commit that takes these events; their results, in order. A
-        failure of the store raises here (the request is then answered 503)."""
+        failure of the store raises here, and so does `StoreBusy` when the commit has not
+        happened within `[collector] commit_timeout_seconds` (the request is then answered
+        503; if the commit happens later, its events are in the inbox and the client's retry
+        is answered `duplicate`)."""
         assert self._waiting is not None, "Intake.start() was not called"
         pending = Pending(items, asyncio.get_running_loop().create_future())
         self._waiting.put_nowait(pending)
-        return await pending.done
+        try:
+            return await asyncio.wait_for(asyncio.shield(pending.done), self.commit_timeout)
+        except TimeoutError:
+            raise StoreBusy() from None
+
+    def stalled(self) -> bool:
+        """Whether a commit has waited for the store longer than the commit timeout (another
+        writer holds it): new requests are refused at once rather than queued."""
+        since = self.busy_since
+        return since is not None and time.monotonic() - since > self.commit_timeout
 
     async def _writer(self) -> None:
         assert self._waiting is not None
@@ -166,7 +185,12 @@ class Intake:
                     receipts = written[0]
                     self._committed(group, written[1])
                 else:
-                    receipts = await loop.run_in_executor(self.executor, self.commit, group)
+                    self.busy_since = time.monotonic()
+                    try:
+                        receipts = await loop.run_in_executor(self.executor, self.commit,
+                                                              group)
+                    finally:
+                        self.busy_since = None
             except Exception as exc:  # noqa: BLE001 - each request is told, none is lost
                 for pending in group:
                     if not pending.done.done():

@@ -73,9 +73,9 @@ def _body(schema_ref: str, what: str) -> dict[str, Any]:
                        "accepted.",
         "content": {
             "application/json": {"schema": {"oneOf": [
-                item, {"type": "array", "items": item},
+                item, {"type": "array", "items": item, "minItems": 1},
                 {"type": "object", "required": ["batch"], "properties": {
-                    "batch": {"type": "array", "items": item},
+                    "batch": {"type": "array", "items": item, "minItems": 1},
                     "sent_at": {"type": "string"}}}]}},
             "application/x-ndjson": {"schema": {"type": "string"}},
             "text/plain": {"schema": {"type": "string"}},

@@ -202,7 +202,8 @@ _ABOVE_ZERO = {"socket_timeout_seconds", "inbox_lease_seconds", "result_timeout_
                "result_ttl_seconds", "user_day_ttl_seconds", "session_ttl_seconds",
                "minute_ttl_seconds", "heartbeat_ttl_seconds", "dropout_horizon_days",
                "recommend_half_life_days", "initial_delay", "max_delay", "backoff",
-               "shutdown_timeout", "retry_backoff", "repeat_every_seconds"}
+               "shutdown_timeout", "retry_backoff", "repeat_every_seconds",
+               "commit_timeout_seconds"}
 _SHARES = {"fault_share", "pii_share", "no_consent_share", "anomaly_contamination",
            "holdout_share", "test_users_share", "dead_letter_rate_warning"}
 _PERCENT = {"cpu_warning", "memory_critical", "disk_critical", "hysteresis_percent"}

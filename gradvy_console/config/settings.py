@@ -221,6 +221,7 @@ class CollectorSettings:
     max_backlog: int = 1_000_000          # inbox rows waiting: past this, 503 + Retry-After
     retry_after_seconds: int = 5
     group_max: int = 2000                 # events written to the inbox in one commit
+    commit_timeout_seconds: float = 10.0  # a write waiting longer for the store: 503
     keys: tuple[WriteKey, ...] = ()
 
 

@@ -150,6 +150,11 @@ class DocumentStore(abc.ABC):
     @abc.abstractmethod
     def inbox_count(self) -> int: ...
 
+    def inbox_upper_bound(self) -> int:
+        """At least the number of inbox rows, cheap to read at any size (the collector's
+        back-pressure looks at it every second; an exact count reads the whole inbox)."""
+        return self.inbox_count()
+
     @abc.abstractmethod
     def inbox_oldest_ms(self) -> int | None: ...
 
