@@ -12,6 +12,7 @@ event's outcome.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import math
 import os
@@ -197,6 +198,10 @@ class Collector:
     # --- lifecycle --------------------------------------------------------------------------
     @asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        # Everything imported and built so far lives as long as the process: out of the
+        # cyclic collector's sight, so its full passes scan only what requests allocate.
+        gc.collect()
+        gc.freeze()
         self.intake.start()
         await self._check_store()
         self._watch = asyncio.get_running_loop().create_task(self._watch_store())
@@ -220,6 +225,9 @@ class Collector:
         try:
             self._heartbeat = Heartbeat("collector", self.config, self.settings.workers,
                                         "http", counts=lambda: (self.answered, self.failed))
+            where = os.environ.get("GRADVY_COLLECTOR_ADDRESS")
+            if where:   # the consumers table's "task" column: what this process does
+                self._heartbeat.doc["current"] = f"http {where}"
             self._heartbeat.start()
         except Exception as exc:  # noqa: BLE001 - live state may be down; the server is not
             log.warning("heartbeat not started: %s", exc)
@@ -497,4 +505,5 @@ def create_app() -> Starlette:
     """uvicorn's factory (`gradvy_console.collector.app:create_app`): the configuration from
     the environment `gradvy serve` set up (GRADVY_CONFIG and the overrides)."""
     config = load_config()
-    return build_app(config, processes=int(os.environ.get("GRADVY_COLLECTOR_PROCESSES", "1")))
+    processes = int(os.environ.get("GRADVY_COLLECTOR_PROCESSES", "1"))
+    return build_app(config, processes=processes)

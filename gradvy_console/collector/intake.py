@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -28,7 +29,6 @@ from ..analytics.events import (
     Rejection,
     derive_event_id,
     normalise_event,
-    type_label,
 )
 from ..clock import now_ms
 from ..config import Config
@@ -110,7 +110,11 @@ class Intake:
         self.commit_timeout = config.collector.commit_timeout_seconds
         self.busy_since: float | None = None
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="collector-writer")
-        self.handover = ThreadPoolExecutor(1, thread_name_prefix="collector-queue")
+        # Receipts for the realtime queue: one thread takes everything committed since its
+        # last message and sends one message for it all.
+        self._to_queue: queue.SimpleQueue[list[str] | None] = queue.SimpleQueue()
+        self._queue_thread = threading.Thread(target=self._queue_loop, name="collector-queue",
+                                              daemon=True)
         self._waiting: asyncio.Queue[Pending] | None = None
         self._task: asyncio.Task[None] | None = None
         # Event ids this process accepted lately, with their content hash: a client's retry of
@@ -118,13 +122,12 @@ class Intake:
         self._recent: OrderedDict[str, str] = OrderedDict()
         self._recent_max = 200_000
         self._lock = threading.Lock()
-        self.stats: Counter[str] = Counter()        # results by outcome, this process
-        self.by_type: Counter[str] = Counter()      # accepted events by type, this process
 
     # --- the event loop side ----------------------------------------------------------------
     def start(self) -> None:
         self._waiting = asyncio.Queue()
         self._task = asyncio.get_running_loop().create_task(self._writer())
+        self._queue_thread.start()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -134,21 +137,19 @@ class Intake:
             except asyncio.CancelledError:
                 pass
         self.executor.shutdown(wait=True)
-        self.handover.shutdown(wait=True)
+        self._to_queue.put(None)
+        self._queue_thread.join(30)
 
     async def submit(self, items: list[Judged]) -> list[dict[str, Any]]:
         """Wait for the group commit that takes these events; their results, in order. A
-        failure of the store raises here, and so does `StoreBusy` when the commit has not
-        happened within `[collector] commit_timeout_seconds` (the request is then answered
-        503; if the commit happens later, its events are in the inbox and the client's retry
-        is answered `duplicate`)."""
+        failure of the store raises here, and so does `StoreBusy` when the commit has waited
+        for the store longer than `[collector] commit_timeout_seconds` (the request is then
+        answered 503; if the commit happens later, its events are in the inbox and the
+        client's retry is answered `duplicate`)."""
         assert self._waiting is not None, "Intake.start() was not called"
         pending = Pending(items, asyncio.get_running_loop().create_future())
         self._waiting.put_nowait(pending)
-        try:
-            return await asyncio.wait_for(asyncio.shield(pending.done), self.commit_timeout)
-        except TimeoutError:
-            raise StoreBusy() from None
+        return await pending.done
 
     def stalled(self) -> bool:
         """Whether a commit has waited for the store longer than the commit timeout (another
@@ -185,12 +186,7 @@ class Intake:
                     receipts = written[0]
                     self._committed(group, written[1])
                 else:
-                    self.busy_since = time.monotonic()
-                    try:
-                        receipts = await loop.run_in_executor(self.executor, self.commit,
-                                                              group)
-                    finally:
-                        self.busy_since = None
+                    receipts = await self._commit_waiting(loop, group)
             except Exception as exc:  # noqa: BLE001 - each request is told, none is lost
                 for pending in group:
                     if not pending.done.done():
@@ -201,7 +197,36 @@ class Intake:
                     pending.done.set_result(pending.results)
             if receipts:
                 # The answer does not wait for the queue: the events are in the inbox already.
-                self.handover.submit(self._hand_over, receipts)
+                self._to_queue.put(receipts)
+
+    async def _commit_waiting(self, loop: asyncio.AbstractEventLoop, group: list[Pending]
+                              ) -> list[str]:
+        """The commit on the writer thread, for when another writer holds the store. Past the
+        commit timeout its requests, and every request queued meanwhile, are answered
+        `StoreBusy` (503) while the commit goes on waiting; new ones are refused at the door
+        (`stalled`)."""
+        self.busy_since = time.monotonic()
+        future = loop.run_in_executor(self.executor, self.commit, group)
+        try:
+            done, _ = await asyncio.wait({future}, timeout=self.commit_timeout)
+            if not done:
+                for pending in group:
+                    if not pending.done.done():
+                        pending.done.set_exception(StoreBusy())
+                while not future.done():
+                    self._refuse_waiting()
+                    await asyncio.wait({future}, timeout=0.1)
+                self._refuse_waiting()
+            return await future
+        finally:
+            self.busy_since = None
+
+    def _refuse_waiting(self) -> None:
+        assert self._waiting is not None
+        while not self._waiting.empty():
+            pending = self._waiting.get_nowait()
+            if not pending.done.done():
+                pending.done.set_exception(StoreBusy())
 
     # --- the writer thread ------------------------------------------------------------------
     def commit(self, group: list[Pending]) -> list[str]:
@@ -259,7 +284,7 @@ class Intake:
                 seen[outcome.event_id] = outcome.content_hash
                 payloads.append(judged.payload)
                 results.append({"index": index, "event_id": outcome.event_id,
-                                "outcome": ACCEPTED, "_type": type_label(outcome.event_type)})
+                                "outcome": ACCEPTED})
             pending.results = results
         receipts = tx.inbox_put(payloads, at, self.lease_ms) if payloads else []
         if rejections:
@@ -279,11 +304,26 @@ class Intake:
                 self._recent[event_id] = content
             while len(self._recent) > self._recent_max:
                 self._recent.popitem(last=False)
-        for pending in group:
-            for result in pending.results:
-                self.stats[str(result["outcome"])] += 1
-                if result["outcome"] == ACCEPTED:
-                    self.by_type[result.pop("_type")] += 1
+
+    def _queue_loop(self) -> None:
+        while True:
+            first = self._to_queue.get()
+            if first is None:
+                return
+            receipts = list(first)
+            stop = False
+            while len(receipts) < QUEUE_MESSAGE_MAX:
+                try:
+                    more = self._to_queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                receipts += more
+            self._hand_over(receipts)
+            if stop:
+                return
 
     def _hand_over(self, receipts: list[str]) -> None:
         try:
@@ -296,6 +336,10 @@ class Intake:
             except Exception as again:  # noqa: BLE001 - their lease runs out on its own
                 log.warning("cannot release their inbox lease either (%s): they wait for it "
                             "to run out", again)
+
+
+# Receipts in one realtime message at most (one batch_process_events task ingests them).
+QUEUE_MESSAGE_MAX = 5000
 
 
 def _rejected(index: int, rejection: Rejection) -> dict[str, Any]:

@@ -57,6 +57,7 @@ def serve(config: Config, config_path: str | None, host: str, port: int, workers
     if config.mongo_url:
         os.environ["GRADVY_MONGO_URL"] = config.mongo_url
     os.environ["GRADVY_COLLECTOR_PROCESSES"] = str(workers)
+    os.environ["GRADVY_COLLECTOR_ADDRESS"] = f"{host}:{port}"
     if workers > 1:
         # prometheus-client's multiprocess mode: each process writes its request metrics to
         # files here and /metrics sums them. It must start empty.
