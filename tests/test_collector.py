@@ -13,6 +13,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -430,3 +431,64 @@ def _healthy(http: httpx.Client) -> bool:
         return bool(http.get("/healthz").status_code == 200)
     except httpx.TransportError:
         return False
+
+
+_FAILING_STORE = """
+import sqlite3, sys
+from pathlib import Path
+import uvicorn
+from gradvy_console.collector.app import build_app
+from gradvy_console.config import load_config
+
+app = build_app(load_config(sys.argv[1]))
+store = app.state.collector.store
+flag = Path(sys.argv[3])
+real_now, real_tx = store.transaction_now, store.transaction
+
+def failing(real):
+    def call(*args, **kwargs):
+        if flag.exists():
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(*args, **kwargs)
+    return call
+
+store.transaction_now = failing(real_now)
+store.transaction = failing(real_tx)
+store.inbox_upper_bound = failing(store.inbox_upper_bound)
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+"""
+
+
+def test_a_store_that_fails_mid_run_is_503_and_readiness_says_so(tmp_path: Path) -> None:
+    """A real server process whose store starts failing (the disk, say): writes are refused
+    with 503 and Retry-After, nothing is answered accepted, and it recovers by itself."""
+    (tmp_path / "template").mkdir()
+    template = Collector(tmp_path / "template")
+    template.stop()
+    port = free_port()
+    flag = tmp_path / "fail"
+    script = tmp_path / "failing_store.py"
+    script.write_text(_FAILING_STORE)
+    env = {**template.env, "GRADVY_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.Popen([sys.executable, str(script), str(template.config), str(port),
+                             str(flag)], env=env, cwd=tmp_path)
+    http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30,
+                        headers={"Authorization": f"Bearer {KEY_WEB}",
+                                 "Content-Type": "application/json"})
+    try:
+        assert wait_for(lambda: _healthy(http), 30, "the server")
+        assert http.post("/v1/events", content=orjson.dumps(event(1, "disk"))).status_code == 200
+        flag.touch()
+        failed = http.post("/v1/events", content=orjson.dumps(event(2, "disk")))
+        assert failed.status_code == 503 and failed.json()["error"] == "store_unreachable"
+        assert int(failed.headers["Retry-After"]) >= 1
+        # Within a second the store watch sees it too: refused at the door, not ready.
+        wait_for(lambda: http.get("/readyz").status_code == 503, 10, "not ready")
+        flag.unlink()
+        ok = wait_for(lambda: (r := http.post("/v1/events", content=orjson.dumps(
+            event(2, "disk")))).status_code == 200 and r, 10, "recovery")
+        assert ok.json()["results"][0]["outcome"] == "accepted"
+    finally:
+        http.close()
+        proc.terminate()
+        proc.wait(30)

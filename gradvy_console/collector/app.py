@@ -417,9 +417,13 @@ class Collector:
 
     def _readiness(self) -> dict[str, str]:
         checks: dict[str, str] = {}
+        if self.store_error is not None:      # the last write or the store watch failed
+            checks["store"] = self.store_error
         for name, probe in (("store", self.store.inbox_count),
                             ("queues", lambda: current().depths()),
                             ("live", lambda: runtime.live().ping())):
+            if name in checks:
+                continue
             try:
                 probe()
             except Exception as exc:  # noqa: BLE001 - the check's answer is the failure

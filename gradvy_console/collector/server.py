@@ -45,6 +45,14 @@ def serve(config: Config, config_path: str | None, host: str, port: int, workers
     if not 0 < port <= 65535:
         raise GradvyError(f"--port must be between 1 and 65535, not {port}.", exit_code=2)
     _check_port(host, port)
+    # The backends answer before the server starts: one sentence and exit code 2 if one does
+    # not (uvicorn would log a traceback and exit 1).
+    from .. import runtime
+
+    runtime.activate(config)
+    runtime.store()
+    runtime.live().ping()
+    runtime.close()
     import uvicorn
 
     # The server processes load the configuration themselves (uvicorn starts them fresh):
