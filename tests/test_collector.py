@@ -257,8 +257,9 @@ def test_back_pressure_and_a_busy_store_answer_503_with_retry_after(tmp_path: Pa
             lock.close()
         # The commit that waited went through once the store was free: the retry is a
         # duplicate, never a second copy.
-        retry = wait_for(lambda: tight.post("/v1/events", event(1, "busy")), 10, "retry")
-        assert retry.status_code == 200 and retry.json()["results"][0]["outcome"] == "duplicate"
+        retry = wait_for(lambda: (r := tight.post("/v1/events", event(1, "busy"))).status_code
+                         == 200 and r, 10, "the store to be free again")
+        assert retry.json()["results"][0]["outcome"] == "duplicate"
         fill = tight.post("/v1/events", [event(i, "busy") for i in range(2, 6)])
         assert fill.json()["accepted"] == 4           # five events wait in the inbox now
         full = wait_for(lambda: (r := tight.post("/v1/events", event(9, "busy"))).status_code
