@@ -184,7 +184,7 @@ class Intake:
                         written = self.write(tx, group)
                 if written is not None:
                     receipts = written[0]
-                    self._committed(group, written[1])
+                    self._committed(written[1])
                 else:
                     receipts = await self._commit_waiting(loop, group)
             except Exception as exc:  # noqa: BLE001 - each request is told, none is lost
@@ -233,7 +233,7 @@ class Intake:
         """`write` in a transaction of its own (waiting for the store if need be)."""
         with self.store.transaction() as tx:
             receipts, seen = self.write(tx, group)
-        self._committed(group, seen)
+        self._committed(seen)
         return receipts
 
     def write(self, tx: IngestTx, group: list[Pending]) -> tuple[list[str], dict[str, str]]:
@@ -296,7 +296,7 @@ class Intake:
         tx.add_counters({k: v for k, v in counters.items() if v})
         return receipts, seen
 
-    def _committed(self, group: list[Pending], seen: dict[str, str]) -> None:
+    def _committed(self, seen: dict[str, str]) -> None:
         """After the commit (never before: an id remembered from a transaction that failed
         would answer the client's retry `duplicate` for an event that is nowhere)."""
         with self._lock:

@@ -413,12 +413,15 @@ class SqliteStore(SqlitePrivacy, DocumentStore):
     def __init__(self, path: Path) -> None:
         self.path = path
         private_dir(path.parent)
-        refuse_lost_database(path)
         self._local = threading.local()
         self._writer = WriterLock(path)
         try:
-            conn = self._conn()
+            # Under the writer lock: a process that has just created the file (empty until
+            # its schema is written) holds the lock until it is written, so an empty store
+            # seen here is one that lost its contents, never another process starting too.
             with self._writer.held():
+                refuse_lost_database(path)
+                conn = self._conn()
                 conn.executescript(SCHEMA)
                 _add_missing_columns(conn)
         except sqlite3.DatabaseError as exc:
