@@ -183,6 +183,18 @@ def test_every_event_gets_its_outcome_and_rejections_are_dead_letters(
                        "mixed-e1": "id_collision", "mixed-quiz": "out_of_range"}
 
 
+def test_events_nested_past_every_limit_are_rejected_never_a_500(server: Collector) -> None:
+    def nested(n: int) -> bytes:
+        return (b'{"user_id": "deep", "event_type": "search", "timestamp": "2026-12-01T10:00:00Z",'
+                b' "properties": {"q": ' + b"[" * n + b"]" * n + b"}}")
+    for n in (40, 300):       # past [ingest] max_depth; past what JSON encoders take
+        answer = server.post("/v1/events", content=b"[" + nested(n) + b"]")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["results"][0]["reason"] == "too_deep"
+    whole = server.post("/v1/events", content=nested(5000))
+    assert whole.status_code == 400 and whole.json()["error"] == "too_deep"
+
+
 def test_an_event_without_an_id_gets_the_id_its_content_derives(server: Collector) -> None:
     raw = {"user_id": "noid", "event_type": "search", "timestamp": iso(NOW),
            "properties": {"query": "python"}}

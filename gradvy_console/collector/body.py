@@ -104,7 +104,9 @@ def parse_items(data: bytes, kind: str, max_events: int) -> tuple[list[Item], An
     if kind == "json":
         try:
             value = orjson.loads(data)
-        except orjson.JSONDecodeError:
+        except orjson.JSONDecodeError as exc:
+            if "depth limit" in str(exc) or "recursion" in str(exc).lower():
+                raise BodyError(400, "The body nests too deeply to read.", "too_deep") from None
             if b"\n" not in data.strip():
                 raise BodyError(400, "The body is not JSON.", "bad_json") from None
             items = _lines(data, max_events)
@@ -137,10 +139,10 @@ def _lines(data: bytes, max_events: int) -> list[Item]:
     for line in lines:
         try:
             items.append(Item(orjson.loads(line)))
-        except orjson.JSONDecodeError:
-            items.append(Item(None, "this line is not JSON", line))
-        except RecursionError:
-            items.append(Item(None, "this line nests too deeply to read", line))
+        except orjson.JSONDecodeError as exc:
+            deep = "depth limit" in str(exc)
+            items.append(Item(None, "this line nests too deeply to read" if deep
+                              else "this line is not JSON", line))
     return items
 
 

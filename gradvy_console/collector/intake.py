@@ -24,10 +24,12 @@ import orjson
 from ..analytics.events import (
     BAD_JSON,
     ID_COLLISION,
+    TOO_DEEP,
     UNPROCESSABLE,
     Event,
     Rejection,
     derive_event_id,
+    nesting_depth,
     normalise_event,
 )
 from ..clock import now_ms
@@ -76,15 +78,20 @@ def judge(items: list[Item], sent_at: Any, received_ms: int, source: str,
             out.append(Judged(Rejection(BAD_JSON, item.error, item.raw)))
             continue
         raw = item.value
-        if isinstance(raw, dict):
-            raw = correct_clock(raw, sent_at, received_ms)
-            if raw.get("event_id") is None:
-                raw = {**raw, "event_id": derive_event_id(raw)}
-            raw["source"] = source
         try:
+            if isinstance(raw, dict):
+                raw = correct_clock(raw, sent_at, received_ms)
+                if raw.get("event_id") is None:
+                    raw = {**raw, "event_id": derive_event_id(raw)}
+                raw["source"] = source
             payload = orjson.dumps(raw)
-        except (TypeError, orjson.JSONEncodeError):
-            out.append(Judged(Rejection(BAD_JSON, "the event cannot be encoded as JSON", raw)))
+        except (TypeError, orjson.JSONEncodeError):   # orjson's own depth limit, say
+            if nesting_depth(raw, limits.max_depth) > limits.max_depth:
+                rejection = Rejection(TOO_DEEP, f"values nest more than {limits.max_depth} "
+                                      "levels deep ([ingest] max_depth)", None)
+            else:
+                rejection = Rejection(BAD_JSON, "the event cannot be encoded as JSON", None)
+            out.append(Judged(rejection))
             continue
         try:
             outcome = normalise_event(raw, received_ms, limits, len(payload))

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from .. import runtime
-from ..analytics.events import UNPROCESSABLE, Rejection
+from ..analytics.events import UNPROCESSABLE, Rejection, nesting_depth
 from ..clock import now_ms
 from ..errors import GradvyError
 from ..ingest import IngestResult, dead_letter, drain_inbox
@@ -53,9 +53,20 @@ def _lease_ms() -> int:
     return int(runtime.get_config().ingest.inbox_lease_seconds * 1000)
 
 
+# Deepest event a queue message can carry: the signed message frame adds levels of its own
+# (the message, its arguments) and orjson stops at 255. Deeper than `[ingest] max_depth` it
+# would be dead-lettered `too_deep` anyway.
+MESSAGE_DEPTH_MAX = 200
+
+
 def _encode(value: Any) -> bytes:
     """The event as the inbox stores it. What can never be stored (not JSON data, or nested
-    past what JSON encoders take) is refused here, before anything is queued."""
+    past what a queue message can carry) is refused here, before anything is written or
+    queued."""
+    if nesting_depth(value, MESSAGE_DEPTH_MAX) > MESSAGE_DEPTH_MAX:
+        raise GradvyError(f"This event cannot be stored: it nests more than "
+                          f"{MESSAGE_DEPTH_MAX} levels deep (events are JSON objects of at "
+                          "most [ingest] max_depth nested levels).", exit_code=2)
     try:
         return orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError) as exc:
