@@ -33,7 +33,7 @@ from .. import __version__, runtime
 from ..analytics.events import iso_from_ms, type_label
 from ..clock import now_ms
 from ..config import Config, load_config
-from ..errors import is_backend_failure
+from ..errors import is_backend_failure, redact
 from ..pipeline import status
 from ..privacy import import_consent_rows
 from ..queues import current
@@ -169,6 +169,11 @@ class WriteEndpoint:
             collector.failed += 1
 
 
+def _failure(exc: BaseException) -> str:
+    """A backend failure for /readyz (no credentials: it answers without a key)."""
+    return redact(f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:160]}")
+
+
 def _enqueue(receipts: list[str]) -> None:
     from ..tasks.realtime import batch_process_events
 
@@ -245,7 +250,7 @@ class Collector:
         try:
             self.backlog = await loop.run_in_executor(None, self._backlog)
         except Exception as exc:  # noqa: BLE001 - reported as 503 and on /readyz
-            self.store_error = f"{type(exc).__name__}: {str(exc)[:200]}"
+            self.store_error = _failure(exc)
         else:
             self.store_error = None
 
@@ -337,7 +342,7 @@ class Collector:
         except Exception as exc:
             if not is_backend_failure(exc):
                 raise
-            self.store_error = f"{type(exc).__name__}: {str(exc)[:200]}"
+            self.store_error = _failure(exc)
             raise self._unreachable() from None
         counts = {"accepted": 0, "duplicate": 0, "rejected": 0, "suppressed": 0}
         by_label: dict[tuple[str, str], int] = {}
@@ -427,7 +432,7 @@ class Collector:
             try:
                 probe()
             except Exception as exc:  # noqa: BLE001 - the check's answer is the failure
-                checks[name] = f"{type(exc).__name__}: {str(exc)[:160]}"
+                checks[name] = _failure(exc)
             else:
                 checks[name] = "ok"
         return checks
