@@ -16,11 +16,11 @@ from .common import activate, app, cli_config, echo_json, run_app, state
 
 @app.command("serve")
 def serve_command(
-    host: Annotated[str | None, typer.Option(help="Address to listen on ([collector] host, "
+    host: Annotated[str | None, typer.Option(help="Address to listen on (\\[collector] host, "
                                                   "default 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port ([collector] port, default 8470).")
+    port: Annotated[int | None, typer.Option(help="Port (\\[collector] port, default 8470).")
                     ] = None,
-    workers: Annotated[int | None, typer.Option(help="Server processes ([collector] workers)."
+    workers: Annotated[int | None, typer.Option(help="Server processes (\\[collector] workers)."
                                                 )] = None,
 ) -> None:
     """Run the HTTP event collector (POST /v1/events, /v1/consent; /metrics, /healthz,
