@@ -36,7 +36,8 @@ class Collector:
     """`gradvy serve` with two write keys: `web` (fast, one allowed browser origin) and `slow`
     (2 events/s, a burst of 3)."""
 
-    def __init__(self, tmp: Path, collector: str = "", extra: str = "") -> None:
+    def __init__(self, tmp: Path, collector: str = "", extra: str = "", workers: int = 1
+                 ) -> None:
         self.tmp = tmp
         self.data = tmp / "data"
         self.port = free_port()
@@ -49,7 +50,8 @@ class Collector:
         self.log = tmp / f"serve-{self.port}.log"
         self._log = open(self.log, "wb")
         self.proc = subprocess.Popen(
-            [*GRADVY, "--config", str(self.config), "serve", "--port", str(self.port)],
+            [*GRADVY, "--config", str(self.config), "serve", "--port", str(self.port),
+             "--workers", str(workers)],
             env=self.env, cwd=tmp, stdout=self._log, stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{self.port}"
         self.http = httpx.Client(base_url=self.url, timeout=30)

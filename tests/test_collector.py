@@ -384,6 +384,24 @@ def test_metrics_parse_and_agree_with_status(server: Collector) -> None:
     assert written.returncode == 0 and target.read_text().startswith("# HELP")
 
 
+def test_two_server_processes_share_the_port_and_sum_their_metrics(tmp_path: Path) -> None:
+    pair = Collector(tmp_path, workers=2)
+    try:
+        for i in range(20):
+            assert pair.post("/v1/events", event(i, "pair")).json()["accepted"] == 1
+        collectors = wait_for(lambda: len(c := [x for x in json.loads(pair.gradvy(
+            "run", "status", "--json").stdout)["consumers"] if x["queue"] == "collector"
+            and x["alive"]]) == 2 and c, 20, "two heartbeats")
+        assert len({c["pid"] for c in collectors}) == 2
+        for _scrape in range(3):      # whichever process answers, the figures are the sum
+            m = _samples(pair.http.get("/metrics").text)
+            assert m[("gradvy_collector_requests_total",
+                      (("route", "events"), ("status", "200")))] == 20
+            assert m[("gradvy_collector_processes", ())] == 2
+    finally:
+        pair.stop()
+
+
 def test_the_port_in_use_is_one_sentence(server: Collector) -> None:
     out = server.gradvy("serve", "--port", str(server.port))
     assert out.returncode == 1

@@ -127,7 +127,7 @@ class Intake:
         # Event ids this process accepted lately, with their content hash: a client's retry of
         # a request that did reach us is answered `duplicate` before the ingestor sees it.
         self._recent: OrderedDict[str, str] = OrderedDict()
-        self._recent_max = 200_000
+        self._recent_max = 100_000     # about 10 MB
         self._lock = threading.Lock()
 
     # --- the event loop side ----------------------------------------------------------------

@@ -48,7 +48,11 @@ class Bucket:
             self.tokens -= n
             return 0.0
         if n > self.burst:
-            # More than a full bucket: it can never be taken at once; wait for a full bucket.
+            # More than a whole burst in one request: taken from a full bucket, which goes into
+            # debt (the rate still holds on average); until it is full, wait for it.
+            if self.tokens >= self.burst:
+                self.tokens -= n
+                return 0.0
             return max(0.001, (self.burst - self.tokens) / self.rate)
         return max(0.001, (n - self.tokens) / self.rate)
 
