@@ -304,3 +304,21 @@ def test_the_pending_drain_failing_twice_running_raises_an_alert_and_a_success_c
     process_pending_events.func()
     assert "pending_drain_failing" not in active()
     runtime.close()
+
+
+def test_values_nested_past_orjsons_own_limit_are_too_deep_not_bad_json(
+        engine: Any, tmp_path: Path) -> None:
+    """orjson refuses past 1,024 levels with a decode error: that is `too_deep` whichever way
+    the event came (the inbox, a file)."""
+    config, store, ingestor = engine
+    deep = (b'{"user_id":"u1","event_type":"search","timestamp":"' + STAMP.encode()
+            + b'","properties":{"deep":' + b"[" * 2000 + b"]" * 2000 + b"}}")
+    store.inbox_put([deep, orjson.dumps(good(1))], NOW)
+    result = drain_inbox(store, ingestor, config, batch_size=10)
+    assert result.processed == 1 and dict(result.reasons) == {"too_deep": 1}
+    file = tmp_path / "deep.ndjson"
+    file.write_bytes(deep + b"\n" + orjson.dumps(good(2)) + b"\n")
+    from gradvy_console.ingest import ingest_source
+
+    again = ingest_source(store, ingestor, str(file))
+    assert again.processed == 1 and dict(again.reasons) == {"too_deep": 1}

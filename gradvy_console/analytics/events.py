@@ -483,6 +483,12 @@ def normalise_event(raw: Any, now_ms: int, limits: Limits, size: int | None = No
     )
 
 
+def json_too_deep(exc: Exception) -> bool:
+    """Whether orjson refused to decode because values nest past its own limit (1,024): that
+    is `too_deep`, not `bad_json`."""
+    return "depth limit" in str(exc) or isinstance(exc, RecursionError)
+
+
 def type_label(event_type: str) -> str:
     """An event type as a counter or metric label: a known type by its name, any other as
     `other` (a client must not be able to grow the counters and metrics without bound)."""

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from ..analytics.events import iso_from_ms, parse_timestamp_ms
+from ..analytics.events import iso_from_ms, json_too_deep, parse_timestamp_ms
 
 # The content types a collector request may carry. `text/plain` is what `navigator.sendBeacon`
 # and a "simple" CORS request (no preflight) send; its body is read like JSON or NDJSON.
@@ -105,7 +105,7 @@ def parse_items(data: bytes, kind: str, max_events: int) -> tuple[list[Item], An
         try:
             value = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
-            if "depth limit" in str(exc) or "recursion" in str(exc).lower():
+            if json_too_deep(exc):
                 raise BodyError(400, "The body nests too deeply to read.", "too_deep") from None
             if b"\n" not in data.strip():
                 raise BodyError(400, "The body is not JSON.", "bad_json") from None
@@ -140,7 +140,7 @@ def _lines(data: bytes, max_events: int) -> list[Item]:
         try:
             items.append(Item(orjson.loads(line)))
         except orjson.JSONDecodeError as exc:
-            deep = "depth limit" in str(exc)
+            deep = json_too_deep(exc)
             items.append(Item(None, "this line nests too deeply to read" if deep
                               else "this line is not JSON", line))
     return items

@@ -31,6 +31,7 @@ from ..analytics.events import (
     Limits,
     Rejection,
     identifier_has_pii,
+    json_too_deep,
     normalise_event,
     pseudonym,
 )
@@ -222,14 +223,14 @@ class Ingestor:
                 size = len(raw_bytes)
                 try:
                     payload = orjson.loads(raw_bytes)
-                except orjson.JSONDecodeError:
-                    decoded.append((receipt, Rejection(BAD_JSON, "payload is not valid JSON",
-                                                       raw_bytes)))
-                    continue
-                except RecursionError:   # deeper than orjson's own limit
-                    decoded.append((receipt, Rejection(
-                        TOO_DEEP, f"values nest more than {self.limits.max_depth} levels deep "
-                        "([ingest] max_depth)", raw_bytes)))
+                except (orjson.JSONDecodeError, RecursionError) as exc:
+                    if json_too_deep(exc):   # deeper than orjson's own limit
+                        decoded.append((receipt, Rejection(
+                            TOO_DEEP, f"values nest more than {self.limits.max_depth} levels "
+                            "deep ([ingest] max_depth)", raw_bytes)))
+                    else:
+                        decoded.append((receipt, Rejection(
+                            BAD_JSON, "payload is not valid JSON", raw_bytes)))
                     continue
             try:
                 decoded.append((receipt, normalise_event(payload, at, self.limits, size)))

@@ -14,7 +14,7 @@ from typing import IO, Any
 
 import orjson
 
-from ..analytics.events import BAD_JSON, TOO_LARGE, Rejection
+from ..analytics.events import BAD_JSON, TOO_DEEP, TOO_LARGE, Rejection, json_too_deep
 from ..errors import InputError
 from ..progress import Progress, no_progress
 from ..store import DocumentStore
@@ -59,7 +59,9 @@ def _chunks(stream: IO[bytes]) -> Iterator[bytes]:
 def _decode(raw: bytes, where: str) -> Read:
     try:
         return (None, orjson.loads(raw))
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as exc:
+        if json_too_deep(exc):
+            return Rejection(TOO_DEEP, f"{where} nests deeper than any event may", raw)
         return Rejection(BAD_JSON, f"{where} is not valid JSON", raw)
 
 
