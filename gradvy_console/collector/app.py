@@ -162,11 +162,7 @@ class WriteEndpoint:
         await send({"type": "http.response.start", "status": answer.status,
                     "headers": headers})
         await send({"type": "http.response.body", "body": answer.body})
-        collector.metrics.count_request(self.name, answer.status)
-        collector.metrics.observe(self.name, time.perf_counter() - started)
-        collector.answered += 1
-        if answer.status >= 500:
-            collector.failed += 1
+        collector.finished(self.name, answer.status, started)
 
 
 def _failure(exc: BaseException) -> str:
@@ -449,6 +445,14 @@ class Collector:
     async def openapi(self, _request: Request) -> Response:
         return Response(self._openapi, media_type="application/json")
 
+    def finished(self, route: str, status: int, started: float) -> None:
+        """A request answered: its metrics, and the counts the heartbeat reports."""
+        self.metrics.count_request(route, status)
+        self.metrics.observe(route, time.perf_counter() - started)
+        self.answered += 1
+        if status >= 500:
+            self.failed += 1
+
     def _log_failure(self, route: str, exc: Exception) -> None:
         """The traceback of an unexpected failure, once a minute per kind of failure (a bug
         hit by every request must not fill the disk with the same traceback)."""
@@ -468,8 +472,6 @@ class Collector:
               ) -> Callable[[Request], Awaitable[Response]]:
         """The handler with the answer to a refusal, the request's metrics and the count the
         heartbeat reports; an unexpected failure is logged and answered 500 (one sentence)."""
-        count, observe = self.metrics.count_request, self.metrics.observe
-
         async def endpoint(request: Request) -> Response:
             started = time.perf_counter()
             try:
@@ -481,12 +483,7 @@ class Collector:
                 self._log_failure(name, exc)
                 response = _error(500, "internal", "The collector failed on this request; "
                                   "it is logged. Nothing in it can be taken as accepted.")
-            status_code = response.status_code
-            count(name, status_code)
-            observe(name, time.perf_counter() - started)
-            self.answered += 1
-            if status_code >= 500:
-                self.failed += 1
+            self.finished(name, response.status_code, started)
             return response
         return endpoint
 

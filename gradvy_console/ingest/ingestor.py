@@ -34,6 +34,7 @@ from ..analytics.events import (
     json_too_deep,
     normalise_event,
     pseudonym,
+    type_label,
 )
 from ..analytics.privacy import ConsentRow, consent_row, subject_key
 from ..analytics.scoring import DAY_MS, ScoringModel, accumulate
@@ -427,16 +428,17 @@ class Ingestor:
             counters["no_profile_consent"] += len(inserted) - len(profiled)
             for reason, n in result.reasons.items():
                 counters[f"rejected:{reason}"] += n
+            stored_types: Counter[str] = Counter()
             for event in inserted:
                 if event.pii_masked:
                     counters["pii_masked"] += event.pii_masked
                 if event.keys_dropped:
                     counters["keys_dropped"] += event.keys_dropped
-                if event.event_type not in KNOWN_TYPES:
-                    counters["unknown_type"] += 1
-                    counters["stored_type:other"] += 1
-                else:
-                    counters[f"stored_type:{event.event_type}"] += 1
+                stored_types[event.event_type] += 1
+            for event_type, n in stored_types.items():
+                if event_type not in KNOWN_TYPES:
+                    counters["unknown_type"] += n
+                counters[f"stored_type:{type_label(event_type)}"] += n
             tx.add_counters(dict(counters))
 
         if inserted or anon or any(counters.values()):

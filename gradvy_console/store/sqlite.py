@@ -254,6 +254,22 @@ class WriterLock:
         fcntl.flock(self._fd(), fcntl.LOCK_UN)
 
 
+@contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction on `conn` (the caller holds the writer lock)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        # SQLite rolls back on its own after some errors (a full disk): rolling back
+        # again would replace the real error with "no transaction is active".
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
 def _chunks(items: list[Any]) -> Iterator[list[Any]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start:start + _CHUNK]
@@ -443,19 +459,8 @@ class SqliteStore(SqlitePrivacy, DocumentStore):
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        with self._writer.held():
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                # SQLite rolls back on its own after some errors (a full disk): rolling back
-                # again would replace the real error with "no transaction is active".
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            else:
-                conn.execute("COMMIT")
+        with self._writer.held(), _immediate(self._conn()) as conn:
+            yield conn
 
     @contextmanager
     def transaction(self) -> Iterator[IngestTx]:
@@ -468,16 +473,8 @@ class SqliteStore(SqlitePrivacy, DocumentStore):
             yield None
             return
         try:
-            conn = self._conn()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(self._conn()) as conn:
                 yield _SqliteTx(conn)
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            else:
-                conn.execute("COMMIT")
         finally:
             self._writer.release()
 
