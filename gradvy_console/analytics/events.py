@@ -243,19 +243,6 @@ def identifier_has_pii(value: str) -> bool:
     return _ID_PHONE.search(value) is not None
 
 
-_KEY_PII: dict[str, bool] = {}
-
-
-def _key_has_pii(key: str) -> bool:
-    """`identifier_has_pii` for property keys, which repeat from event to event: cached."""
-    found = _KEY_PII.get(key)
-    if found is None:
-        found = identifier_has_pii(key)
-        if len(_KEY_PII) < 50_000:
-            _KEY_PII[key] = found
-    return found
-
-
 def pseudonym(value: str, key: bytes) -> str:
     """A stable pseudonym for `value` under `key`: "p-" and 24 hex digits of HMAC-SHA256.
     The same learner keeps the same pseudonym; without the key it cannot be reversed."""
@@ -277,6 +264,20 @@ def mask_text(text: str) -> tuple[str, int]:
     return text, total
 
 
+_SECRET, _PII = 1, 2
+_KEY_VERDICT: dict[str, int] = {}
+
+
+def _key_verdict(key: str) -> int:
+    """What a property key is: 0 an ordinary key, `_SECRET` a secret-looking one (dropped),
+    `_PII` one that carries an e-mail address or phone number (pseudonymised when a key is
+    set). Keys repeat from event to event: cached, to a bound."""
+    verdict = _SECRET if _is_secret_key(key) else _PII if identifier_has_pii(key) else 0
+    if len(_KEY_VERDICT) < 50_000:
+        _KEY_VERDICT[key] = verdict
+    return verdict
+
+
 def scrub(value: Any, pii_key: bytes | None = None) -> tuple[Any, int, int]:
     """Mask PII in every string and drop secret-looking keys, recursively; with `pii_key`, a
     key that carries an e-mail address or phone number is replaced by its pseudonym.
@@ -289,12 +290,16 @@ def scrub(value: Any, pii_key: bytes | None = None) -> tuple[Any, int, int]:
         masked = dropped = 0
         out: dict[str, Any] = {}
         for key, item in value.items():
-            if _is_secret_key(key):
-                dropped += 1
-                continue
-            if pii_key is not None and _key_has_pii(key):
-                key = pseudonym(key, pii_key)
-                masked += 1
+            verdict = _KEY_VERDICT.get(key)
+            if verdict is None:
+                verdict = _key_verdict(key)
+            if verdict:
+                if verdict == _SECRET:
+                    dropped += 1
+                    continue
+                if pii_key is not None:
+                    key = pseudonym(key, pii_key)
+                    masked += 1
             kind = type(item)
             if kind is int or kind is float or kind is bool or item is None:
                 out[key] = item
@@ -326,15 +331,20 @@ def _number(props: dict[str, Any], key: str) -> float | None | Rejection:
     value = props.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    kind = type(value)
+    if kind is float or kind is int:
+        return float(value)
+    if kind is bool or not isinstance(value, int | float):
         return Rejection(BAD_TYPE, f"properties.{key} must be a number", None)
     return float(value)
 
 
+_DURATIONS = (("duration", "duration_ms"), ("time_taken", "time_taken_ms"))
+
+
 def _normalise_properties(event_type: str, props: dict[str, Any]) -> Rejection | None:
     """Fix units in place for the known types. Returns a Rejection if a field is unusable."""
-    for key in ("duration", "time_taken"):
-        ms_key = f"{key}_ms"
+    for key, ms_key in _DURATIONS:
         if ms_key in props:
             value = _number(props, ms_key)
             if isinstance(value, Rejection):
@@ -342,6 +352,8 @@ def _normalise_properties(event_type: str, props: dict[str, Any]) -> Rejection |
             if value is not None:
                 props[key] = value / 1000.0
             del props[ms_key]
+        if key not in props:
+            continue
         value = _number(props, key)
         if isinstance(value, Rejection):
             return value
@@ -377,6 +389,41 @@ def _normalise_properties(event_type: str, props: dict[str, Any]) -> Rejection |
     return None
 
 
+_ID_PII: dict[str, bool] = {}
+
+
+def _id_has_pii(value: str) -> bool:
+    """`identifier_has_pii` for user and session ids, which repeat from event to event: cached
+    (bounded; an id past the bound is checked every time)."""
+    found = _ID_PII.get(value)
+    if found is None:
+        found = identifier_has_pii(value)
+        if len(_ID_PII) < 100_000:
+            _ID_PII[value] = found
+    return found
+
+
+def _flat_depth(raw: dict[str, Any]) -> int:
+    """The usual event's depth, decided without `nesting_depth`'s general walk: scalars (1)
+    and at most one flat object, its properties (2); 0 for any other shape."""
+    inner = None
+    for value in raw.values():
+        kind = type(value)
+        if kind is dict:
+            if inner is not None:
+                return 0
+            inner = value
+        elif kind is list or kind is tuple:
+            return 0
+    if inner is None:
+        return 1
+    for value in inner.values():
+        kind = type(value)
+        if kind is dict or kind is list or kind is tuple:
+            return 0
+    return 2
+
+
 def normalise_event(raw: Any, now_ms: int, limits: Limits, size: int | None = None
                     ) -> Event | Rejection:
     """Validate and normalise one raw event (a decoded JSON value).
@@ -385,7 +432,7 @@ def normalise_event(raw: Any, now_ms: int, limits: Limits, size: int | None = No
     measured. Returns an Event, or a Rejection carrying the reason code and the original."""
     if not isinstance(raw, dict):
         return Rejection(NOT_OBJECT, "an event must be a JSON object", raw)
-    depth = nesting_depth(raw, limits.max_depth)
+    depth = _flat_depth(raw) or nesting_depth(raw, limits.max_depth)
     if depth > limits.max_depth:
         return Rejection(TOO_DEEP, f"values nest more than {limits.max_depth} levels deep "
                          "([ingest] max_depth)", raw, _str_or_none(raw.get("event_id")),
@@ -401,20 +448,22 @@ def normalise_event(raw: Any, now_ms: int, limits: Limits, size: int | None = No
     user_id = raw.get("user_id")
     event_type = raw.get("event_type")
     event_id = raw.get("event_id")
-    for name, value in (("user_id", user_id), ("event_type", event_type)):
-        if value is None or value == "":
-            return Rejection(MISSING_FIELD, f"{name} is required", raw,
-                             _str_or_none(event_id), _str_or_none(user_id))
-        if not isinstance(value, str):
-            return Rejection(BAD_TYPE, f"{name} must be a string", raw,
-                             _str_or_none(event_id), _str_or_none(user_id))
+    if type(user_id) is not str or type(event_type) is not str or not user_id or not event_type:
+        for name, value in (("user_id", user_id), ("event_type", event_type)):
+            if value is None or value == "":
+                return Rejection(MISSING_FIELD, f"{name} is required", raw,
+                                 _str_or_none(event_id), _str_or_none(user_id))
+            if not isinstance(value, str):
+                return Rejection(BAD_TYPE, f"{name} must be a string", raw,
+                                 _str_or_none(event_id), _str_or_none(user_id))
     assert isinstance(user_id, str) and isinstance(event_type, str)
-    if event_id is not None and (not isinstance(event_id, str) or not event_id):
+    if event_id is not None and (type(event_id) is not str or not event_id) and (
+            not isinstance(event_id, str) or not event_id):
         return Rejection(BAD_TYPE, "event_id must be a non-empty string", raw, None, user_id)
-    props_in = raw.get("properties", {})
+    props_in = raw.get("properties")
     if props_in is None:
         props_in = {}
-    if not isinstance(props_in, dict):
+    if type(props_in) is not dict and not isinstance(props_in, dict):
         return Rejection(BAD_TYPE, "properties must be an object", raw,
                          _str_or_none(event_id), user_id)
     stamp = raw.get("timestamp")
@@ -438,11 +487,13 @@ def normalise_event(raw: Any, now_ms: int, limits: Limits, size: int | None = No
         session_id = str(session_id) if isinstance(session_id, int) else None
 
     identifiers_masked = 0
-    if limits.pii_key is not None:
+    if limits.pii_key is not None and (
+            _id_has_pii(user_id) or (session_id is not None and _id_has_pii(session_id))
+            or (event_id is not None and identifier_has_pii(event_id))):
         named = (("user_id", user_id), ("session_id", session_id), ("event_id", event_id))
         carrying = [name for name, value in named
                     if isinstance(value, str) and identifier_has_pii(value)]
-        if carrying and limits.pii_in_identifiers == "reject":
+        if limits.pii_in_identifiers == "reject":
             return Rejection(PII_IN_IDENTIFIER, f"{', '.join(carrying)} carries an e-mail "
                              "address or phone number", raw)
         if "user_id" in carrying:

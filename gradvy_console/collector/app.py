@@ -502,9 +502,32 @@ def build_app(config: Config, processes: int = 1,
         Route("/metrics", r("metrics", collector.metrics_route), methods=["GET"]),
         Route("/openapi.json", r("openapi", collector.openapi), methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=collector.lifespan)
+    app = CollectorApp(routes=routes, lifespan=collector.lifespan)
     app.state.collector = collector
+    app.writes = {route.path: route.endpoint for route in routes[:2]
+                  if isinstance(route.endpoint, WriteEndpoint)}
     return app
+
+
+class CollectorApp(Starlette):
+    """Starlette, with the write routes' POST and OPTIONS requests handed straight to their
+    endpoints: those catch and answer every failure themselves, so Starlette's middleware and
+    route matching (about a sixth of a single-event request's time, measured) add nothing
+    to them. Every other request, and every other method on these paths (405), goes through
+    Starlette."""
+
+    writes: dict[str, WriteEndpoint]
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] in _WRITE_METHODS:
+            endpoint = self.writes.get(scope["path"])
+            if endpoint is not None:
+                await endpoint(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
+_WRITE_METHODS = frozenset({"POST", "OPTIONS"})
 
 
 def create_app() -> Starlette:

@@ -5,8 +5,7 @@ NDJSON). Pure: bytes in, items or a `BodyError` (the status code and its sentenc
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -29,8 +28,7 @@ class BodyError(Exception):
         self.code = code
 
 
-@dataclass(frozen=True)
-class Item:
+class Item(NamedTuple):
     """One element of a body: its decoded value, or why it could not be decoded (an NDJSON
     line that is not JSON)."""
 

@@ -85,12 +85,22 @@ class KeyRing:
             self.clients[key.sha256] = Client(key, Bucket(rate, max(burst, 1.0)),
                                               frozenset(key.origins))
         self.origins = frozenset(o for c in self.clients.values() for o in c.origins)
+        # Keys presented lately that were found, so a client's every request is not hashed
+        # again; unknown keys are never kept (a stranger cannot grow this).
+        self._found: dict[str, Client] = {}
 
     def __bool__(self) -> bool:
         return bool(self.clients)
 
     def find(self, presented: str) -> Client | None:
-        return self.clients.get(key_hash(presented))
+        client = self._found.get(presented)
+        if client is None:
+            client = self.clients.get(key_hash(presented))
+            if client is not None:
+                if len(self._found) >= 1024:
+                    self._found.clear()
+                self._found[presented] = client
+        return client
 
     def allows_origin(self, origin: str) -> bool:
         """Whether any key may be used from this origin (for a preflight, which carries no
