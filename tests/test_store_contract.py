@@ -77,6 +77,23 @@ def test_inbox_release_offers_leased_rows_again(store: DocumentStore) -> None:
     assert store.inbox_release([]) == 0
 
 
+def test_inbox_receipts_name_their_own_rows(store: DocumentStore) -> None:
+    """Each receipt `inbox_put` returns is the row of the payload at its place, across the
+    statement chunks and after rows were taken (ids derived, not read back)."""
+    first = store.inbox_put([b'{"n":-1}'], at_ms=1)
+    with store.transaction() as tx:
+        tx.take_receipts(first)
+    for size in (1, 7, 400, 1001):
+        payloads = [b'{"n":%d}' % i for i in range(size)]
+        receipts = store.inbox_put(payloads, at_ms=5)
+        assert len(set(receipts)) == size
+        got = dict(store.inbox_get(receipts))
+        assert [got[r] for r in receipts] == payloads
+        with store.transaction() as tx:
+            tx.take_receipts(receipts[::2])
+    assert store.inbox_count() == sum(size // 2 for size in (1, 7, 400, 1001))
+
+
 def test_dead_letters_keep_payload_and_reason(store: DocumentStore) -> None:
     with store.transaction() as tx:
         tx.add_dead_letters([Rejection("missing_field", "user_id is required", {"x": 1},
@@ -314,3 +331,28 @@ def test_retention_oldest_count_and_expire(store: DocumentStore) -> None:
     assert store.expire("events", 5_500, 3) == 2
     assert store.count_events() == 5 and store.oldest_ms("events") == 6_000
     assert store.oldest_ms("dead_letters") is None
+
+
+def test_checkpoints_aside_reach_the_database_file(tmp_path: Path) -> None:
+    """After `checkpoint_aside`, this thread's commits never checkpoint (no stall in them), yet
+    the rows reach the database file: the background thread checkpoints them; `close` stops it."""
+    import time
+
+    store = SqliteStore(tmp_path / "store.db")
+    store.checkpoint_aside(interval=0.2)
+    path = tmp_path / "store.db"
+    before = path.stat().st_size
+    for _ in range(40):
+        store.inbox_put([b"x" * 1000] * 50, at_ms=1)    # 2 MB, far past 1,000 WAL pages
+    deadline = time.monotonic() + 10
+    while path.stat().st_size < before + 1_500_000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert path.stat().st_size >= before + 1_500_000
+    thread = store._checkpointer
+    assert thread is not None and thread.is_alive()
+    store.close()
+    assert not thread.is_alive() and store.inbox_count() == 2000
+
+
+def test_mongo_store_has_no_checkpoints_to_move() -> None:
+    mongo_store_factory().checkpoint_aside()    # nothing to do, and no failure

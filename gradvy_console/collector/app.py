@@ -30,7 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import __version__, runtime
-from ..analytics.events import iso_from_ms, type_label
+from ..analytics.events import Event, Rejection, iso_from_ms, type_label
 from ..clock import now_ms
 from ..config import Config, load_config
 from ..errors import is_backend_failure, redact
@@ -165,6 +165,12 @@ class WriteEndpoint:
         collector.finished(self.name, answer.status, started)
 
 
+def _label_of(outcome: Event | Rejection) -> str:
+    """The `type` label of an answered event: its type (known ones by name), or `none`."""
+    kind = outcome.event_type if isinstance(outcome, Event) else None
+    return type_label(kind) if kind else "none"
+
+
 def _failure(exc: BaseException) -> str:
     """A backend failure for /readyz (no credentials: it answers without a key)."""
     return redact(f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:160]}")
@@ -204,6 +210,10 @@ class Collector:
         gc.collect()
         gc.freeze()
         self.intake.start()
+        try:
+            self.store.checkpoint_aside()   # the group commits run on this loop: no stalls
+        except Exception as exc:  # noqa: BLE001 - the store's state is reported by _check_store
+            log.debug("checkpoints stay with the commits: %s", exc)
         await self._check_store()
         self._watch = asyncio.get_running_loop().create_task(self._watch_store())
         self._start_heartbeat()
@@ -341,15 +351,20 @@ class Collector:
             self.store_error = _failure(exc)
             raise self._unreachable() from None
         counts = {"accepted": 0, "duplicate": 0, "rejected": 0, "suppressed": 0}
-        by_label: dict[tuple[str, str], int] = {}
-        for result, item in zip(results, judged, strict=True):
-            outcome = result["outcome"]
-            counts[outcome] += 1
-            kind = getattr(item.outcome, "event_type", None)
-            label = (outcome, type_label(kind) if kind else "none")
-            by_label[label] = by_label.get(label, 0) + 1
-        for label, n in by_label.items():
-            self.metrics.count_events(label, n)
+        count_events = self.metrics.count_events
+        if len(results) == 1:
+            outcome = results[0]["outcome"]
+            counts[outcome] = 1
+            count_events((outcome, _label_of(judged[0].outcome)), 1)
+        else:
+            by_label: dict[tuple[str, str], int] = {}
+            for result, item in zip(results, judged, strict=True):
+                outcome = result["outcome"]
+                counts[outcome] += 1
+                label = (outcome, _label_of(item.outcome))
+                by_label[label] = by_label.get(label, 0) + 1
+            for label, n in by_label.items():
+                count_events(label, n)
         body = orjson.dumps({"received_at": iso_from_ms(received), **counts,
                              "results": results})
         return Answer(200, body, self._cors(write, client))

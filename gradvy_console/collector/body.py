@@ -95,7 +95,7 @@ def parse_items(data: bytes, kind: str, max_events: int) -> tuple[list[Item], An
     JSON at all is a 400. `ndjson` (or a JSON body that does not parse as one value but has
     lines): one value per line; a line that is not JSON is one item with its error, the other
     lines go on. More than `max_events` items is a 413."""
-    if not data.strip():
+    if not data or data.isspace():
         raise BodyError(400, "The body is empty: send one event, an array of events or NDJSON.",
                         "empty_body")
     sent_at = None
@@ -111,10 +111,14 @@ def parse_items(data: bytes, kind: str, max_events: int) -> tuple[list[Item], An
         except RecursionError:
             raise BodyError(400, "The body nests too deeply to read.", "too_deep") from None
         else:
-            if isinstance(value, dict) and isinstance(value.get("batch"), list):
-                sent_at = value.get("sent_at")
-                value = value["batch"]
-            values = value if isinstance(value, list) else [value]
+            if type(value) is dict:
+                if type(value.get("batch")) is list:
+                    sent_at = value.get("sent_at")
+                    values = value["batch"]
+                else:
+                    return [Item(value)], None      # one event: the usual single request
+            else:
+                values = value if type(value) is list else [value]
             _check_count(len(values), max_events)
             items = [Item(v) for v in values]
     else:

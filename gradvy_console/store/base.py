@@ -122,6 +122,12 @@ class DocumentStore(abc.ABC):
         tell yields None."""
         yield None
 
+    def checkpoint_aside(self) -> None:  # noqa: B027 - optional: most backends have nothing
+        """For a thread whose commits must not stall (the collector's event loop): the
+        housekeeping a commit may do (SQLite: checkpointing the write-ahead log into the
+        database file, tens of milliseconds) is done by a background thread instead. A backend
+        with no such work does nothing."""
+
     @abc.abstractmethod
     def inbox_put(self, payloads: list[bytes], at_ms: int, lease_ms: int = 0) -> list[str]:
         """Store raw event payloads as pending; return their receipts in order. With

@@ -141,6 +141,9 @@ def _add_missing_columns(conn: sqlite3.Connection) -> None:
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
 
+CHECKPOINT_INTERVAL = 0.5   # seconds between the background checkpoints (checkpoint_aside)
+
+
 def connect(path: Path) -> sqlite3.Connection:
     private_sqlite(path)   # 0600: personal data (the journals take the file's mode)
     conn = sqlite3.connect(path, timeout=60.0, isolation_level=None, check_same_thread=False)
@@ -278,9 +281,10 @@ def _chunks(items: list[Any]) -> Iterator[list[Any]]:
 def _inbox_put(conn: sqlite3.Connection, payloads: list[bytes], at_ms: int, lease_ms: int
                ) -> list[str]:
     """One multi-row INSERT per chunk (a statement per row costs a GIL release and retake
-    each, which a busy event loop in the same process turns into a wait per row). Ids of an
-    AUTOINCREMENT table only grow, and this connection holds the write lock: sorted, the
-    returned ids are the rows in insertion order."""
+    each, which a busy event loop in the same process turns into a wait per row). The rows'
+    ids are the statement's last id and the ones before it: an AUTOINCREMENT table gives each
+    new row one more than the largest id it ever held, and this connection holds the write
+    lock (RETURNING would cost a fifth more; the count of rows written is checked)."""
     receipts: list[str] = []
     leased_until = at_ms + lease_ms if lease_ms else 0
     step = _CHUNK // 3
@@ -289,10 +293,13 @@ def _inbox_put(conn: sqlite3.Connection, payloads: list[bytes], at_ms: int, leas
         params: list[Any] = []
         for payload in chunk:
             params += (payload, at_ms, leased_until)
-        ids = sorted(row[0] for row in conn.execute(
-            "INSERT INTO inbox (payload, received_ms, leased_until) VALUES "
-            + ",".join(["(?,?,?)"] * len(chunk)) + " RETURNING id", params).fetchall())
-        receipts += map(str, ids)
+        cursor = conn.execute("INSERT INTO inbox (payload, received_ms, leased_until) VALUES "
+                              + ",".join(["(?,?,?)"] * len(chunk)), params)
+        last = cursor.lastrowid
+        if last is None or cursor.rowcount != len(chunk):
+            raise sqlite3.DatabaseError(f"the inbox took {cursor.rowcount} of {len(chunk)} "
+                                        "rows")
+        receipts += map(str, range(last - len(chunk) + 1, last + 1))
     return receipts
 
 
@@ -431,6 +438,8 @@ class SqliteStore(SqlitePrivacy, DocumentStore):
         private_dir(path.parent)
         self._local = threading.local()
         self._writer = WriterLock(path)
+        self._checkpointer: threading.Thread | None = None
+        self._checkpoints_stop = threading.Event()
         try:
             # Under the writer lock: a process that has just created the file (empty until
             # its schema is written) holds the lock until it is written, so an empty store
@@ -466,6 +475,32 @@ class SqliteStore(SqlitePrivacy, DocumentStore):
     def transaction(self) -> Iterator[IngestTx]:
         with self._write() as conn:
             yield _SqliteTx(conn)
+
+    def checkpoint_aside(self, interval: float = CHECKPOINT_INTERVAL) -> None:
+        """This thread's commits no longer checkpoint the write-ahead log (SQLite does it in
+        the commit that passes 1,000 pages: writing and syncing the database file, a stall of
+        20-30 ms measured here, and a third of a group commit's cost on average). A daemon
+        thread checkpoints instead (PASSIVE: never in a writer's way) every `interval` s, on
+        its own connection; SQLite releases the GIL meanwhile."""
+        self._conn().execute("PRAGMA wal_autocheckpoint=0")
+        if self._checkpointer is not None:
+            return
+        stop = self._checkpoints_stop = threading.Event()
+
+        def checkpoints() -> None:
+            conn = None
+            while not stop.wait(interval):
+                try:
+                    conn = conn or connect(self.path)
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error:
+                    pass    # busy or gone: the next turn tries again
+            if conn is not None:
+                conn.close()
+
+        self._checkpointer = threading.Thread(target=checkpoints, name="store-checkpoints",
+                                              daemon=True)
+        self._checkpointer.start()
 
     @contextmanager
     def transaction_now(self) -> Iterator[IngestTx | None]:
@@ -765,6 +800,10 @@ class SqliteStore(SqlitePrivacy, DocumentStore):
         return [orjson.loads(b) for (b,) in cur]
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpoints_stop.set()
+            self._checkpointer.join(10)
+            self._checkpointer = None
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
