@@ -241,3 +241,30 @@ def test_pipeline_families_from_status_data() -> None:
         == 2
     assert samples[("gradvy_task_duration_seconds_sum", (("task", "t"),))] == 0.012
     assert "# TYPE gradvy_events_total counter" in text
+
+
+def test_found_keys_are_remembered_and_strangers_are_not() -> None:
+    key = new_key()
+    config = config_from_table({"collector": {"keys": [
+        {"name": "web", "sha256": key_hash(key)}]}}, "test")
+    ring = KeyRing(config.collector)
+    for n in range(3000):
+        assert ring.find(f"gk_stranger_{n}") is None
+    assert ring.find(key) is not None and list(ring._found) == [key]
+
+
+def test_recent_ids_are_two_bounded_generations(tmp_path: Any) -> None:
+    """A retried id is known from either generation; the memory stays within two of them."""
+    from gradvy_console.collector.intake import Intake
+    from gradvy_console.store.sqlite import SqliteStore
+
+    config = config_from_table({}, "test")
+    store = SqliteStore(tmp_path / "store.db")
+    intake = Intake(config, store, None, lambda receipts: None)   # type: ignore[arg-type]
+    intake._generation_max = 10
+    for n in range(25):
+        intake._committed({f"e{n}": f"h{n}"})
+        assert len(intake._recent) + len(intake._older) <= 20
+        assert (intake._recent.get(f"e{n}") or intake._older.get(f"e{n}")) == f"h{n}"
+    assert set(intake._older) == {f"e{n}" for n in range(10, 20)}
+    assert set(intake._recent) == {f"e{n}" for n in range(20, 25)}

@@ -355,4 +355,5 @@ def test_checkpoints_aside_reach_the_database_file(tmp_path: Path) -> None:
 
 
 def test_mongo_store_has_no_checkpoints_to_move() -> None:
-    mongo_store_factory().checkpoint_aside()    # nothing to do, and no failure
+    store: Any = mongo_store_factory()
+    store.checkpoint_aside()    # nothing to do, and no failure

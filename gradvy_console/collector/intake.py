@@ -13,11 +13,11 @@ import logging
 import queue
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -48,8 +48,7 @@ class StoreBusy(Exception):
     """The commit waited longer than `[collector] commit_timeout_seconds` for the store."""
 
 
-@dataclass
-class Judged:
+class Judged(NamedTuple):
     """One event of a request after normalising: the event or its rejection, and the payload
     the inbox will keep (the event as sent, with its id, corrected time and source)."""
 
@@ -126,9 +125,12 @@ class Intake:
         self._waiting: asyncio.Queue[Pending] | None = None
         self._task: asyncio.Task[None] | None = None
         # Event ids this process accepted lately, with their content hash: a client's retry of
-        # a request that did reach us is answered `duplicate` before the ingestor sees it.
-        self._recent: OrderedDict[str, str] = OrderedDict()
-        self._recent_max = 100_000     # about 10 MB
+        # a request that did reach us is answered `duplicate` before the ingestor sees it. Two
+        # generations of at most 50,000 each (about 10 MB in all): when the newer is full it
+        # becomes the older and the older is dropped (cheaper than an LRU's per-event upkeep).
+        self._recent: dict[str, str] = {}
+        self._older: dict[str, str] = {}
+        self._generation_max = 50_000
         self._lock = threading.Lock()
 
     # --- the event loop side ----------------------------------------------------------------
@@ -249,18 +251,19 @@ class Intake:
         `results`; returns the receipts written (for the queue) and the accepted ids with
         their content hashes."""
         at = now_ms()
-        everything: list[tuple[str | None, Event | Rejection]] = [
-            (None, j.outcome) for p in group for j in p.items]
         rejections: list[Rejection] = []
         payloads: list[bytes] = []
         counters: Counter[str] = Counter()
-        gone = self.ingestor.suppressed_users(tx, everything)
-        ids = sorted({j.outcome.event_id for p in group for j in p.items
-                      if isinstance(j.outcome, Event)})
+        gone = self.ingestor.suppressed_users(
+            tx, [(None, j.outcome) for p in group for j in p.items]) if tx.any_suppressed() \
+            else set()
+        ids = [j.outcome.event_id for p in group for j in p.items
+               if type(j.outcome) is Event]
         stored = tx.existing_events(ids) if ids else {}
         seen: dict[str, str] = {}
         with self._lock:
-            recent = {i: self._recent[i] for i in ids if i in self._recent}
+            newer, older = self._recent, self._older
+            recent = {i: newer.get(i) or older[i] for i in ids if i in newer or i in older}
         for pending in group:
             results: list[dict[str, Any]] = []
             for index, judged in enumerate(pending.items):
@@ -308,10 +311,9 @@ class Intake:
         """After the commit (never before: an id remembered from a transaction that failed
         would answer the client's retry `duplicate` for an event that is nowhere)."""
         with self._lock:
-            for event_id, content in seen.items():
-                self._recent[event_id] = content
-            while len(self._recent) > self._recent_max:
-                self._recent.popitem(last=False)
+            self._recent.update(seen)
+            if len(self._recent) >= self._generation_max:
+                self._older, self._recent = self._recent, {}
 
     def _queue_loop(self) -> None:
         """One message for everything committed since the last one, and no more than one every
