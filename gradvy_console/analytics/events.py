@@ -168,6 +168,8 @@ class Event:
     keys_dropped: int = 0
     properties_json: bytes = b""  # the stored form: serialised once, hashed and written
     source: str | None = None     # where it came from (a collector write key's name)
+    naive_time: bool = False      # its timestamp named no offset (read as UTC)
+    received_ms: int | None = None  # when the collector (or a replay) received it, if known
 
     def to_document(self) -> dict[str, Any]:
         return {
@@ -202,6 +204,9 @@ def iso_from_ms(ms: int) -> str:
     return f"{_ISO_SECOND[1]}{ms % 1000:03d}Z"
 
 
+_OFFSET = re.compile(r"[+-]\d{2}(?::?\d{2}(?::?\d{2}(?:\.\d+)?)?)?$")
+
+
 def parse_timestamp_ms(value: Any) -> int | None:
     """ISO 8601 (Z, offset or naive meaning UTC) to epoch ms; None when it is not one."""
     if not isinstance(value, str) or len(value) < 10:
@@ -215,10 +220,13 @@ def parse_timestamp_ms(value: Any) -> int | None:
     return int(dt.timestamp() * 1000)
 
 
+_NOT_CONTENT = frozenset({"event_id", "source", "received_at"})
+
+
 def derive_event_id(raw: dict[str, Any]) -> str:
     """Deterministic id from content, so a re-sent event without an id dedupes (whichever
-    way it came in: the source is not part of it)."""
-    body = {k: v for k, v in raw.items() if k != "event_id" and k != "source"}
+    way it came in and whenever: the source and the receipt time are not part of it)."""
+    body = {k: v for k, v in raw.items() if k not in _NOT_CONTENT}
     digest = hashlib.blake2b(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=16)
     return "d-" + digest.hexdigest()
 
@@ -531,6 +539,8 @@ def normalise_event(raw: Any, now_ms: int, limits: Limits, size: int | None = No
         keys_dropped=dropped,
         properties_json=props_json,
         source=source[:64] if isinstance(source, str) and source else None,
+        naive_time=type(stamp) is str and stamp[-1] not in "Zz" and not _OFFSET.search(stamp, 10),
+        received_ms=parse_timestamp_ms(received) if (received := raw.get("received_at")) else None,
     )
 
 

@@ -41,6 +41,7 @@ class SimParams:
     fault_share: float = 0.02
     pii_share: float = 0.01
     no_consent_share: float = 0.05
+    quality_faults: bool = False    # plant the data-quality faults of QUALITY_FAULTS too
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Simulation:
     events: list[dict[str, Any]] = field(default_factory=list)  # raw payloads, faults included
     faults: dict[str, int] = field(default_factory=dict)
     pii_planted: int = 0
+    quality_faults: dict[str, Any] = field(default_factory=dict)
 
 
 def run_id_of(params: SimParams) -> str:
@@ -71,7 +73,8 @@ def _catalogue(rng: np.random.Generator, n: int) -> list[dict[str, Any]]:
 
 
 def simulate(params: SimParams) -> Simulation:
-    """Generate a simulation. `params.count` is the exact number of payloads produced."""
+    """Generate a simulation. `params.count` is the exact number of payloads produced (with
+    `quality_faults`, less the silenced events and plus the burst's)."""
     rng = np.random.default_rng(params.seed)
     run_id = run_id_of(params)
     sim = Simulation(run_id=run_id)
@@ -156,6 +159,18 @@ def simulate(params: SimParams) -> Simulation:
                            "event_type": etype, "timestamp": iso_from_ms(ts),
                            "session_id": session, "properties": props})
 
+    planted_ids: set[str] = set()
+    if params.quality_faults:
+        stored = {u for u, c in sim.consents.items() if c.get("analytics")}
+        sim.quality_faults = _plant_quality_faults(rng, events, users, params, run_id, seq,
+                                                   stored, planted_ids)
+        seq += sim.quality_faults.pop("_ids")
+    # Each event is received (replayed) a few seconds after it happened, unless planted late.
+    delays = rng.integers(1, 60, size=len(events))
+    for event, delay in zip(events, delays, strict=True):
+        if "received_at" not in event:
+            event["received_at"] = iso_from_ms(min(params.end_ms, _ms(event) + int(delay) * 1000))
+
     # PII in search text: valid events that must be masked before storage.
     searches = [e for e in events if e["event_type"] == "search"]
     n_pii = min(len(searches), int(round(params.count * params.pii_share)))
@@ -169,7 +184,10 @@ def simulate(params: SimParams) -> Simulation:
         kind = FAULT_KINDS[k % len(FAULT_KINDS)]
         sim.faults[kind] += 1
         if kind == "duplicate" and events:
-            events.append(dict(events[int(rng.integers(0, len(events)))]))
+            original = events[int(rng.integers(0, len(events)))]
+            while original["event_id"] in planted_ids:   # a planted fault is counted once
+                original = events[int(rng.integers(0, len(events)))]
+            events.append(dict(original))
             continue
         seq += 1
         user = users[int(rng.integers(0, n_users))]
@@ -186,6 +204,92 @@ def simulate(params: SimParams) -> Simulation:
         events.append(bad)
     sim.events = events
     return sim
+
+
+QUALITY_FAULTS = ("silent", "burst", "new_property", "type_change", "late", "out_of_range")
+SILENT_TYPE, BURST_TYPE = "link_click", "button_click"
+SILENT_DAYS, BURST_FACTOR, LATE_DAYS = 3, 5, 5
+NEW_KEY = "referrer"
+
+
+def _ms(event: dict[str, Any]) -> int:
+    from datetime import datetime
+
+    return int(datetime.fromisoformat(event["timestamp"]).timestamp() * 1000)
+
+
+def _plant_quality_faults(rng: np.random.Generator, events: list[dict[str, Any]],
+                          users: list[dict[str, Any]], params: SimParams, run_id: str,
+                          seq: int, stored: set[str], planted_ids: set[str]) -> dict[str, Any]:
+    """Plant the data-quality faults, in place, at known counts (UTC days by event time; the
+    day `end_ms` falls in is partial and not counted):
+
+    - silent: no `link_click` on the last `SILENT_DAYS` complete days (nor the partial one);
+    - burst: `button_click` on the 10th complete day from the end at (1 + `BURST_FACTOR`) times
+      its volume;
+    - new_property: `course_interaction` events from the 8th complete day from the end on
+      carry a property never sent before (`referrer`);
+    - type_change: every 50th `form_submit` sends `page_url` as a number;
+    - late: one event in a thousand, among those over `LATE_DAYS` + 1 days old, received
+      `LATE_DAYS` days after it happened;
+    - out_of_range: one quiz attempt in two thousand events scores above its question count
+      (dead-lettered `out_of_range` by the normaliser).
+    Event faults are planted only on events of learners whose consent lets their events be
+    stored (`stored`: the others are never seen, only counted); their ids go into
+    `planted_ids`. Returns the planted count of each kind (days for silent and burst, events
+    otherwise)."""
+    end_day = params.end_ms - params.end_ms % DAY_MS     # start of the partial day
+    silent_from = end_day - SILENT_DAYS * DAY_MS
+    burst_day = end_day - 10 * DAY_MS
+    new_from = end_day - 8 * DAY_MS
+    kept = [e for e in events if not (e["event_type"] == SILENT_TYPE and _ms(e) >= silent_from)]
+    events[:] = kept
+    stamps = [_ms(e) for e in events]
+    burst = [e for e, ts in zip(events, stamps, strict=True)
+             if e["event_type"] == BURST_TYPE and burst_day <= ts < burst_day + DAY_MS]
+    extra = 0
+    for _round in range(BURST_FACTOR):
+        for e in burst:
+            extra += 1
+            user = users[int(rng.integers(0, len(users)))]["user_id"]
+            ts = burst_day + int(rng.integers(0, DAY_MS))
+            copy = {**e, "event_id": f"sim-{run_id}-q{seq + extra:07d}", "user_id": user,
+                    "timestamp": iso_from_ms(ts), "session_id": f"{user}-s{ts // 1_800_000}"}
+            copy["properties"] = dict(e["properties"])
+            events.append(copy)
+    new_property = type_change = late = 0
+    forms_seen = 0
+    for e, ts in zip(events, stamps, strict=False):
+        if e["user_id"] not in stored:
+            continue
+        if e["event_type"] == "course_interaction" and ts >= new_from:
+            e["properties"][NEW_KEY] = "newsletter"
+            new_property += 1
+            planted_ids.add(e["event_id"])
+        if e["event_type"] == "form_submit":
+            forms_seen += 1
+            if forms_seen % 50 == 0:
+                e["properties"]["page_url"] = 404
+                type_change += 1
+                planted_ids.add(e["event_id"])
+    late_cut = params.end_ms - (LATE_DAYS + 1) * DAY_MS
+    old = [e for e, ts in zip(events, stamps, strict=False)
+           if ts < late_cut and e["user_id"] in stored and e["event_id"] not in planted_ids]
+    for e in old[::1000]:
+        e["received_at"] = iso_from_ms(_ms(e) + LATE_DAYS * DAY_MS)
+        late += 1
+        planted_ids.add(e["event_id"])
+    quizzes = [e for e in events if e["event_type"] == "quiz_attempt"
+               and "total_questions" in e["properties"] and e["event_id"] not in planted_ids]
+    out_of_range = 0
+    for e in quizzes[:max(1, len(events) // 2000)]:
+        e["properties"]["score"] = e["properties"]["total_questions"] + 2
+        out_of_range += 1
+        planted_ids.add(e["event_id"])
+    return {"silent": {SILENT_TYPE: SILENT_DAYS}, "burst": {BURST_TYPE: 1 if burst else 0},
+            "new_property": {f"course_interaction.{NEW_KEY}": new_property},
+            "type_change": {"form_submit.page_url": type_change},
+            "late": late, "out_of_range": {"properties.score": out_of_range}, "_ids": extra}
 
 
 _TYPES = ("course_interaction", "learning_session", "quiz_attempt", "search", "button_click",

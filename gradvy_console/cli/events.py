@@ -19,6 +19,10 @@ def simulate_data(
     seed: Annotated[int, typer.Option(help="Random seed: same seed and end, same data.")] = 0,
     end: Annotated[str | None, typer.Option(
         help="Last moment simulated, ISO 8601 (default: now, to the minute).")] = None,
+    quality_faults: Annotated[bool, typer.Option(
+        "--quality-faults", help="Also plant data-quality faults at known counts (a silent "
+        "type, a burst, a new property, a type change, late events, out-of-range scores; "
+        "`quality-check --against-truth` finds them).")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Simulate learners and events; the events wait in the pending inbox."""
@@ -36,7 +40,7 @@ def simulate_data(
         report = run_simulation(config, store, simulate_count,
                                 config.simulator.users if users is None else users,
                                 config.simulator.days if days is None else days,
-                                seed, end_ms, progress)
+                                seed, end_ms, progress, quality_faults=quality_faults)
     if json_out:
         echo_json(report.__dict__)
         return

@@ -29,6 +29,7 @@ from ..analytics.events import (
     Event,
     Rejection,
     derive_event_id,
+    iso_from_ms,
     nesting_depth,
     normalise_event,
 )
@@ -72,6 +73,7 @@ def judge(items: list[Item], sent_at: Any, received_ms: int, source: str,
     so the answer's `event_id` is the one stored."""
     out: list[Judged] = []
     limits = ingestor.limits
+    received_at = iso_from_ms(received_ms)    # the collector's receipt, kept with the event
     for item in items:
         if item.error is not None:
             out.append(Judged(Rejection(BAD_JSON, item.error, item.raw)))
@@ -84,6 +86,7 @@ def judge(items: list[Item], sent_at: Any, received_ms: int, source: str,
                 if raw.get("event_id") is None:
                     raw = {**raw, "event_id": derive_event_id(raw)}
                 raw["source"] = source
+                raw["received_at"] = received_at
             payload = orjson.dumps(raw)
         except (TypeError, orjson.JSONEncodeError):   # orjson's own depth limit, say
             if nesting_depth(raw, limits.max_depth) > limits.max_depth:

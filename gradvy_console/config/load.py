@@ -198,14 +198,17 @@ _AT_LEAST_ONE = {"max_bytes", "max_payload_bytes", "max_depth", "batch_size", "l
                  "task_group_max", "session_max_events", "users", "days", "courses",
                  "active_days", "clusters_min", "clusters_max", "recommend_limit", "workers",
                  "port", "max_events", "max_backlog", "retry_after_seconds", "group_max"}
-_ABOVE_ZERO = {"socket_timeout_seconds", "inbox_lease_seconds", "result_timeout_seconds",
+_ABOVE_ZERO = {"late_hours", "stale_days", "socket_timeout_seconds", "inbox_lease_seconds",
+               "result_timeout_seconds",
                "result_ttl_seconds", "user_day_ttl_seconds", "session_ttl_seconds",
                "minute_ttl_seconds", "heartbeat_ttl_seconds", "dropout_horizon_days",
                "recommend_half_life_days", "initial_delay", "max_delay", "backoff",
                "shutdown_timeout", "retry_backoff", "repeat_every_seconds",
                "commit_timeout_seconds"}
 _SHARES = {"fault_share", "pii_share", "no_consent_share", "anomaly_contamination",
-           "holdout_share", "test_users_share", "dead_letter_rate_warning"}
+           "holdout_share", "test_users_share", "dead_letter_rate_warning",
+           "dead_letter_warn_share", "dead_letter_fail_share", "stale_warn_share",
+           "extreme_engagement", "extreme_warn_share"}
 _PERCENT = {"cpu_warning", "memory_critical", "disk_critical", "hysteresis_percent"}
 _SIGNED = {"priority", "seed"}
 
@@ -217,7 +220,7 @@ def _check_ranges(config: Config, where: str) -> None:
         ("backends", config), ("ingest", config.ingest), ("live", config.live),
         ("simulator", config.simulator), ("alerts", config.alerts),
         ("insights", config.insights), ("logs", config.logs),
-        ("collector", config.collector)]
+        ("collector", config.collector), ("quality", config.quality)]
     sections += [(f"collector.keys.{k.name or i}", k) for i, k in enumerate(config.collector.keys)]
     sections += [(f"queues.{n}", q) for n, q in config.queues.items()]
     sections += [(f"tasks.{n}", t) for n, t in config.tasks.items()]

@@ -76,6 +76,20 @@ class ConsentSettings:
 
 
 @dataclass(frozen=True)
+class QualitySettings:
+    """The data-quality assessment's thresholds (`gradvy run quality-check`)."""
+
+    late_hours: float = 72.0              # Snowplow's default: 3 days behind is late
+    dead_letter_warn_share: float = 0.01  # of the events seen in the last day
+    dead_letter_fail_share: float = 0.05
+    stale_days: float = 7.0               # a learner with no activity this long is stale
+    stale_warn_share: float = 0.30        # re-engagement recommended past this share
+    extreme_engagement: float = 0.95
+    extreme_warn_share: float = 0.05
+    consistency_sample: int = 25          # learners whose profile is recomputed each run
+
+
+@dataclass(frozen=True)
 class RetentionSettings:
     """Days each collection is kept (by the age of its records), GDPR Art. 5(1)(e). Raw
     events, sessions, behaviour and analyses, and consent records: the original's defaults."""
@@ -245,6 +259,7 @@ JOBS: dict[str, str] = {
     "update_recommendation_models": "0 */6 * * *",
     "privacy_compliance_audit": "0 0 * * *",
     "cleanup_old_analytics_data": "0 2 * * *",
+    "data_quality_assessment": "5 * * * *",
 }
 
 
@@ -256,7 +271,7 @@ TASK_NAMES: tuple[str, ...] = (
     "analyze_active_users", "check_user_anomalies", "process_user_anomalies",
     "update_user_segments", "update_recommendation_models", "generate_content_recommendations",
     "monitor_system_performance", "erase_user", "export_user_data",
-    "privacy_compliance_audit", "cleanup_old_analytics_data",
+    "privacy_compliance_audit", "cleanup_old_analytics_data", "data_quality_assessment",
 )
 
 
@@ -287,6 +302,8 @@ def _default_tasks() -> dict[str, TaskSettings]:
                                                  timeout=1800.0),
         "cleanup_old_analytics_data": TaskSettings(queue="maintenance", priority=3,
                                                    timeout=3600.0),
+        "data_quality_assessment": TaskSettings(queue="monitoring", priority=4,
+                                                timeout=1800.0),
         "analyze_user_behavior": TaskSettings(**analysis),  # type: ignore[arg-type]
         "analyze_active_users": TaskSettings(**analysis),  # type: ignore[arg-type]
         "update_recommendation_models": TaskSettings(**models),  # type: ignore[arg-type]
@@ -315,6 +332,7 @@ class Config:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     collector: CollectorSettings = field(default_factory=CollectorSettings)
+    quality: QualitySettings = field(default_factory=QualitySettings)
     schedule: dict[str, str] = field(default_factory=lambda: dict(JOBS))
     source: str = "built-in defaults"
 

@@ -434,6 +434,8 @@ class Ingestor:
                     counters["pii_masked"] += event.pii_masked
                 if event.keys_dropped:
                     counters["keys_dropped"] += event.keys_dropped
+                if event.naive_time:
+                    counters["naive_timestamps"] += 1
                 stored_types[event.event_type] += 1
             for event_type, n in stored_types.items():
                 if event_type not in KNOWN_TYPES:

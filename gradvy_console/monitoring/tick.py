@@ -49,12 +49,14 @@ def rules(config: Config) -> dict[str, Rule]:
         "pool_silent": Rule("pool_silent", "critical", 0.5, 0.0, "bool"),
         "privacy_audit": Rule("privacy_audit", "critical", 0.5, 0.0, "bool"),
         "erasure_failed": Rule("erasure_failed", "critical", 0.5, 0.0, "bool"),
+        "data_quality": Rule("data_quality", "warning", 0.5, 0.0, "bool"),
     }
 
 
 # Alerts raised and cleared by events (the supervisor), not by the periodic evaluation.
 EVENT_KINDS = ("backend_unreachable", "consumer_died", "bot_like_users", "bad_queue_message",
-               "pending_drain_failing", "pool_silent", "privacy_audit", "erasure_failed")
+               "pending_drain_failing", "pool_silent", "privacy_audit", "erasure_failed",
+               "data_quality")
 
 POOLS_SEEN = "pools:seen"
 POOL_SILENT_AFTER_MS = 15_000

@@ -32,6 +32,7 @@ from .privacy import (
     unsuppress_user,
 )
 from .processing import ProcessReport, process_pending
+from .quality import against_truth, quality_check
 from .self_test import Check, self_test
 from .simulation import SimulationReport, simulate_data
 from .status import status
@@ -45,5 +46,5 @@ __all__ = [
     "queue_metrics", "read_event_source", "replay_dead_letter", "retry_task", "schedule_table",
     "self_test", "simulate_data", "status", "user_insights", "user_report",
     "audit", "erasure_requests", "export_learner", "forget", "import_consent", "read_ids",
-    "retention_cleanup", "unsuppress_user",
+    "retention_cleanup", "unsuppress_user", "against_truth", "quality_check",
 ]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -34,6 +35,7 @@ class SimulationReport:
     faults: dict[str, int]
     pii_planted: int
     end_ms: int
+    quality_faults: dict[str, Any] = field(default_factory=dict)
 
 
 # One run is generated in memory, then written: these bound what it may hold (about 2 GB at
@@ -46,8 +48,8 @@ _YEAR_3000_MS = 32_503_680_000_000
 
 
 def simulate_data(config: Config, store: DocumentStore, count: int, users: int, days: int,
-                  seed: int, end_ms: int | None = None, progress: Progress = no_progress
-                  ) -> SimulationReport:
+                  seed: int, end_ms: int | None = None, progress: Progress = no_progress,
+                  quality_faults: bool = False) -> SimulationReport:
     """Generate simulated learners and events; events wait in the inbox, as in the guide.
     All or nothing: if writing fails part-way, the events already written are taken back."""
     if count < 0 or users < 1 or days < 1:
@@ -65,14 +67,16 @@ def simulate_data(config: Config, store: DocumentStore, count: int, users: int, 
     sim_cfg = config.simulator
     params = SimParams(count=count, users=users, days=days, seed=seed, end_ms=end_ms,
                        courses=sim_cfg.courses, fault_share=sim_cfg.fault_share,
-                       pii_share=sim_cfg.pii_share, no_consent_share=sim_cfg.no_consent_share)
+                       pii_share=sim_cfg.pii_share, no_consent_share=sim_cfg.no_consent_share,
+                       quality_faults=quality_faults)
     sim = simulate(params)
     # Encoded before anything is written: a value that cannot be stored fails here, not
     # half-way.
     payloads = [orjson.dumps(e) for e in sim.events]
     run_doc = orjson.loads(orjson.dumps({
         "_id": sim.run_id, "seed": seed, "count": count, "users": users, "days": days,
-        "end_ms": end_ms, "faults": sim.faults, "pii_planted": sim.pii_planted},
+        "end_ms": end_ms, "faults": sim.faults, "pii_planted": sim.pii_planted,
+        "quality_faults": sim.quality_faults},
         option=orjson.OPT_SERIALIZE_NUMPY))
     store.put_documents("courses", sim.courses)
     store.put_documents("sim_truth", sim.users)
@@ -98,4 +102,4 @@ def simulate_data(config: Config, store: DocumentStore, count: int, users: int, 
         _take_back(store, written)
         raise
     return SimulationReport(sim.run_id, len(sim.events), len(sim.users), len(sim.courses),
-                            sim.faults, sim.pii_planted, end_ms)
+                            sim.faults, sim.pii_planted, end_ms, sim.quality_faults)

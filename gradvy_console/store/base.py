@@ -208,6 +208,16 @@ class DocumentStore(abc.ABC):
         batches, in storage order."""
 
     @abc.abstractmethod
+    def scan_events(self, cursor: str | None, limit: int, settle_ms: int = 10_000
+                    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The events stored after `cursor` (None: from the first), oldest stored first, at
+        most `limit`: {event_id, user_id, event_type, ts, session_id, properties,
+        ingested_ms}, and the cursor to go on from (`cursor` itself when there is nothing
+        new). Incremental readers (the quality assessment) keep the cursor between runs. A
+        backend without a commit-ordered sequence leaves out what was stored in the last
+        `settle_ms` (a batch still being written), so that nothing is skipped."""
+
+    @abc.abstractmethod
     def count_events(self) -> int: ...
 
     @abc.abstractmethod

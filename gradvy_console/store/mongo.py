@@ -73,6 +73,7 @@ class _MongoTx(IngestTx):
             {"_id": e.event_id, "user_id": e.user_id, "event_type": e.event_type, "ts": e.ts,
              "session_id": e.session_id, "properties": e.properties, "hash": e.content_hash,
              "receipt": receipts.get(e.event_id), "ingested_ms": now,
+             "received_ms": e.received_ms or now,
              **({"source": e.source} if e.source else {})}
             for e in events
         ]
@@ -164,6 +165,7 @@ class MongoStore(MongoPrivacy, DocumentStore):
         db.events.create_index([("user_id", ASCENDING), ("ts", ASCENDING)])
         db.events.create_index([("ts", ASCENDING)])
         db.events.create_index([("receipt", ASCENDING)])
+        db.events.create_index([("ingested_ms", ASCENDING), ("_id", ASCENDING)])
         db.dead_letters.create_index([("user_id", ASCENDING)])
         db.dead_letters.create_index([("at_ms", ASCENDING)])
         db.dead_letters.create_index([("reason", ASCENDING), ("seq", ASCENDING)])
@@ -323,6 +325,28 @@ class MongoStore(MongoPrivacy, DocumentStore):
                 chunk = []
         if chunk:
             yield chunk
+
+    def scan_events(self, cursor: str | None, limit: int, settle_ms: int = 10_000
+                    ) -> tuple[list[dict[str, Any]], str | None]:
+        # Ordered by (ingested_ms, _id); what was stored in the last `settle_ms` waits for
+        # the next scan (another worker's batch may still be arriving with an older stamp).
+        upto = int(time.time() * 1000) - settle_ms
+        query: dict[str, Any] = {"ingested_ms": {"$lte": upto}}
+        if cursor:
+            ms_text, _, last_id = cursor.partition(":")
+            ms = int(ms_text)
+            query = {"$and": [query, {"$or": [{"ingested_ms": {"$gt": ms}},
+                                              {"ingested_ms": ms, "_id": {"$gt": last_id}}]}]}
+        docs = list(self.db.events.find(query).sort([("ingested_ms", ASCENDING),
+                                                     ("_id", ASCENDING)]).limit(limit))
+        if not docs:
+            return [], cursor
+        last = docs[-1]
+        return ([{"event_id": d["_id"], "user_id": d["user_id"], "event_type": d["event_type"],
+                  "ts": d["ts"], "session_id": d.get("session_id"),
+                  "properties": d.get("properties") or {}, "ingested_ms": d["ingested_ms"],
+                  "received_ms": d.get("received_ms") or d["ingested_ms"]}
+                 for d in docs], f"{last['ingested_ms']}:{last['_id']}")
 
     def count_events(self) -> int:
         return int(self.db.events.count_documents({}))

@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS events (
     hash TEXT NOT NULL,
     receipt TEXT,
     ingested_ms INTEGER NOT NULL,
-    source TEXT
+    source TEXT,
+    received_ms INTEGER
 );
 CREATE INDEX IF NOT EXISTS events_user_ts ON events (user_id, ts);
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
@@ -130,7 +131,7 @@ _CHUNK = 900
 
 
 # Columns added after a table was first created: a store made by an older version gets them.
-_ADDED_COLUMNS = {"events": {"source": "TEXT"}}
+_ADDED_COLUMNS = {"events": {"source": "TEXT", "received_ms": "INTEGER"}}
 
 
 def _add_missing_columns(conn: sqlite3.Connection) -> None:
@@ -346,12 +347,12 @@ class _SqliteTx(IngestTx):
         dumps = orjson.dumps
         self.conn.executemany(
             "INSERT INTO events (event_id, user_id, event_type, ts, session_id, props, hash,"
-            " receipt, ingested_ms, source) VALUES (?,?,?,?,?,?,?,?,strftime('%s','now')*1000,"
-            "?)",
+            " receipt, ingested_ms, source, received_ms) VALUES (?,?,?,?,?,?,?,?,"
+            "strftime('%s','now')*1000,?,?)",
             [
                 (e.event_id, e.user_id, e.event_type, e.ts, e.session_id,
                  e.properties_json or dumps(e.properties), e.content_hash,
-                 receipts.get(e.event_id), e.source)
+                 receipts.get(e.event_id), e.source, e.received_ms)
                 for e in events
             ],
         )
@@ -681,6 +682,21 @@ class SqliteStore(SqlitePrivacy, DocumentStore):
             loads = orjson.loads
             yield [{"user_id": u, "event_type": t, "ts": ts, "properties": loads(p)}
                    for _i, u, t, ts, p in rows]
+
+    def scan_events(self, cursor: str | None, limit: int, settle_ms: int = 10_000
+                    ) -> tuple[list[dict[str, Any]], str | None]:
+        # Row ids grow in commit order (one writer at a time): no settling needed.
+        after = int(cursor) if cursor else 0
+        rows = self._conn().execute(
+            "SELECT id, event_id, user_id, event_type, ts, session_id, props, ingested_ms,"
+            " received_ms FROM events WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+        ).fetchall()
+        if not rows:
+            return [], cursor
+        loads = orjson.loads
+        return ([{"event_id": e, "user_id": u, "event_type": t, "ts": ts, "session_id": s,
+                  "properties": loads(p), "ingested_ms": at, "received_ms": got or at}
+                 for _i, e, u, t, ts, s, p, at, got in rows], str(rows[-1][0]))
 
     def count_events(self) -> int:
         return int(self._conn().execute("SELECT count(*) FROM events").fetchone()[0])

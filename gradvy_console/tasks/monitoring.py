@@ -1,4 +1,4 @@
-"""Monitoring queue: the periodic system check."""
+"""Monitoring queue: the periodic system check and the data-quality assessment."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from typing import Any
 
 from .. import runtime
 from ..clock import now_ms
-from ..monitoring import HISTORY_5M, tick
+from ..monitoring import HISTORY_5M, event_alert, tick
+from ..quality import run_assessment
 from ..queues import current_queue_metrics, task
 
 
@@ -19,3 +20,23 @@ def monitor_system_performance() -> dict[str, Any]:
     now = now_ms()
     return tick(config, store, live, HISTORY_5M, current_queue_metrics(config, store, live, now),
                 now)
+
+
+def assess_quality(keep: bool = True, since_ms: int | None = None) -> dict[str, Any]:
+    """The data-quality assessment here and now; a failing check raises its alert
+    (`data_quality:<check>`), a passing one clears it."""
+    config, store = runtime.get_config(), runtime.store()
+    report = run_assessment(config, store, keep=keep, since_ms=since_ms)
+    if keep:
+        for check in report.checks:
+            event_alert(config, store, f"data_quality:{check.check}", check.status == "fail",
+                        f"Data quality: {check.check} failed: {check.summary}")
+    return report.as_dict()
+
+
+@task("monitoring", periodic="data_quality_assessment")
+def data_quality_assessment() -> dict[str, Any]:
+    """Fold the events stored since the last run into the quality aggregates and run every
+    check (volume, freshness, schema drift, timeliness, references, profiles), kept with its
+    history; failing checks raise alerts, passing ones clear them."""
+    return assess_quality()
