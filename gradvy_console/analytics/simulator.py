@@ -194,7 +194,8 @@ def simulate(params: SimParams) -> Simulation:
         bad: dict[str, Any] = {"event_id": f"sim-{run_id}-{seq:07d}",
                                "user_id": user["user_id"], "event_type": "learning_session",
                                "timestamp": iso_from_ms(params.end_ms - 60_000),
-                               "properties": {"duration": 600, "completion_rate": 0.5}}
+                               "properties": {"duration": 600, "completion_rate": 0.5},
+                               "received_at": iso_from_ms(params.end_ms - 30_000)}
         if kind == "malformed" or (kind == "duplicate" and not events):
             del bad["user_id"]
         elif kind == "future":

@@ -70,12 +70,13 @@ def load_state(store: DocumentStore) -> dict[str, Any]:
 
 
 def catch_up(store: DocumentStore, state: dict[str, Any], config: Config,
-             courses: set[str]) -> int:
-    """Fold every event stored since the state's cursor."""
+             courses: set[str], settle_ms: int = 10_000) -> int:
+    """Fold every event stored since the state's cursor (on a backend without a commit
+    order, those stored in the last `settle_ms` wait for the next run)."""
     late_ms = int(config.quality.late_hours * q.HOUR_MS)
     total = 0
     while True:
-        rows, cursor = store.scan_events(state["cursor"], SCAN_BATCH)
+        rows, cursor = store.scan_events(state["cursor"], SCAN_BATCH, settle_ms)
         if not rows:
             return total
         total += q.fold(state, rows, late_ms, courses)
@@ -388,7 +389,8 @@ def parse_since(text: str, now: int) -> int:
 
 
 def run_assessment(config: Config, store: DocumentStore, at_ms: int | None = None,
-                   keep: bool = True, since_ms: int | None = None) -> QualityReport:
+                   keep: bool = True, since_ms: int | None = None, settle_ms: int = 10_000
+                   ) -> QualityReport:
     """Fold what was stored since the last run, run every check, keep the result (with
     `keep`) and the aggregates. With `since_ms`, the counts have a window from then and the
     volume check judges every complete day from then (not only the last two)."""
@@ -396,7 +398,7 @@ def run_assessment(config: Config, store: DocumentStore, at_ms: int | None = Non
     at = now_ms() if at_ms is None else at_ms
     state = load_state(store)
     courses = {str(c.get("course_id") or c.get("_id")) for c in store.get_documents("courses")}
-    catch_up(store, state, config, courses)
+    catch_up(store, state, config, courses, settle_ms)
     q.prune(state, at)
     counters = store.counters()
     windows = _counter_windows(state, counters, at, since_ms)
