@@ -81,15 +81,31 @@ def day_of(ts_ms: int) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
 
 
+_KINDS = {bool: "boolean", int: "number", float: "number", str: "string", dict: "object",
+          list: "list", type(None): "null"}
+_DAY_NAMES: dict[int, str] = {}
+
+
+def _day_name(ts_ms: int) -> str:
+    number = ts_ms // DAY_MS
+    name = _DAY_NAMES.get(number)
+    if name is None:
+        name = _DAY_NAMES[number] = day_of(number * DAY_MS)
+    return name
+
+
 def fold(state: dict[str, Any], events: Iterable[dict[str, Any]], late_ms: int,
          courses: set[str] | None = None) -> int:
     """Add stored events (in the order they were stored: {event_id, user_id, event_type, ts,
-    session_id, properties, ingested_ms}) to the running aggregates. Returns how many."""
+    session_id, properties, ingested_ms, received_ms}) to the running aggregates. Returns how
+    many."""
     types, props, daily = state["types"], state["props"], state["daily"]
     missing, late, unknown = state["missing"], state["late"], state["unknown_courses"]
     sessions, shared, hourly = state["sessions"], state["shared_sessions"], state["hourly"]
     watermark = state["watermark_ms"]
-    n = 0
+    kinds_of = _KINDS
+    names: dict[tuple[str, str], str] = {}
+    n = late_total = 0
     for event in events:
         n += 1
         etype, ts = event["event_type"], int(event["ts"])
@@ -99,50 +115,67 @@ def fold(state: dict[str, Any], events: Iterable[dict[str, Any]], late_ms: int,
             info = types[etype] = {"count": 0, "first_ts": ts, "last_ts": ts,
                                    "first_received": received, "newest_received": received}
         info["count"] += 1
-        info["first_ts"] = min(info["first_ts"], ts)
-        info["last_ts"] = max(info["last_ts"], ts)
-        info["newest_received"] = max(info["newest_received"], received)
-        day = day_of(ts)
-        per_day = daily.setdefault(etype, {})
+        if ts < info["first_ts"]:
+            info["first_ts"] = ts
+        if ts > info["last_ts"]:
+            info["last_ts"] = ts
+        if received > info["newest_received"]:
+            info["newest_received"] = received
+        day = _day_name(ts)
+        per_day = daily.get(etype)
+        if per_day is None:
+            per_day = daily[etype] = {}
         per_day[day] = per_day.get(day, 0) + 1
         hour = str(received - received % HOUR_MS)
-        bucket = hourly.setdefault(hour, {"stored": 0, "late": 0})
+        bucket = hourly.get(hour)
+        if bucket is None:
+            bucket = hourly[hour] = {"stored": 0, "late": 0}
         bucket["stored"] += 1
         if received - ts > late_ms:
             late[etype] = late.get(etype, 0) + 1
-            state["late_total"] += 1
+            late_total += 1
             bucket["late"] += 1
-        watermark = max(watermark, min(ts, received))
+        seen_at = ts if ts < received else received
+        if seen_at > watermark:
+            watermark = seen_at
         properties = event.get("properties") or {}
         for key, value in properties.items():
-            name = f"{etype}|{key}"
+            name = names.get((etype, key))
+            if name is None:
+                name = names[(etype, key)] = f"{etype}|{key}"
             seen = props.get(name)
             if seen is None:
                 seen = props[name] = {"count": 0, "first_ts": ts, "last_ts": ts, "kinds": {}}
             seen["count"] += 1
-            seen["first_ts"] = min(seen["first_ts"], ts)
-            seen["last_ts"] = max(seen["last_ts"], ts)
-            kind = kind_of(value)
-            seen["kinds"][kind] = seen["kinds"].get(kind, 0) + 1
+            if ts < seen["first_ts"]:
+                seen["first_ts"] = ts
+            if ts > seen["last_ts"]:
+                seen["last_ts"] = ts
+            kind = kinds_of.get(type(value)) or kind_of(value)
+            tally = seen["kinds"]
+            tally[kind] = tally.get(kind, 0) + 1
         for key in REQUIRED.get(etype, ()):
             if properties.get(key) is None:
                 gaps = missing.setdefault(etype, {})
                 gaps[key] = gaps.get(key, 0) + 1
         course = properties.get("course_id")
-        if courses and isinstance(course, str) and course not in courses:
+        if courses and course is not None and course not in courses and isinstance(course, str):
             unknown[course] = unknown.get(course, 0) + 1
         session = event.get("session_id")
         if session:
             owner = sessions.get(session)
+            user = event["user_id"]
             if owner is None:
-                sessions[session] = [event["user_id"], ts]
+                sessions[session] = [user, ts]
             else:
-                if owner[0] != event["user_id"]:
+                if owner[0] != user:
                     users = shared.setdefault(session, [owner[0]])
-                    if event["user_id"] not in users and len(users) < 50:
-                        users.append(event["user_id"])
-                owner[1] = max(owner[1], ts)
+                    if user not in users and len(users) < 50:
+                        users.append(user)
+                if ts > owner[1]:
+                    owner[1] = ts
     state["watermark_ms"] = watermark
+    state["late_total"] += late_total
     state["scanned"] += n
     return n
 
