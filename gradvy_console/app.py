@@ -38,6 +38,7 @@ from .screens.insights import InsightsScreen
 from .screens.list_base import ListScreen
 from .screens.modals import QuitModal, SimulateModal
 from .screens.privacy import PrivacyScreen
+from .screens.quality import QualityScreen
 from .screens.schedule import ScheduleScreen
 from .screens.tasks import TasksScreen
 from .screens.users import UsersScreen
@@ -57,6 +58,7 @@ class Source(Protocol):
     def action_log(self, limit: int = 200) -> list[dict[str, Any]]: ...
     def insights(self) -> dict[str, Any]: ...
     def privacy(self) -> dict[str, Any]: ...
+    def quality(self) -> dict[str, Any]: ...
     def cleanup_preview(self) -> dict[str, Any]: ...
 
 
@@ -67,7 +69,8 @@ class Operator(Protocol):
 
 SCREENS_BY_MODE = {"dashboard": "Dashboard", "tasks": "Tasks", "dead_letters": "Dead letters",
                    "schedule": "Schedule", "alerts": "Alerts", "users": "Users",
-                   "action_log": "Action log", "insights": "Insights", "privacy": "Privacy"}
+                   "action_log": "Action log", "insights": "Insights", "privacy": "Privacy",
+                   "quality": "Quality"}
 
 
 class GradvyConsole(App[None]):
@@ -77,6 +80,7 @@ class GradvyConsole(App[None]):
         "dashboard": DashboardScreen, "tasks": TasksScreen, "dead_letters": DeadLettersScreen,
         "schedule": ScheduleScreen, "alerts": AlertsScreen, "users": UsersScreen,
         "action_log": ActionLogScreen, "insights": InsightsScreen, "privacy": PrivacyScreen,
+        "quality": QualityScreen,
     }
     DEFAULT_MODE = "dashboard"
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = (
@@ -91,6 +95,7 @@ class GradvyConsole(App[None]):
         Binding("7", "show('action_log')", "Log", id="screen.action_log"),
         Binding("8", "show('insights')", "Insights", id="screen.insights"),
         Binding("9", "show('privacy')", "Privacy", id="screen.privacy"),
+        Binding("0", "show('quality')", "Quality", id="screen.quality"),
         Binding("s", "simulate", "Simulate", id="action.simulate"),
         Binding("p", "operate('process')", "Process", id="action.process"),
         Binding("x", "operate('self_test')", "Self-test", id="action.self_test"),

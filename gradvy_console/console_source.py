@@ -307,6 +307,41 @@ class PipelineSource:
                 "retention": [r.__dict__ | {"within_policy": r.within_policy}
                               for r in survey(self.config, store)]}
 
+    def quality(self) -> dict[str, Any]:
+        """The latest data-quality assessment, daily volumes against expected, dead letters
+        by reason per assessment, new properties and kind changes."""
+        from .analytics import quality as q
+        from .quality import ASSESSMENTS, load_state
+
+        store, _live = self._engine()
+        history = sorted(store.get_documents(ASSESSMENTS), key=lambda d: d["_id"])[-48:]
+        latest = history[-1] if history else None
+        state = load_state(store)
+        now = int(time.time() * 1000)
+        days = [q.day_of(now - n * q.DAY_MS) for n in range(21, 0, -1)]
+        flags: dict[str, str] = {}
+        for check in (latest or {}).get("checks", []):
+            if check["check"] == "volume":
+                for f in check["evidence"].get("flagged", []):
+                    flags[f["event_type"]] = f"{f['kind']} {f['day']}"
+        volume = []
+        for etype, counts in sorted(state["daily"].items()):
+            series = [counts.get(d, 0) for d in days]
+            training = [counts.get(d, 0) for d in days[-15:-1] if d >= min(counts)]
+            expected = q.expected_volume(training)
+            volume.append({"event_type": etype, "days": series, "yesterday": series[-1],
+                           "expected": expected[0] if expected else None,
+                           "flag": flags.get(etype, "")})
+        reasons = sorted({k for d in history for k in d.get("windows", {}).get("last_hour", {})
+                          if k.startswith("rejected:")})
+        dead = {r.split(":", 1)[1]: [d.get("windows", {}).get("last_hour", {}).get(r, 0)
+                                     for d in history] for r in reasons}
+        schema = [{"name": f"{k['event_type']}.{k['key']}", "change": "new", "count": k["count"]}
+                  for k in q.new_keys(state)]
+        schema += [{"name": f"{c['event_type']}.{c['key']}", "change": f"{c['usual']} + other",
+                    "count": c["other"]} for c in q.type_changes(state)]
+        return {"latest": latest, "volume": volume, "dead_letters": dead, "schema": schema}
+
     def cleanup_preview(self) -> dict[str, Any]:
         """What a retention cleanup would remove now (a dry run)."""
         from .privacy import cleanup

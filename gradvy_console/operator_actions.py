@@ -57,6 +57,8 @@ ACTIONS: dict[str, ActionSpec] = {a.action: a for a in (
     ActionSpec("start_pool", "Start the worker pool", "One supervised consumer per queue"),
     ActionSpec("stop_pool", "Stop the worker pool", "Every consumer, gracefully"),
     ActionSpec("run_audit", "Run the privacy audit", "Every privacy check, with evidence"),
+    ActionSpec("assess_quality", "Assess data quality",
+               "Volume, freshness, schema drift, timeliness, references; a score"),
     ActionSpec("forget", "Forget a learner", "Erase everywhere, verify, suppress (Art. 17)"),
     ActionSpec("export_user", "Export a learner's data", "One JSON document (Art. 15, 20)"),
     ActionSpec("cleanup", "Retention cleanup", "Delete what is past its retention"),
@@ -332,6 +334,18 @@ class Operator:
         worst = [c["check"] for c in report["checks"] if c["status"] == report["status"]]
         detail = f" ({', '.join(worst)})" if report["status"] != "pass" else ""
         return f"Privacy audit: {report['status']}{detail} in {report['seconds']:.1f} s."
+
+    def _do_assess_quality(self, params: dict[str, Any], progress: Progress) -> str:
+        from .pipeline import quality_check
+
+        self._engine()
+        report = quality_check()
+        if report["no_data"]:
+            return "Data quality: no data yet."
+        worst = [c["check"] for c in report["checks"] if c["status"] == report["status"]]
+        detail = f" ({', '.join(worst)})" if report["status"] != "pass" else ""
+        return (f"Data quality: score {report['score']}/100, {report['status']}{detail} in "
+                f"{report['seconds']:.1f} s.")
 
     def _do_forget(self, params: dict[str, Any], progress: Progress) -> str:
         from .pipeline import forget

@@ -189,6 +189,38 @@ class FakeSource:
                 {"collection": "consent_history", "days": 2555.0, "oldest_days": None,
                  "expired": 0}]}
 
+    def quality(self) -> dict[str, Any]:
+        checks = [
+            ("dead_letters", "pass", "12 of 9,840 events seen in the last day were "
+             "dead-lettered", {"seen": 9840, "dead_lettered": 12}),
+            ("volume", "fail", "silent: link_click on 2026-11-29, link_click on 2026-11-30",
+             {"flagged": [{"event_type": "link_click", "day": "2026-11-30", "kind": "silent",
+                           "actual": 0, "expected": 84.0}]}),
+            ("schema", "warn", "form_submit.page_url is string and 70 times another kind",
+             {"type_changes": [{"event_type": "form_submit", "key": "page_url",
+                                "usual": "string", "other": 70}]}),
+            ("timeliness", "pass", "79 late and 0 future-dated events since the start; none "
+             "in the last day", {"late": 79}),
+            ("consistency", "pass", "25 sampled profiles equal a recomputation from their "
+             "stored events", {"sampled": 25, "checked": 25, "differ": 0})]
+        latest = {"at_ms": NOW - 4 * MIN, "status": "fail", "score": 71, "no_data": False,
+                  "scanned": 92_730, "seconds": 2.7,
+                  "checks": [{"check": c, "status": st, "summary": m, "evidence": e}
+                             for c, st, m, e in checks]}
+        week = [80, 84, 90, 78, 86, 88, 83]
+        return {"latest": latest,
+                "volume": [{"event_type": "course_interaction", "days": [500 + 7 * i
+                                                                         for i in range(21)],
+                            "yesterday": 640, "expected": 588.0, "flag": ""},
+                           {"event_type": "link_click", "days": week * 2 + week[:4] + [0] * 3,
+                            "yesterday": 0, "expected": 84.0, "flag": "silent 2026-11-30"}],
+                "dead_letters": {"future_timestamp": [3, 1, 0, 4, 2],
+                                 "missing_field": [0, 0, 1, 0, 0]},
+                "schema": [{"name": "course_interaction.referrer", "change": "new",
+                            "count": 5093},
+                           {"name": "form_submit.page_url", "change": "string + other",
+                            "count": 70}]}
+
     def cleanup_preview(self) -> dict[str, Any]:
         return {"collections": [{"collection": "dead_letters", "expired": 310}],
                 "files_removed": {}}

@@ -21,6 +21,7 @@ from gradvy_console.screens.help import HelpScreen
 from gradvy_console.screens.insights import InsightsScreen
 from gradvy_console.screens.modals import QuitModal
 from gradvy_console.screens.privacy import PrivacyScreen
+from gradvy_console.screens.quality import QualityScreen, spark
 from gradvy_console.screens.schedule import ScheduleScreen
 from gradvy_console.screens.tasks import TasksScreen
 from gradvy_console.screens.users import UsersScreen
@@ -439,7 +440,7 @@ def test_every_binding_id_is_known_to_the_config() -> None:
 
     ids = set()
     for cls in (GradvyConsole, DashboardScreen, TasksScreen, DeadLettersScreen, ScheduleScreen,
-                AlertsScreen, UsersScreen, InsightsScreen, PrivacyScreen):
+                AlertsScreen, UsersScreen, InsightsScreen, PrivacyScreen, QualityScreen):
         for binding in cls.BINDINGS:
             if isinstance(binding, Binding) and binding.id:
                 ids.add(binding.id)
@@ -469,3 +470,28 @@ def test_privacy_screen_forgets_only_when_the_id_is_typed_twice() -> None:
         await performed(pilot, operator, "cleanup", {})
 
     drive(app, script)
+
+
+def test_quality_screen_shows_the_checks_and_the_highlighted_evidence() -> None:
+    operator = FakeOperator()
+    app = make_fake_app(operator=operator)
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await pilot.press("0")
+        await shows(pilot, QualityScreen, rows=5)
+        screen = app.screen
+        evidence = str(screen.query_one("#quality-evidence", Static).render())
+        assert "dead_letters evidence" in evidence and "9840" in evidence
+        await pilot.press("down")
+        await until(pilot, lambda: "silent" in str(
+            screen.query_one("#quality-evidence", Static).render()))
+        await pilot.press("a")
+        await performed(pilot, operator, "assess_quality", {})
+
+    drive(app, script)
+
+
+def test_sparklines_scale_to_their_top() -> None:
+    assert spark([0, 4, 8]) == " ▄█"
+    assert spark([0, 0]) == "  "
+    assert spark([2, 4], top=8) == "▂▄"

@@ -208,6 +208,7 @@ CONSOLE_KEYS: dict[str, str] = {
     "anomaly.acknowledge": "k",
     "screen.privacy": "9", "privacy.audit": "a", "privacy.forget": "f",
     "privacy.export": "e", "privacy.cleanup": "c",
+    "screen.quality": "0", "quality.assess": "a",
 }
 
 
