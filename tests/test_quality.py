@@ -125,6 +125,7 @@ def test_window_counts_and_the_score() -> None:
     now = {"processed": 100}
     assert q.window_counts(snaps, now, NOW, q.HOUR_MS) == {"processed": 10}
     assert q.window_counts(snaps, now, NOW, q.DAY_MS) == {"processed": 90}
+    assert q.window_counts(snaps[1:], now, NOW, q.DAY_MS) == {"processed": 100}  # none that old
     # dead_letters 3 (fail 0), volume 3 (warn .5), schema 2 (pass 1): 100 * 3.5 / 8
     assert q.score({"dead_letters": "fail", "volume": "warn", "schema": "pass"}) == 44
     assert q.score({}) == 100

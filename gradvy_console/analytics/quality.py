@@ -287,10 +287,11 @@ def type_changes(state: dict[str, Any]) -> list[dict[str, Any]]:
 def window_counts(snapshots: list[dict[str, Any]], counters: dict[str, int], now_ms: int,
                   span_ms: int) -> dict[str, int]:
     """The counters' growth over the last `span_ms`: now minus the newest snapshot at least
-    that old (the oldest one when none is: the window is then since the first assessment)."""
+    that old. With none that old (the first assessments), everything counted so far is taken
+    as inside the window: it is the best estimate, and never hides what happened."""
     base: dict[str, int] = {}
     for snap in sorted(snapshots, key=lambda s: s["at_ms"]):
-        if snap["at_ms"] <= now_ms - span_ms or not base:
+        if snap["at_ms"] <= now_ms - span_ms:
             base = snap["counters"]
     return {k: v - base.get(k, 0) for k, v in counters.items() if v - base.get(k, 0)}
 

@@ -55,6 +55,7 @@ class QualityScreen(ListScreen):
     SCREEN_TITLE = "Data quality: checks, volume against expected, dead letters, schema"
     FOCUS_FIRST = "ChecksTable"
     BINDINGS = [Binding("a", "assess", "Assess", id="quality.assess")]
+    # console.tcss keeps the checks at six rows at least and their evidence at two lines.
 
     def compose_list(self) -> Iterable[Widget]:
         yield Static("", id="quality-summary", classes="detail")
@@ -119,8 +120,9 @@ class QualityScreen(ListScreen):
             box.update("")
             return
         text = orjson.dumps(check["evidence"], option=orjson.OPT_SORT_KEYS).decode()
-        box.update(Text(f"{check['check']} evidence: {text[:600]}"
-                        + (" ..." if len(text) > 600 else ""), style="dim"))
+        room = max(60, 2 * (self.size.width - 2) - len(check["check"]) - 16)
+        box.update(Text(f"{check['check']} evidence: {text[:room]}"
+                        + (" ..." if len(text) > room else ""), style="dim"))
 
     def action_assess(self) -> None:
         self.operate("assess_quality", "Data-quality assessment")
