@@ -19,6 +19,8 @@ Keys (each a plain JSON value; a missing or stale one gives `default`, never an 
 - `audit`: the latest privacy audit {"at_ms", "status", "checks": [...]} (daily, or `gradvy run
   audit`).
 - `pipeline_metrics`: the pipeline counters and rates (every minute).
+- `data_quality`: the latest data-quality assessment {"at_ms", "status", "score", "no_data",
+  "checks": [...], "windows", "types"} (hourly, or `gradvy run quality-check`).
 
 Writing goes through the verbs: there is no `set`.
 """
@@ -66,6 +68,13 @@ class ReadOnlyCache:
             if audit is None:
                 return _NOT_FOUND
             return {k: v for k, v in audit.items() if k != "_id"}
+        if key == "data_quality":
+            from .quality import latest_assessment
+
+            assessment = latest_assessment(runtime.store())
+            if assessment is None:
+                return _NOT_FOUND
+            return {k: v for k, v in assessment.items() if k != "_id"}
         if key == "pipeline_metrics":
             return runtime.live().get_json("metrics:pipeline", now)
         if key.startswith(("analysis:", "recommendations:")):

@@ -106,6 +106,12 @@ def test_cache_and_preferences_details(tmp_path: Path) -> None:
     runtime.live().put_json("analysis:u1", {"user_id": "u1", "engagement": 0.5}, ttl_s=60,
                             user_id="u1")
     assert cache.get("analysis:u1") == {"user_id": "u1", "engagement": 0.5}
+    assert cache.get("data_quality") is None
+    from gradvy_console.pipeline import quality_check
+
+    quality_check()
+    latest = cache.get("data_quality")
+    assert latest["no_data"] is True and latest["score"] == 100
     runtime.close()
 
 

@@ -224,8 +224,17 @@ def test_a_clean_history_passes_and_each_planted_fault_is_found(ing: Ingestor) -
     assert found["ranges"].evidence["by_field"] == {"properties.score": 1}
     assert found["ranges"].status == "warn"
     assert report.score < 100 and report.scanned == len(clean_history()) + 5
+    # Per event type, in the last day: seen is stored + duplicates + no consent + dead.
+    ing.ingest([(None, faults[1]), (None, raw("anon", "course_interaction", NOW - 1,
+                                              user="nobody", course_id="c1", action="v"))],
+               at_ms=NOW)
+    per_type = assess(ing.store, NOW + 2000).types
+    assert per_type["course_interaction"]["last_day"] == {
+        "stored": len(clean_history()) + 4, "duplicates": 1, "no_consent": 1,
+        "dead_lettered": 0, "seen": len(clean_history()) + 6}
+    assert per_type["quiz_attempt"]["last_day"]["dead_lettered"] == 1
     history = ing.store.get_documents("quality_assessments")
-    assert len(history) == 2 and max(d["_id"] for d in history) == f"{NOW + 1000:013d}"
+    assert len(history) == 3 and max(d["_id"] for d in history) == f"{NOW + 2000:013d}"
 
 
 def test_silence_is_a_failing_volume_check(ing: Ingestor) -> None:
@@ -261,12 +270,17 @@ def test_incremental_runs_equal_one_run_over_everything(tmp_path_factory: Any,
 
 
 # --- the task, the alerts and the verb ----------------------------------------------------------
-def test_a_failing_check_raises_its_alert_and_a_pass_clears_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["embedded", "redis"])
+def test_a_failing_check_raises_its_alert_and_a_pass_clears_it(
+        tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> None:
     from gradvy_console import runtime
     from gradvy_console.config import load_config
     from gradvy_console.tasks.monitoring import assess_quality
 
-    config = load_config(env={"GRADVY_DATA_DIR": str(tmp_path / "data")})
+    env = {"GRADVY_DATA_DIR": str(tmp_path / "data")}
+    if backend == "redis":
+        env["GRADVY_REDIS_URL"] = request.getfixturevalue("redis_url")
+    config = load_config(env=env)
     runtime.activate(config)
     store = runtime.store()
     store.record_consent("u1", {"analytics": True, "behavioral_analysis": True}, method="t",
@@ -319,3 +333,83 @@ def test_planted_faults_are_found_exactly_on_a_60_day_simulation(tmp_path: Path)
     assert rows[("burst", "button_click")] == (1, 1)
     assert all(planted == found for planted, found in rows.values()), rows
     assert result["exact"] and result["false_alarms"] == []
+
+
+# --- the remaining checks, each firing and staying quiet -------------------------------------
+def _windows(day: dict[str, int]) -> dict[str, dict[str, int]]:
+    return {"last_hour": {}, "last_day": day, "since_start": day}
+
+
+def test_dead_letter_and_duplicate_checks_fire_at_their_thresholds() -> None:
+    from gradvy_console.quality.assessment import _dead_letter_check, _duplicates_check
+
+    config = Config()
+    seen = {"processed": 985, "dead_lettered": 15, "rejected:bad_json": 15}   # 1.5 % of 1,000
+    assert _dead_letter_check(config, _windows(seen)).status == "warn"
+    assert _dead_letter_check(config, _windows({"processed": 940, "dead_lettered": 60})
+                              ).status == "fail"                          # 6 %
+    quiet = _dead_letter_check(config, _windows({"processed": 995, "dead_lettered": 5}))
+    assert quiet.status == "pass" and quiet.evidence["share"] == 0.005
+    assert _dead_letter_check(config, _windows(seen)).evidence["by_reason"] == {"bad_json": 15}
+    assert _duplicates_check(_windows({"duplicates": 40})).status == "pass"
+    collided = _duplicates_check(_windows({"duplicates": 40, "rejected:id_collision": 2}))
+    assert collided.status == "warn" and collided.evidence["id_collisions_last_day"] == 2
+
+
+def test_freshness_warns_for_a_type_quiet_for_more_than_a_day() -> None:
+    from gradvy_console.quality.assessment import _freshness, _freshness_check
+
+    state = q.empty_state()
+    q.fold(state, [stored("a", "search", NOW - 2 * DAY, query="x"),
+                   stored("b", "quiz_attempt", NOW - 60_000, course_id="c1", score=1,
+                          total_questions=2)], 1)
+    check = _freshness_check(_freshness(state, NOW))
+    assert check.status == "warn" and list(check.evidence["silent_for_s"]) == ["search"]
+    fresh = q.empty_state()
+    q.fold(fresh, [stored("b", "search", NOW - 60_000, query="x")], 1)
+    assert _freshness_check(_freshness(fresh, NOW)).status == "pass"
+
+
+def test_profile_checks_stale_extreme_empty_and_an_inconsistent_profile(ing: Ingestor) -> None:
+    from gradvy_console.quality.assessment import _profile_checks, consistency
+
+    config = Config()
+    store = ing.store
+    # u1: active now; u2: last seen 10 days ago (stale); u3: allows profiling, no events.
+    ing.ingest([(None, raw(f"a{i}", "course_interaction", NOW - i * 60_000, course_id="c1",
+                           action="view")) for i in range(3)], at_ms=NOW)
+    ing.ingest([(None, raw("b0", "course_interaction", NOW - 10 * DAY, user="u2",
+                           course_id="c1", action="view"))], at_ms=NOW)
+    checks, sample = _profile_checks(config, store, NOW)
+    by = {c.check: c for c in checks}
+    assert by["stale_learners"].evidence["stale"] == 1
+    assert by["stale_learners"].status == "warn"         # 1 of 3 learners: above 30 %
+    assert by["profiles"].status == "warn" and by["profiles"].evidence["empty"] == 1
+    assert by["extremes"].evidence["extreme"] == 0 and by["extremes"].status == "pass"
+    assert consistency(config, store, sample).status == "pass"
+    # A profile that does not match its events (a lost update) is found.
+    user = store.get_user("u1")
+    assert user is not None
+    tampered = dict(user)
+    tampered["acc"] = {**user["acc"], "n": {"course_interaction": 99}}
+    check = consistency(config, store, [tampered])
+    assert check.status == "fail" and check.evidence["differ"] == 1
+
+
+def test_extremes_warn_when_many_learners_look_perfect() -> None:
+    from gradvy_console.quality.assessment import _profile_checks
+
+    class Users:
+        def iter_users(self) -> Any:
+            for i in range(10):
+                yield {"user_id": f"u{i}", "consent": {"behavioral_analysis": True},
+                       "acc": {"last": NOW, "first": NOW - DAY}}
+
+    config = Config()
+    from unittest import mock
+
+    with mock.patch("gradvy_console.quality.assessment.engagement_score",
+                    side_effect=[0.99, 0.2] * 5):
+        checks, _sample = _profile_checks(config, Users(), NOW)   # type: ignore[arg-type]
+    extremes = {c.check: c for c in checks}["extremes"]
+    assert extremes.status == "warn" and extremes.evidence["extreme"] == 5

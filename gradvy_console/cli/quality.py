@@ -32,13 +32,19 @@ def _show(report: dict[str, Any]) -> None:
         style = {"fail": "bold red", "warn": "yellow"}.get(c["status"], "green")
         checks.add_row(f"[{style}]{c['status']}[/]", c["check"], c["summary"])
     console.print(checks)
-    types = _table("Event types", ["type", "stored", "last received", "newest event"])
-    for name, t in report["types"].items():
-        types.add_row(name, f"{t['stored']:,}", _age(t["since_receipt_s"]),
-                      _age(t["since_event_s"]))
+    types = _table("Event types (the last day)", ["type", "seen", "stored", "dup", "no consent",
+                                                  "dead", "received", "newest event"])
+    for name, t in sorted(report["types"].items()):
+        day = t.get("last_day", {})
+        types.add_row(name, *(f"{day.get(k, 0):,}" for k in ("seen", "stored", "duplicates",
+                                                              "no_consent", "dead_lettered")),
+                      _age(t["since_receipt_s"]) if "since_receipt_s" in t else "-",
+                      _age(t["since_event_s"]) if "since_event_s" in t else "-")
     console.print(types)
     windows = _table("Counts", ["", *report["windows"]])
-    names = sorted({k for w in report["windows"].values() for k in w})
+    names = sorted({k for w in report["windows"].values() for k in w
+                    if not k.startswith(("stored_type:", "duplicate_type:", "no_consent_type:",
+                                         "dead_type:"))})
     for name in names:
         windows.add_row(name, *(f"{w.get(name, 0):,}" for w in report["windows"].values()))
     console.print(windows)

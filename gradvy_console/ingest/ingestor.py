@@ -304,15 +304,23 @@ class Ingestor:
             receipt_of: dict[str, str | None] = {}
             first_hash: dict[str, str] = {}
 
+            # What became of events other than stored, per event type (the quality
+            # assessment's per-type figures): counted only off the stored path.
+            by_type: Counter[str] = Counter()
+
             def reject(rejection: Rejection, receipt: str | None, i: int | None) -> None:
                 rejections.append(rejection)
                 rejection_receipts.append(receipt)
                 result.reasons[rejection.reason] += 1
+                payload = rejection.payload
+                kind = payload.get("event_type") if isinstance(payload, dict) else None
+                by_type[f"dead_type:{type_label(kind) if isinstance(kind, str) else 'none'}"] += 1
                 note(i, "dead_lettered", rejection.reason)
 
             def seen_again(event: Event, stored_hash: str, i: int | None) -> None:
                 if stored_hash == event.content_hash:
                     result.duplicates += 1
+                    by_type[f"duplicate_type:{type_label(event.event_type)}"] += 1
                     note(i, "duplicates")
                 else:
                     reject(Rejection(ID_COLLISION, "event_id already used for other content",
@@ -384,6 +392,7 @@ class Ingestor:
                     to_store.append(event)
                 else:
                     anon[(_day_iso(event.ts), event.event_type)] += 1
+                    by_type[f"no_consent_type:{type_label(event.event_type)}"] += 1
                     result.no_consent += 1
                     note(position.get(id(event)), "no_consent")
 
@@ -420,6 +429,7 @@ class Ingestor:
             counters["processed"] += result.processed
             if result.processed:  # hourly, for "processed in the last 24 h"
                 counters[f"processed_hour:{at // 3_600_000}"] += result.processed
+            counters.update(by_type)
             counters["duplicates"] += result.duplicates
             counters["no_consent"] += result.no_consent
             counters["dead_lettered"] += result.dead_lettered

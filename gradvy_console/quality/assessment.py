@@ -28,6 +28,10 @@ SCAN_BATCH = 20_000
 # Counters the windows are computed from (the ingestion's own, cumulative).
 WINDOW_COUNTERS = ("processed", "duplicates", "no_consent", "dead_lettered", "suppressed",
                    "pii_masked", "naive_timestamps")
+# ... and per event type (the ingestor counts them by type label: known types by name).
+TYPE_OUTCOMES = {"stored": "stored_type:", "duplicates": "duplicate_type:",
+                 "no_consent": "no_consent_type:", "dead_lettered": "dead_type:"}
+WINDOW_PREFIXES = ("rejected:", *TYPE_OUTCOMES.values())
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,7 @@ def catch_up(store: DocumentStore, state: dict[str, Any], config: Config,
 def _counter_windows(state: dict[str, Any], counters: dict[str, int], at: int,
                      since_ms: int | None = None) -> dict[str, dict[str, int]]:
     watched = {k: v for k, v in counters.items()
-               if k in WINDOW_COUNTERS or k.startswith("rejected:")}
+               if k in WINDOW_COUNTERS or k.startswith(WINDOW_PREFIXES)}
     snapshots = [s for s in state.get("snapshots", []) if s["at_ms"] >= at - SNAPSHOT_KEEP_MS]
     windows = {
         "last_hour": q.window_counts(snapshots, watched, at, q.HOUR_MS),
@@ -174,6 +178,7 @@ def _freshness(state: dict[str, Any], at: int) -> dict[str, dict[str, Any]]:
 
 
 def _freshness_check(types: dict[str, dict[str, Any]]) -> Check:
+    types = {t: f for t, f in types.items() if "since_receipt_s" in f}   # stored ones
     stale = {t: f["since_receipt_s"] for t, f in types.items() if f["since_receipt_s"] > 86_400}
     if stale:
         return Check("freshness", "warn", f"{len(stale)} event types received nothing for more "
@@ -403,6 +408,14 @@ def run_assessment(config: Config, store: DocumentStore, at_ms: int | None = Non
     counters = store.counters()
     windows = _counter_windows(state, counters, at, since_ms)
     types = _freshness(state, at)
+    for name, window in windows.items():
+        labels = {k.split(":", 1)[1] for k in window if k.startswith(WINDOW_PREFIXES[1:])}
+        for label in labels:
+            row = types.setdefault(label, {})
+            counts = {outcome: window.get(prefix + label, 0)
+                      for outcome, prefix in TYPE_OUTCOMES.items()}
+            counts["seen"] = sum(counts.values())
+            row[name] = counts
     if not state["scanned"] and not _seen(windows["since_start"]):
         checks = [Check("data", "pass", "no data yet: nothing has been received")]
         report = QualityReport(at, checks, 100, windows, types, 0,
