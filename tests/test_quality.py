@@ -413,3 +413,12 @@ def test_extremes_warn_when_many_learners_look_perfect() -> None:
         checks, _sample = _profile_checks(config, Users(), NOW)   # type: ignore[arg-type]
     extremes = {c.check: c for c in checks}["extremes"]
     assert extremes.status == "warn" and extremes.evidence["extreme"] == 5
+
+
+def test_a_client_cannot_grow_the_aggregates_without_bound() -> None:
+    state = q.empty_state()
+    events = [stored(f"e{i}", f"type{i % 400}", NOW, **{f"k{i}": 1}) for i in range(12_000)]
+    q.fold(state, events, 1)
+    assert len(state["types"]) == q.MAX_TYPES + 1 and q.OTHER in state["types"]
+    assert len(state["props"]) <= q.MAX_KEYS + q.MAX_TYPES + 1
+    assert sum(t["count"] for t in state["types"].values()) == 12_000

@@ -44,6 +44,12 @@ VOLUME_Z = 4.0
 SILENT_MIN_EXPECTED = 10.0
 KEEP_DAYS = 120             # daily volumes kept per type
 SESSION_KEEP_MS = 2 * DAY_MS
+# Bounds on what a client can make the aggregates hold (property keys and event types are
+# theirs to choose): past them, new names are counted together under OTHER.
+MAX_TYPES = 200
+MAX_KEYS = 5_000
+MAX_IDS = 5_000       # unknown course ids and shared session ids listed
+OTHER = "(other)"
 
 # Properties every event of a type must carry after normalisation.
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -111,6 +117,9 @@ def fold(state: dict[str, Any], events: Iterable[dict[str, Any]], late_ms: int,
         etype, ts = event["event_type"], int(event["ts"])
         received = int(event.get("received_ms") or event["ingested_ms"])
         info = types.get(etype)
+        if info is None and len(types) >= MAX_TYPES:
+            etype = OTHER
+            info = types.get(etype)
         if info is None:
             info = types[etype] = {"count": 0, "first_ts": ts, "last_ts": ts,
                                    "first_received": received, "newest_received": received}
@@ -144,6 +153,9 @@ def fold(state: dict[str, Any], events: Iterable[dict[str, Any]], late_ms: int,
             if name is None:
                 name = names[(etype, key)] = f"{etype}|{key}"
             seen = props.get(name)
+            if seen is None and len(props) >= MAX_KEYS:
+                name = f"{etype}|{OTHER}"
+                seen = props.get(name)
             if seen is None:
                 seen = props[name] = {"count": 0, "first_ts": ts, "last_ts": ts, "kinds": {}}
             seen["count"] += 1
@@ -160,6 +172,8 @@ def fold(state: dict[str, Any], events: Iterable[dict[str, Any]], late_ms: int,
                 gaps[key] = gaps.get(key, 0) + 1
         course = properties.get("course_id")
         if courses and course is not None and course not in courses and isinstance(course, str):
+            if course not in unknown and len(unknown) >= MAX_IDS:
+                course = OTHER
             unknown[course] = unknown.get(course, 0) + 1
         session = event.get("session_id")
         if session:
@@ -168,7 +182,7 @@ def fold(state: dict[str, Any], events: Iterable[dict[str, Any]], late_ms: int,
             if owner is None:
                 sessions[session] = [user, ts]
             else:
-                if owner[0] != user:
+                if owner[0] != user and (session in shared or len(shared) < MAX_IDS):
                     users = shared.setdefault(session, [owner[0]])
                     if user not in users and len(users) < 50:
                         users.append(user)
