@@ -417,7 +417,11 @@ def test_extremes_warn_when_many_learners_look_perfect() -> None:
 
 def test_a_client_cannot_grow_the_aggregates_without_bound() -> None:
     state = q.empty_state()
-    events = [stored(f"e{i}", f"type{i % 400}", NOW, **{f"k{i}": 1}) for i in range(12_000)]
+    events = []
+    for i in range(12_000):
+        event = stored(f"e{i}", f"type{i % 400}", NOW)
+        event["properties"] = {f"k{i}": 1}
+        events.append(event)
     q.fold(state, events, 1)
     assert len(state["types"]) == q.MAX_TYPES + 1 and q.OTHER in state["types"]
     assert len(state["props"]) <= q.MAX_KEYS + q.MAX_TYPES + 1

@@ -194,7 +194,8 @@ def config_from_table(table: dict[str, Any], where: str) -> Config:
 
 # Settings that must be at least 1 (counts, sizes, limits) or above 0 (durations); shares
 # between 0 and 1; percentages between 0 and 100. Every other number must not be negative.
-_AT_LEAST_ONE = {"max_bytes", "max_payload_bytes", "max_depth", "batch_size", "local_processes",
+_AT_LEAST_ONE = {"min_cell_size",
+                 "max_bytes", "max_payload_bytes", "max_depth", "batch_size", "local_processes",
                  "task_group_max", "session_max_events", "users", "days", "courses",
                  "active_days", "clusters_min", "clusters_max", "recommend_limit", "workers",
                  "port", "max_events", "max_backlog", "retry_after_seconds", "group_max"}
@@ -220,7 +221,8 @@ def _check_ranges(config: Config, where: str) -> None:
         ("backends", config), ("ingest", config.ingest), ("live", config.live),
         ("simulator", config.simulator), ("alerts", config.alerts),
         ("insights", config.insights), ("logs", config.logs),
-        ("collector", config.collector), ("quality", config.quality)]
+        ("collector", config.collector), ("quality", config.quality),
+        ("reports", config.reports)]
     sections += [(f"collector.keys.{k.name or i}", k) for i, k in enumerate(config.collector.keys)]
     sections += [(f"queues.{n}", q) for n, q in config.queues.items()]
     sections += [(f"tasks.{n}", t) for n, t in config.tasks.items()]

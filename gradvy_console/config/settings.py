@@ -76,6 +76,14 @@ class ConsentSettings:
 
 
 @dataclass(frozen=True)
+class ReportSettings:
+    """Analytics reports (`gradvy run generate-reports`)."""
+
+    timezone: str = "UTC"        # days, weeks and months are counted in this zone
+    min_cell_size: int = 10      # a breakdown cell about fewer learners is suppressed
+
+
+@dataclass(frozen=True)
 class QualitySettings:
     """The data-quality assessment's thresholds (`gradvy run quality-check`)."""
 
@@ -261,6 +269,9 @@ JOBS: dict[str, str] = {
     "privacy_compliance_audit": "0 0 * * *",
     "cleanup_old_analytics_data": "0 2 * * *",
     "data_quality_assessment": "5 * * * *",
+    "generate_daily_report": "0 6 * * *",
+    "generate_weekly_report": "30 6 * * 1",
+    "generate_monthly_report": "0 7 1 * *",
 }
 
 
@@ -273,6 +284,8 @@ TASK_NAMES: tuple[str, ...] = (
     "update_user_segments", "update_recommendation_models", "generate_content_recommendations",
     "monitor_system_performance", "erase_user", "export_user_data",
     "privacy_compliance_audit", "cleanup_old_analytics_data", "data_quality_assessment",
+    "generate_analytics_reports", "generate_daily_report", "generate_weekly_report",
+    "generate_monthly_report",
 )
 
 
@@ -305,6 +318,10 @@ def _default_tasks() -> dict[str, TaskSettings]:
                                                    timeout=3600.0),
         "data_quality_assessment": TaskSettings(queue="monitoring", priority=4,
                                                 timeout=1800.0),
+        "generate_analytics_reports": TaskSettings(queue="reports", priority=3, timeout=3600.0),
+        "generate_daily_report": TaskSettings(queue="reports", priority=3, timeout=3600.0),
+        "generate_weekly_report": TaskSettings(queue="reports", priority=3, timeout=3600.0),
+        "generate_monthly_report": TaskSettings(queue="reports", priority=3, timeout=3600.0),
         "analyze_user_behavior": TaskSettings(**analysis),  # type: ignore[arg-type]
         "analyze_active_users": TaskSettings(**analysis),  # type: ignore[arg-type]
         "update_recommendation_models": TaskSettings(**models),  # type: ignore[arg-type]
@@ -334,6 +351,7 @@ class Config:
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     collector: CollectorSettings = field(default_factory=CollectorSettings)
     quality: QualitySettings = field(default_factory=QualitySettings)
+    reports: ReportSettings = field(default_factory=ReportSettings)
     schedule: dict[str, str] = field(default_factory=lambda: dict(JOBS))
     source: str = "built-in defaults"
 

@@ -18,13 +18,19 @@ from .insights import (
     update_user_segments,
 )
 from .maintenance import cleanup_old_analytics_data
-from .monitoring import monitor_system_performance
+from .monitoring import data_quality_assessment, monitor_system_performance
 from .realtime import (
     batch_process_events,
     process_analytics_event,
     process_pending_events,
     self_test_probe,
     update_realtime_metrics,
+)
+from .reports import (
+    generate_analytics_reports,
+    generate_daily_report,
+    generate_monthly_report,
+    generate_weekly_report,
 )
 
 __all__ = [
@@ -43,6 +49,11 @@ __all__ = [
     "update_recommendation_models",
     "update_user_segments",
     "monitor_system_performance",
+    "data_quality_assessment",
+    "generate_analytics_reports",
+    "generate_daily_report",
+    "generate_monthly_report",
+    "generate_weekly_report",
     "process_analytics_event",
     "process_pending_events",
     "self_test_probe",

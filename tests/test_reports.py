@@ -1,0 +1,195 @@
+"""Reports: every figure against an independent count on a hand-made event set (active
+learners, lifecycle, cohorts, funnels, quizzes, searches, suppression of small cells), the same
+figures on SQLite and mongomock, the files (owner-only, nothing half-written) and the verbs'
+refusals."""
+
+from __future__ import annotations
+
+import stat
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from conftest import mongo_store_factory
+from helpers import env_for, gradvy
+
+from gradvy_console.analytics import reports as r
+from gradvy_console.analytics.events import Event
+from gradvy_console.config import Config
+from gradvy_console.config.settings import ReportSettings
+from gradvy_console.reports import generate, report_history
+from gradvy_console.reports.build import compute, period_bounds
+from gradvy_console.store.sqlite import SqliteStore
+
+UTC = ZoneInfo("UTC")
+D0 = date(2026, 11, 2)          # a Monday
+
+
+def at(day: date, hour: int = 12) -> int:
+    return int(datetime(day.year, day.month, day.day, hour, tzinfo=UTC).timestamp() * 1000)
+
+
+def ev(user: str, day: date, etype: str = "search", hour: int = 12, **props: Any
+       ) -> dict[str, Any]:
+    return {"user_id": user, "event_type": etype, "ts": at(day, hour),
+            "properties": props or {"query": "python", "results_count": 1}}
+
+
+def test_activity_and_lifecycle_on_a_hand_counted_week() -> None:
+    # a: days 0,1,2   b: days 0,2   c: day 2 only   d: day 1 (and once long before)
+    active = {"a": {D0, D0 + timedelta(1), D0 + timedelta(2)}, "b": {D0, D0 + timedelta(2)},
+              "c": {D0 + timedelta(2)}, "d": {D0 - timedelta(40), D0 + timedelta(1)}}
+    out = r.activity(active, D0, D0 + timedelta(2), r.Suppressor(1))
+    day0, day1, day2 = out["days"]
+    assert (day0["dau"], day1["dau"], day2["dau"]) == (2, 2, 3)
+    assert day2["wau"] == 4 and day2["mau"] == 4       # d's old day is 42 days back
+    # day 1: a returning (active day 0 too), d resurrecting, b dormant (active day 0, not 1)
+    assert (day1["new"], day1["returning"], day1["resurrecting"], day1["dormant"]) == (
+        0, 1, 1, 1)
+    # day 2: c new, a returning, b resurrecting, d dormant
+    assert (day2["new"], day2["returning"], day2["resurrecting"], day2["dormant"]) == (
+        1, 1, 1, 1)
+    assert out["active_learners"] == 4
+    assert out["stickiness"] == round((2 + 2 + 3) / 3 / 4, 4)
+
+
+def test_small_cells_are_suppressed_and_listed() -> None:
+    cells = r.Suppressor(10)
+    assert cells.count("x", 3) is None and cells.count("y", 0) == 0
+    assert cells.count("z", 10) == 10
+    assert cells.share("s", 5, 9) is None            # a share of fewer than 10 learners
+    assert cells.share("t", 12, 40) == 0.3
+    assert cells.suppressed == ["x", "s"]
+
+
+def test_retention_cohorts_by_monday_weeks() -> None:
+    weeks = [D0 + timedelta(weeks=k) for k in range(3)]
+    active = {f"u{i}": {weeks[0]} for i in range(4)}              # cohort 1: four learners
+    active["u0"] |= {weeks[1], weeks[2] + timedelta(days=3)}      # active weeks 1 and 2
+    active["u1"] |= {weeks[2]}                                    # active week 2
+    active["v"] = {weeks[1] + timedelta(days=6)}                  # cohort 2 (a Sunday)
+    rows = r.retention(active, weeks[2] + timedelta(days=6), 8, r.Suppressor(1))
+    assert rows == [
+        {"cohort": weeks[0].isoformat(), "size": 4, "weeks": [1.0, 0.25, 0.5]},
+        {"cohort": weeks[1].isoformat(), "size": 1, "weeks": [1.0, 0.0]}]
+
+
+def _funnel_events() -> list[dict[str, Any]]:
+    out = []
+    for i in range(12):                      # 12 view, 8 enrol, 6 start (5 of them enrolled), 2
+        user = f"u{i}"
+        out.append(ev(user, D0, "course_interaction", action="view", course_id="c1",
+                      course_category="music"))
+        if i < 8:
+            out.append(ev(user, D0, "course_interaction", action="enroll", course_id="c1",
+                          course_category="music"))
+        if i < 5 or i == 10:
+            out.append(ev(user, D0, "course_interaction", action="start", course_id="c1",
+                          course_category="music"))
+        if i < 2:
+            out.append(ev(user, D0, "course_interaction", action="complete", course_id="c1",
+                          course_category="music"))
+    return out
+
+
+def test_funnel_counts_only_learners_who_did_the_step_before() -> None:
+    out = r.funnels(_funnel_events(), r.Suppressor(1))
+    row = out["categories"][0]
+    assert (row["view"], row["enroll"], row["start"], row["complete"]) == (12, 8, 5, 2)
+    assert row["enroll_rate"] == round(8 / 12, 4) and row["start_rate"] == round(5 / 8, 4)
+    assert out["top_courses"][0]["course"] == "c1"
+    small = r.funnels(_funnel_events(), r.Suppressor(10))["categories"][0]
+    assert (small["view"], small["enroll"], small["start"], small["complete"]) == (
+        12, None, None, None)                      # fewer than 10 learners: suppressed
+
+
+def test_quizzes_and_searches() -> None:
+    events = [ev(f"u{i}", D0, "quiz_attempt", score=s, total_questions=10,
+                 course_category="maths") for i, s in enumerate([5, 7, 9])]
+    assert r.quizzes(events, r.Suppressor(1)) == [
+        {"category": "maths", "learners": 3, "attempts": 3, "mean_score_ratio": 0.7}]
+    assert r.quizzes(events, r.Suppressor(10))[0]["mean_score_ratio"] is None
+    searches = [ev(f"u{i}", D0, query="Python", results_count=0 if i < 2 else 3)
+                for i in range(4)] + [ev("u9", D0, query="rare thing", results_count=1)]
+    out = r.searches(searches, k=3)
+    assert out["searches"] == 5 and out["no_result_share"] == 0.4
+    assert out["top_queries"] == [{"query": "python", "learners": 4}]   # "rare thing": 1
+
+
+def test_periods() -> None:
+    assert period_bounds("week", date(2026, 11, 5)) == (date(2026, 11, 2), date(2026, 11, 8))
+    assert period_bounds("month", date(2026, 2, 14)) == (date(2026, 2, 1), date(2026, 2, 28))
+    assert period_bounds("day", D0) == (D0, D0)
+
+
+def _store(kind: str, tmp_path: Path) -> Any:
+    store: Any = SqliteStore(tmp_path / "store.db") if kind == "sqlite" else mongo_store_factory()
+    events = []
+    for n, e in enumerate(_funnel_events()):
+        events.append(Event(f"e{n}", e["user_id"], e["event_type"], e["ts"], None,
+                            e["properties"], f"h{n}"))
+    for n in range(15):
+        day = D0 - timedelta(days=n % 5)
+        events.append(Event(f"s{n}", f"u{n % 11}", "search", at(day), None,
+                            {"query": "python", "results_count": n % 3}, f"hs{n}"))
+    with store.transaction() as tx:
+        tx.insert_events(events, {})
+    return store
+
+
+def test_the_same_figures_on_sqlite_and_mongomock(tmp_path: Path) -> None:
+    config = Config(data_dir=tmp_path, reports=ReportSettings(min_cell_size=3))
+    a = compute(config, _store("sqlite", tmp_path), "week", D0).content
+    b = compute(config, _store("mongomock", tmp_path), "week", D0).content
+    a.pop("pipeline"), b.pop("pipeline")
+    assert a == b
+    # 12 views, 8 enrolments, 6 starts, 2 completions; 3 of the 15 searches fall in the week
+    assert a["activity"]["days"][0]["dau"] == 12 and a["events"] == 28 + 3
+
+
+def test_files_are_private_whole_and_kept_in_the_history(tmp_path: Path) -> None:
+    config = Config(data_dir=tmp_path / "data", reports=ReportSettings(min_cell_size=3))
+    store = _store("sqlite", tmp_path)
+    report = generate(config, store, "week", D0.isoformat())
+    folder = tmp_path / "data" / "reports" / "week" / D0.isoformat()
+    names = sorted(p.name for p in folder.iterdir())
+    assert "report.md" in names and "report.json" in names and "activity.csv" in names
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in folder.iterdir())
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    text = (folder / "report.md").read_text()
+    assert "# Weekly analytics report: 2026-11-02 to 2026-11-08" in text
+    assert "u1" not in text and "u1" not in (folder / "report.json").read_text()
+    assert [d["_id"] for d in report_history(store)] == ["week-2026-11-02"]
+    assert report.headline()["active_learners"] == 12
+    # A failure half-way leaves the previous files as they were and no temporary directory.
+    before = (folder / "report.md").read_text()
+    from unittest import mock
+
+    with mock.patch("gradvy_console.reports.build.markdown", side_effect=OSError("disk full")):
+        with pytest.raises(OSError):
+            generate(config, store, "week", D0.isoformat())
+    assert (folder / "report.md").read_text() == before
+    assert [p.name for p in folder.parent.iterdir()] == [D0.isoformat()]
+
+
+def test_no_data_is_said_not_invented(tmp_path: Path) -> None:
+    config = Config(data_dir=tmp_path / "data")
+    report = generate(config, SqliteStore(tmp_path / "s.db"), "day", "2026-11-01")
+    assert report.content["no_data"] and report.content["activity"]["stickiness"] is None
+    assert "No data" in Path(report.files[0]).read_text()
+
+
+@pytest.mark.parametrize(("args", "sentence"), [
+    (["--period", "year"], "Unknown period 'year'"),
+    (["--format", "pdf"], "Unknown format 'pdf'"),
+    (["--date", "soon"], "is not a date"),
+    (["--date", "2999-01-01"], "lies in the future"),
+    (["--out", "/proc/forbidden"], "Cannot write reports under /proc/forbidden"),
+])
+def test_bad_input_is_one_sentence_and_exit_2(tmp_path: Path, args: list[str],
+                                              sentence: str) -> None:
+    out = gradvy(["run", "generate-reports", *args], env_for(tmp_path / "d"), tmp_path)
+    assert out.returncode == 2 and sentence in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr and out.stderr.count("\n") == 1
