@@ -193,3 +193,19 @@ def test_bad_input_is_one_sentence_and_exit_2(tmp_path: Path, args: list[str],
     out = gradvy(["run", "generate-reports", *args], env_for(tmp_path / "d"), tmp_path)
     assert out.returncode == 2 and sentence in out.stderr, out.stderr
     assert "Traceback" not in out.stderr and out.stderr.count("\n") == 1
+
+
+def test_html_is_self_contained_escaped_and_has_its_charts(tmp_path: Path) -> None:
+    config = Config(data_dir=tmp_path / "data", reports=ReportSettings(min_cell_size=1))
+    store = _store("sqlite", tmp_path)
+    hostile = [Event(f"x{n}", f"h{n}", "search", at(D0, 9), None,
+                     {"query": "<script>alert(1)</script>", "results_count": 0}, f"hx{n}")
+               for n in range(3)]
+    with store.transaction() as tx:
+        tx.insert_events(hostile, {})
+    report = generate(config, store, "week", D0.isoformat(), ["html"])
+    html = Path(report.files[0]).read_text()
+    assert html.startswith("<!doctype html>") and html.count("<svg") == 2
+    assert "<script" not in html and "&lt;script&gt;" in html      # the query, escaped
+    assert "src=" not in html and "href=" not in html              # nothing outside the file
+    assert "polyline" in html and "Weekly analytics report: 2026-11-02 to 2026-11-08" in html

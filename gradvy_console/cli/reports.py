@@ -19,8 +19,8 @@ def generate_reports_cmd(
     date: Annotated[str | None, typer.Option(
         "--date", help="A day in the period, YYYY-MM-DD (default: yesterday in [reports] "
         "timezone).")] = None,
-    formats: Annotated[str, typer.Option("--format", help="Comma-separated: md, csv, json.")
-                       ] = "md,csv,json",
+    formats: Annotated[str, typer.Option("--format", help="Comma-separated: md, html, csv, "
+                                                          "json.")] = "md,html,csv,json",
     out: Annotated[Path | None, typer.Option(help="Directory to write under (default: "
                                                   "DATA_DIR/reports).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,

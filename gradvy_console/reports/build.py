@@ -30,7 +30,7 @@ from ..store import DocumentStore
 
 REPORTS = "reports"
 PERIODS = ("day", "week", "month")
-FORMATS = ("md", "csv", "json")
+FORMATS = ("md", "html", "csv", "json")
 COHORT_WEEKS = 8
 MIN_CELL = 10
 
@@ -272,6 +272,10 @@ def write(report: Report, out_dir: Path, formats: list[str]) -> list[str]:
             names.append(name)
         if "md" in formats:
             put("report.md", markdown(report).encode())
+        if "html" in formats:
+            from .html import render  # Jinja2 only when an HTML report is built
+
+            put("report.html", render(report, tables(report)).encode())
         if "json" in formats:
             put("report.json", orjson.dumps(
                 {"period": report.period, "start": report.start.isoformat(),
@@ -301,7 +305,8 @@ def generate(config: Config, store: DocumentStore, period: str, day_text: str | 
     chosen = list(formats or FORMATS)
     unknown = [f for f in chosen if f not in FORMATS]
     if unknown:
-        raise GradvyError(f"Unknown format {unknown[0]!r}: give md, csv or json.", exit_code=2)
+        raise GradvyError(f"Unknown format {unknown[0]!r}: give md, html, csv or json.",
+                          exit_code=2)
     zone = zone_of(config)
     day = parse_report_date(day_text, zone, now_ms())
     report = compute(config, store, period, day)
