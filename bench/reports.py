@@ -61,8 +61,9 @@ def main() -> None:
         for period in ("day", "month"):
             out = subprocess.run([sys.executable, "-c", RUN, tmp, period, yesterday.isoformat()],
                                  capture_output=True, text=True, cwd=ROOT, check=True)
-            seconds, peak, events, learners = out.stdout.split()
-            rows.append((period, float(seconds), float(peak), int(events), int(learners)))
+            fields = out.stdout.split()
+            rows.append((period, float(fields[0]), float(fields[1]), int(fields[2]),
+                         int(fields[3])))
     print(f"\nreports (embedded SQLite, {args.events:,} events, {args.users:,} learners, "
           "md + html + csv + json)")
     print(f"{'':30}{'time':>10}{'peak memory':>14}  events in period  active   target")
