@@ -353,6 +353,18 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 def test_metrics_parse_and_agree_with_status(server: Collector) -> None:
     server.post("/v1/events", [event(i, "metrics") for i in range(4)] + [{"user_id": "x"}])
+    # The collector hands receipts to the realtime queue at most every 50 ms: wait until the
+    # queue depth it shows holds still, so /metrics and status read the same queues.
+    def depth() -> float:
+        return _samples(server.http.get("/metrics").text)[
+            ("gradvy_queue_depth", (("queue", "realtime"),))]
+    last = depth()
+    for _ in range(50):
+        time.sleep(0.2)
+        now = depth()
+        if now == last:
+            break
+        last = now
     scraped = server.http.get("/metrics")
     assert scraped.status_code == 200
     assert scraped.headers["content-type"].startswith("text/plain")
