@@ -14,6 +14,7 @@ from .tick import (
     alert_values,
     apply_changes,
     backend_outage,
+    check_alerts,
     cpu_percent,
     drain_failing,
     event_alert,
@@ -27,7 +28,8 @@ from .tick import (
 
 __all__ = [
     "EVENT_KINDS", "HISTORY_5M", "HISTORY_5S", "acknowledge", "alert_values", "apply_changes",
-    "backend_outage", "cpu_percent", "drain_failing", "event_alert", "fleet", "live_consumers",
+    "backend_outage", "check_alerts", "cpu_percent", "drain_failing", "event_alert", "fleet",
+    "live_consumers",
     "pipeline_metrics", "queue_message_rejected", "rules", "sample", "subjects", "tick",
     "watch_pools",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import psutil
@@ -112,6 +113,15 @@ def event_alert(config: Config, store: DocumentStore, key: str, raise_it: bool,
         apply_changes(store, None, [Change("raise", key, rule, 1.0)], now, {key: message})
     elif not raise_it and key in active:
         apply_changes(store, None, [Change("clear", key, rule, 0.0)], now)
+
+
+def check_alerts(config: Config, store: DocumentStore, kind: str, title: str,
+                 checks: Iterable[Any], now_ms: int | None = None) -> None:
+    """One alert `KIND:CHECK` per failing check of an audit-like report (each check has
+    `check`, `status` and `summary`), cleared when the check passes again."""
+    for check in checks:
+        event_alert(config, store, f"{kind}:{check.check}", check.status == "fail",
+                    f"{title}: {check.check} failed: {check.summary}", now_ms)
 
 
 def queue_message_rejected(config: Config, store: DocumentStore, why: str,

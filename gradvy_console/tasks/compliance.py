@@ -14,7 +14,7 @@ from .. import runtime
 from ..analytics.privacy import Terms
 from ..insights import update_models
 from ..live import LiveState
-from ..monitoring import event_alert
+from ..monitoring import check_alerts, event_alert
 from ..privacy import (
     TraceHolder,
     export_user,
@@ -112,9 +112,7 @@ def audit_sources() -> dict[str, Any]:
 def audit_now() -> dict[str, Any]:
     config, store = runtime.get_config(), runtime.store()
     report = run_audit(config, store, runtime.live(), audit_sources())
-    for check in report.checks:
-        event_alert(config, store, f"privacy_audit:{check.check}", check.status == "fail",
-                    f"Privacy audit: {check.check} failed: {check.summary}")
+    check_alerts(config, store, "privacy_audit", "Privacy audit", report.checks)
     return report.as_dict()
 
 

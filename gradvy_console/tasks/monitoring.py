@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import runtime
 from ..clock import now_ms
-from ..monitoring import HISTORY_5M, event_alert, tick
+from ..monitoring import HISTORY_5M, check_alerts, tick
 from ..quality import run_assessment
 from ..queues import current_queue_metrics, task
 
@@ -28,9 +28,7 @@ def assess_quality(keep: bool = True, since_ms: int | None = None) -> dict[str, 
     config, store = runtime.get_config(), runtime.store()
     report = run_assessment(config, store, keep=keep, since_ms=since_ms)
     if keep:
-        for check in report.checks:
-            event_alert(config, store, f"data_quality:{check.check}", check.status == "fail",
-                        f"Data quality: {check.check} failed: {check.summary}")
+        check_alerts(config, store, "data_quality", "Data quality", report.checks)
     return report.as_dict()
 
 
