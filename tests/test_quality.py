@@ -321,7 +321,7 @@ def test_planted_faults_are_found_exactly_on_a_60_day_simulation(tmp_path: Path)
     runtime.activate(config)
     store = runtime.store()
     end = (now_ms() // 60_000) * 60_000       # the verb's default: now, to the minute
-    report = simulate_data(config, store, 100_000, 2000, 60, seed=3, end_ms=end,
+    report = simulate_data(config, store, 60_000, 2000, 60, seed=3, end_ms=end,
                            quality_faults=True)
     assert report.quality_faults["late"] > 0
     process_pending(config, store, runtime.live(), runtime.ingestor(), batch_size=10_000,
