@@ -209,3 +209,30 @@ def test_html_is_self_contained_escaped_and_has_its_charts(tmp_path: Path) -> No
     assert "<script" not in html and "&lt;script&gt;" in html      # the query, escaped
     assert "src=" not in html and "href=" not in html              # nothing outside the file
     assert "polyline" in html and "Weekly analytics report: 2026-11-02 to 2026-11-08" in html
+
+
+def test_queue_health_by_hand() -> None:
+    assert r.p95([]) is None and r.p95([3.0]) == 3.0
+    assert r.p95([float(v) for v in range(1, 21)]) == 19.0     # 19 of 20 values at or below
+    first, until = at(D0, 0), at(D0 + timedelta(days=1), 0)
+    runs = [{"queue": "realtime", "status": "done", "ended_ms": first + i, "wait_s": i / 10}
+            for i in range(10)]
+    runs += [{"queue": "realtime", "status": "failed", "ended_ms": first + 50, "wait_s": 5.0},
+             {"queue": "ml", "status": "done", "ended_ms": until + 1, "wait_s": 9.0}]  # after
+    alerts = [{"kind": "cpu", "raised_ms": first + 5}, {"kind": "cpu", "raised_ms": until}]
+    health = r.queue_health(runs, alerts, first, until)
+    assert health == {"queues": {"realtime": {"runs": 11, "failed": 1, "wait_p95_s": 5.0}},
+                      "alerts_raised": {"cpu": 1}}
+
+
+def test_the_report_holds_the_period_s_queues(tmp_path: Path) -> None:
+    config = Config(data_dir=tmp_path / "data", reports=ReportSettings(min_cell_size=3))
+    store = _store("sqlite", tmp_path)
+    store.add_task_runs([{"task_id": f"t{i}", "task": "batch_process_events",
+                          "queue": "realtime", "status": "done", "ended_ms": at(D0, 10),
+                          "wait_s": 0.25} for i in range(4)])
+    report = generate(config, store, "day", D0.isoformat(), ["md", "csv"])
+    assert report.content["health"]["queues"] == {
+        "realtime": {"runs": 4, "failed": 0, "wait_p95_s": 0.25}}
+    text = Path(report.files[0]).read_text()
+    assert "| realtime | 4 | 0 | 0.250 |" in text and "Alerts raised in the period: none." in text

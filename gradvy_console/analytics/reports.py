@@ -209,3 +209,32 @@ def searches(events: Iterable[dict[str, Any]], k: int, top: int = 10) -> dict[st
                     key=lambda qn: (-qn[1], qn[0]))[:top]
     return {"searches": total, "no_result_share": round(empty / total, 4) if total else None,
             "top_queries": [{"query": q, "learners": n} for q, n in ranked]}
+
+
+def p95(values: list[float]) -> float | None:
+    """The 95th percentile by nearest rank (the smallest value with at least 95 % of the values
+    at or below it); None with no value."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, -(-95 * len(ordered) // 100) - 1)]
+
+
+def queue_health(runs: Iterable[dict[str, Any]], alerts: Iterable[dict[str, Any]],
+                 first_ms: int, until_ms: int) -> dict[str, Any]:
+    """Per queue, the task runs that ended in [first_ms, until_ms): how many, how many failed,
+    and the p95 of their wait in the queue; and the alerts raised in the period, by kind."""
+    per: dict[str, dict[str, Any]] = defaultdict(lambda: {"runs": 0, "failed": 0, "waits": []})
+    for run in runs:
+        if not first_ms <= run.get("ended_ms", 0) < until_ms:
+            continue
+        row = per[run.get("queue", "?")]
+        row["runs"] += 1
+        row["failed"] += run.get("status") == "failed"
+        if isinstance(run.get("wait_s"), int | float):
+            row["waits"].append(float(run["wait_s"]))
+    queues = {q: {"runs": v["runs"], "failed": v["failed"], "wait_p95_s": p95(v["waits"])}
+              for q, v in sorted(per.items())}
+    raised: Counter[str] = Counter(a.get("kind", "?") for a in alerts
+                                   if first_ms <= a.get("raised_ms", 0) < until_ms)
+    return {"queues": queues, "alerts_raised": dict(sorted(raised.items()))}

@@ -142,6 +142,8 @@ def compute(config: Config, store: DocumentStore, period: str, day: date) -> Rep
         "quizzes": r.quizzes(in_period, cells),
         "searches": r.searches(in_period, min_cell),
         "pipeline": _pipeline(store),
+        "health": r.queue_health(store.task_runs(limit=200_000, since_ms=first_ms),
+                                 store.alerts(limit=10_000), first_ms, upto),
     }
     content["suppressed"] = sorted(set(cells.suppressed))
     return Report(period, start, end, zone.key, now_ms(), content,
@@ -210,6 +212,10 @@ def tables(report: Report) -> dict[str, tuple[list[str], list[list[Any]]]]:
                        for q in c["quizzes"]])
     out["top_queries"] = (["query", "learners"], [[q["query"], q["learners"]]
                                                   for q in c["searches"]["top_queries"]])
+    out["queues"] = (["queue", "task runs", "failed", "wait p95 (s)"],
+                     [[q, v["runs"], v["failed"], "-" if v["wait_p95_s"] is None
+                       else f"{v['wait_p95_s']:.3f}"]
+                      for q, v in c["health"]["queues"].items()])
     return out
 
 
@@ -235,12 +241,15 @@ def markdown(report: Report) -> str:
               "retention": "Retention: weekly cohorts, the share active each week after",
               "funnel_categories": "Funnel by category (view, enrol, start, complete)",
               "funnel_top_courses": "Funnel of the top courses", "quizzes": "Quizzes",
-              "top_queries": f"Top searches (by at least {c['min_cell_size']} learners)"}
+              "top_queries": f"Top searches (by at least {c['min_cell_size']} learners)",
+              "queues": "Queues in the period: task runs, failures, wait p95"}
     for name, (columns, rows) in tables(report).items():
         parts.append(f"## {titles[name]}\n\n{_md_table(columns, rows)}")
     p = c["pipeline"]
     reasons = ", ".join(f"{k} {v:,}" for k, v in p["dead_lettered_by_reason"].items()) or "none"
     quality = "not assessed" if p["quality_score"] is None else f"{p['quality_score']}/100"
+    raised = ", ".join(f"{k} {v:,}" for k, v in c["health"]["alerts_raised"].items()) or "none"
+    parts.append(f"Alerts raised in the period: {raised}.\n")
     parts.append("## Pipeline health (since the start)\n\n"
                  f"Processed {p['processed']:,}; dead-lettered {p['dead_lettered']:,} "
                  f"({reasons}); duplicates {p['duplicates']:,}; without consent "

@@ -19,7 +19,8 @@ TITLES = {"activity": "Activity", "events_per_type": "Events per type per day",
           "retention": "Retention: weekly cohorts, the share active each week after",
           "funnel_categories": "Funnel by category (view, enrol, start, complete)",
           "funnel_top_courses": "Funnel of the top courses", "quizzes": "Quizzes",
-          "top_queries": "Top searches"}
+          "top_queries": "Top searches",
+          "queues": "Queues in the period: task runs, failures, wait p95"}
 
 
 def line_chart(series: dict[str, list[float]], labels: list[str], width: int = 900,
