@@ -60,18 +60,6 @@ _PHONE = re.compile(r"(?<![\w/=-])\+?\d{1,3}?[\s.-]?\(?\d{2,4}\)?[\s.-]?\d{3,4}[
 # Cheap pre-check: an e-mail needs '@', an IP address 'digit.digit', a phone number seven or more
 # digit-like characters in a row. Ids such as "c0042" pass straight through.
 _MAYBE_PII = re.compile(r"@|\d\.\d|\d[\d\s().+-]{5,}\d")
-_SECRET_CACHE: dict[str, bool] = {}
-
-
-def _is_secret_key(key: str) -> bool:
-    secret = _SECRET_CACHE.get(key)
-    if secret is None:
-        secret = bool(_SECRET_KEY.search(key))
-        if len(_SECRET_CACHE) < 10_000:
-            _SECRET_CACHE[key] = secret
-    return secret
-
-
 @dataclass(frozen=True, slots=True)
 class Limits:
     max_payload_bytes: int = 16_384
@@ -280,7 +268,7 @@ def _key_verdict(key: str) -> int:
     """What a property key is: 0 an ordinary key, `_SECRET` a secret-looking one (dropped),
     `_PII` one that carries an e-mail address or phone number (pseudonymised when a key is
     set). Keys repeat from event to event: cached, to a bound."""
-    verdict = _SECRET if _is_secret_key(key) else _PII if identifier_has_pii(key) else 0
+    verdict = _SECRET if _SECRET_KEY.search(key) else _PII if identifier_has_pii(key) else 0
     if len(_KEY_VERDICT) < 50_000:
         _KEY_VERDICT[key] = verdict
     return verdict

@@ -56,6 +56,17 @@ def store_only(config: Config) -> Any:
     return runtime.store()
 
 
+def rich_table(title: str | None, columns: list[str]) -> Any:
+    """A plain Rich table for a verb's list: no box, bold header, long cells folded."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False,
+                  header_style="bold")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
 def echo_json(data: Any) -> None:
     sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
                      .decode() + "\n")

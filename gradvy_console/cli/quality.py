@@ -7,17 +7,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from .common import cli_config, echo_json, engine, run_app
-
-
-def _table(title: str, columns: list[str]) -> Table:
-    table = Table(title=title, title_justify="left", box=None, pad_edge=False,
-                  header_style="bold")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    return table
+from .common import cli_config, echo_json, engine, rich_table, run_app
 
 
 def _show(report: dict[str, Any]) -> None:
@@ -26,13 +17,13 @@ def _show(report: dict[str, Any]) -> None:
     if report["no_data"]:
         console.print(f"Data quality at {at}: no data yet (nothing has been received).")
         return
-    checks = _table(f"Data quality at {at}: score {report['score']}/100, {report['status']}",
+    checks = rich_table(f"Data quality at {at}: score {report['score']}/100, {report['status']}",
                     ["state", "check", "finding"])
     for c in report["checks"]:
         style = {"fail": "bold red", "warn": "yellow"}.get(c["status"], "green")
         checks.add_row(f"[{style}]{c['status']}[/]", c["check"], c["summary"])
     console.print(checks)
-    types = _table("Event types (the last day)", ["type", "seen", "stored", "dup", "no consent",
+    types = rich_table("Event types (the last day)", ["type", "seen", "stored", "dup", "no consent",
                                                   "dead", "received", "newest event"])
     for name, t in sorted(report["types"].items()):
         day = t.get("last_day", {})
@@ -41,7 +32,7 @@ def _show(report: dict[str, Any]) -> None:
                       _age(t["since_receipt_s"]) if "since_receipt_s" in t else "-",
                       _age(t["since_event_s"]) if "since_event_s" in t else "-")
     console.print(types)
-    windows = _table("Counts", ["", *report["windows"]])
+    windows = rich_table("Counts", ["", *report["windows"]])
     names = sorted({k for w in report["windows"].values() for k in w
                     if not k.startswith(("stored_type:", "duplicate_type:", "no_consent_type:",
                                          "dead_type:"))})
@@ -86,7 +77,7 @@ def quality_check_cmd(
         if json_out:
             echo_json(result)
         else:
-            table = _table("Planted against found", ["kind", "what", "planted", "found", ""])
+            table = rich_table("Planted against found", ["kind", "what", "planted", "found", ""])
             for row in result["rows"]:
                 same = row["planted"] == row["found"]
                 table.add_row(row["kind"], row["what"], f"{row['planted']:,}",

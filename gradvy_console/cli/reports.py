@@ -8,9 +8,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from .common import cli_config, echo_json, run_app, store_only
+from .common import cli_config, echo_json, rich_table, run_app, store_only
 
 
 @run_app.command("generate-reports")
@@ -61,9 +60,7 @@ def reports_cmd(json_out: Annotated[bool, typer.Option("--json", help="Print JSO
     if not history:
         typer.echo("No report yet: run 'gradvy run generate-reports'.")
         return
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("period", "from", "to", "generated", "active", "events", "where"):
-        table.add_column(column, overflow="fold")
+    table = rich_table(None, ["period", "from", "to", "generated", "active", "events", "where"])
     for doc in history:
         head = doc.get("headline", {})
         made = datetime.fromtimestamp(doc["generated_ms"] / 1000, tz=UTC)

@@ -351,20 +351,14 @@ class Collector:
             self.store_error = _failure(exc)
             raise self._unreachable() from None
         counts = {"accepted": 0, "duplicate": 0, "rejected": 0, "suppressed": 0}
-        count_events = self.metrics.count_events
-        if len(results) == 1:
-            outcome = results[0]["outcome"]
-            counts[outcome] = 1
-            count_events((outcome, _label_of(judged[0].outcome)), 1)
-        else:
-            by_label: dict[tuple[str, str], int] = {}
-            for result, item in zip(results, judged, strict=True):
-                outcome = result["outcome"]
-                counts[outcome] += 1
-                label = (outcome, _label_of(item.outcome))
-                by_label[label] = by_label.get(label, 0) + 1
-            for label, n in by_label.items():
-                count_events(label, n)
+        by_label: dict[tuple[str, str], int] = {}
+        for result, item in zip(results, judged, strict=True):
+            outcome = result["outcome"]
+            counts[outcome] += 1
+            label = (outcome, _label_of(item.outcome))
+            by_label[label] = by_label.get(label, 0) + 1
+        for label, n in by_label.items():
+            self.metrics.count_events(label, n)
         body = orjson.dumps({"received_at": iso_from_ms(received), **counts,
                              "results": results})
         return Answer(200, body, self._cors(write, client))

@@ -258,9 +258,8 @@ class Intake:
         rejections: list[Rejection] = []
         payloads: list[bytes] = []
         counters: Counter[str] = Counter()
-        gone = self.ingestor.suppressed_users(
-            tx, [(None, j.outcome) for p in group for j in p.items]) if tx.any_suppressed() \
-            else set()
+        gone = self.ingestor.suppressed_users(tx, ((None, j.outcome) for p in group
+                                                   for j in p.items))
         ids = [j.outcome.event_id for p in group for j in p.items
                if type(j.outcome) is Event]
         stored = tx.existing_events(ids) if ids else {}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import gc
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -135,8 +135,8 @@ class Ingestor:
         self._subject_keys: dict[str, str] = {}
         self.purposes = config.consent.purposes
 
-    def suppressed_users(self, tx: IngestTx, decoded: list[tuple[str | None,
-                                                                  Event | Rejection]]
+    def suppressed_users(self, tx: IngestTx, decoded: Iterable[tuple[str | None,
+                                                                      Event | Rejection]]
                           ) -> set[str]:
         """The learners of this batch who were erased and are suppressed: nothing of their
         events is kept, not even a dead letter. Hashing happens only when anyone is."""

@@ -13,13 +13,10 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Static
 
-from ..widgets.fmt import when
+from ..widgets.fmt import status_text, when
 from ..widgets.panel_table import PanelTable
 from .list_base import ListScreen
 from .modals import ConfirmModal, TextModal
-
-_STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "verified": "green",
-                 "failed": "bold red"}
 
 
 class FindingsTable(PanelTable):
@@ -33,11 +30,6 @@ class ErasuresTable(PanelTable):
 
 class RetentionTable(PanelTable):
     COLUMNS = (("collection", 16), ("keep", 8), ("oldest", 9), ("past policy", None))
-
-
-def _status(text: str) -> Text:
-    return Text(text.upper() if text in ("pass", "warn", "fail") else text,
-                style=_STATUS_STYLE.get(text, ""))
 
 
 class PrivacyScreen(ListScreen):
@@ -72,17 +64,17 @@ class PrivacyScreen(ListScreen):
                                 style="dim"))
         else:
             line = Text("Audit ")
-            line.append_text(_status(audit["status"]))
+            line.append_text(status_text(audit["status"]))
             line.append(f" {when(audit['at_ms'], now)}, {audit['seconds']:.1f} s")
             summary.update(line)
-            findings = [(c["check"], (c["check"], _status(c["status"]), c["severity"],
+            findings = [(c["check"], (c["check"], status_text(c["status"]), c["severity"],
                                       c["summary"])) for c in audit["checks"]]
         self.query_one(FindingsTable).fill(findings)
         rows = []
         for r in data.get("erasures", []):
             removed = sum((r.get("removed") or {}).values())
             status = r["status"] + (f" ({r['step']})" if r.get("step") else "")
-            rows.append((r["_id"], (r["_id"], _status(status), when(r["requested_ms"], now),
+            rows.append((r["_id"], (r["_id"], status_text(status), when(r["requested_ms"], now),
                                     when(r.get("verified_ms"), now) if r.get("verified_ms")
                                     else "-", f"{removed:,} records")))
         self.query_one(ErasuresTable).fill(rows)

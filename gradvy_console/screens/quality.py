@@ -13,11 +13,10 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Static
 
-from ..widgets.fmt import when
+from ..widgets.fmt import status_text, when
 from ..widgets.panel_table import PanelTable
 from .list_base import ListScreen
 
-_STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red"}
 _BARS = " ▁▂▃▄▅▆▇█"
 
 
@@ -45,10 +44,6 @@ class DeadLetterTable(PanelTable):
 
 class SchemaTable(PanelTable):
     COLUMNS = (("property", 30), ("change", 14), ("events", None))
-
-
-def _status(text: str) -> Text:
-    return Text(text.upper(), style=_STATUS_STYLE.get(text, ""))
 
 
 class QualityScreen(ListScreen):
@@ -85,11 +80,11 @@ class QualityScreen(ListScreen):
                                 style="dim"))
         else:
             line = Text(f"Score {latest['score']}/100 ")
-            line.append_text(_status(latest["status"]))
+            line.append_text(status_text(latest["status"]))
             line.append(f"  assessed {when(latest['at_ms'], now)}, "
                         f"{latest['scanned']:,} events read, {latest['seconds']:.1f} s")
             summary.update(line)
-            rows = [(c["check"], [c["check"], _status(c["status"]), c["summary"]])
+            rows = [(c["check"], [c["check"], status_text(c["status"]), c["summary"]])
                     for c in latest["checks"]]
         self.query_one(ChecksTable).fill(rows)
         self._show_evidence()

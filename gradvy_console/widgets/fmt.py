@@ -5,7 +5,17 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from rich.text import Text
+
 BLOCKS = "▁▂▃▄▅▆▇█"
+STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "verified": "green",
+                "failed": "bold red"}
+
+
+def status_text(text: str) -> Text:
+    """A check's or request's state, coloured; pass, warn and fail in capitals."""
+    return Text(text.upper() if text in ("pass", "warn", "fail") else text,
+                style=STATUS_STYLE.get(text, ""))
 
 
 def spark(values: Sequence[float], width: int, top: float | None = None) -> str:
