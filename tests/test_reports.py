@@ -5,6 +5,7 @@ refusals."""
 
 from __future__ import annotations
 
+import re
 import stat
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -205,10 +206,13 @@ def test_html_is_self_contained_escaped_and_has_its_charts(tmp_path: Path) -> No
         tx.insert_events(hostile, {})
     report = generate(config, store, "week", D0.isoformat(), ["html"])
     html = Path(report.files[0]).read_text()
+    # Active learners, events per type per day, session lengths (no profile, no analysis here).
     assert html.startswith("<!doctype html>") and html.count("<svg") == 2
     assert "<script" not in html and "&lt;script&gt;" in html      # the query, escaped
-    assert "src=" not in html and "href=" not in html              # nothing outside the file
-    assert "polyline" in html and "Weekly analytics report: 2026-11-02 to 2026-11-08" in html
+    # Nothing outside the file: the charts' only links are to their own clip paths.
+    assert "src=" not in html and not re.findall(r'href="(?!#)', html)
+    assert "Active learners, the 30 days to the period" in html
+    assert "Weekly analytics report: 2026-11-02 to 2026-11-08" in html
 
 
 def test_queue_health_by_hand() -> None:
@@ -235,4 +239,170 @@ def test_the_report_holds_the_period_s_queues(tmp_path: Path) -> None:
     assert report.content["health"]["queues"] == {
         "realtime": {"runs": 4, "failed": 0, "wait_p95_s": 0.25}}
     text = Path(report.files[0]).read_text()
-    assert "| realtime | 4 | 0 | 0.250 |" in text and "Alerts raised in the period: none." in text
+    assert "| realtime | 4 | 0 | 0.250 |" in text and "In the period: alerts raised: none;" in text
+
+
+# --- distributions, risk, anomalies, segments, recommendations: by hand -----------------------
+def test_binned_by_hand() -> None:
+    pairs = [(1.0, "a"), (4.0, "b"), (5.0, "c"), (20.0, "a")]
+    dist = r.binned("x", pairs, [0.0, 5.0, 15.0], r.Suppressor(1))
+    assert [(b["from"], b["to"], b["count"], b["learners"]) for b in dist["bins"]] == [
+        (0.0, 5.0, 2, 2), (5.0, 15.0, 1, 1), (15.0, None, 1, 1)]
+    # nearest rank over [1, 4, 5, 20]: the 2nd value is the median, the 4th the p90
+    assert (dist["values"], dist["learners"], dist["median"], dist["p90"]) == (4, 3, 4.0, 20.0)
+    cells = r.Suppressor(3)
+    few = r.binned("x", pairs, [0.0, 5.0, 15.0], cells)
+    assert [b["count"] for b in few["bins"]] == [None, None, None] and few["median"] == 4.0
+    assert cells.suppressed == ["x.0", "x.5", "x.15"]
+    cells = r.Suppressor(4)
+    assert r.binned("x", pairs, [0.0], cells)["median"] is None     # 3 learners in all
+    assert "x.quantiles" in cells.suppressed
+    assert r.binned("x", [], [0.0], r.Suppressor(1))["median"] is None
+
+
+def test_session_lengths_in_minutes() -> None:
+    events = [ev("a", D0, "learning_session", duration=120), ev("b", D0, "learning_session",
+                                                                 duration=1800),
+              ev("a", D0, "learning_session", duration=-5), ev("c", D0, "search")]
+    dist = r.session_lengths(events, r.Suppressor(1))
+    assert dist["values"] == 2 and dist["median"] == 2.0 and dist["p90"] == 30.0
+    assert [b["count"] for b in dist["bins"]] == [1, 0, 0, 1, 0, 0]     # 2 min; 30 min
+
+
+def analysis(user: str, at_ms: int, score: float, source: str = "model",
+             intervention: bool = False) -> dict[str, Any]:
+    return {"user_id": user, "as_of_ms": at_ms,
+            "risk": {"score": score, "source": source, "intervention": intervention}}
+
+
+def test_risk_and_interventions_by_hand() -> None:
+    first, until = at(D0, 0), at(D0 + timedelta(days=1), 0)
+    docs = [analysis("a", first - 5, 0.9, "rule_baseline", True),   # before: not raised here
+            analysis("a", first + 5, 0.7, "model", True),           # a's newest: at risk
+            analysis("b", first + 5, 0.1),
+            analysis("c", first + 9, 0.65, "rule_baseline"),
+            analysis("c", until + 9, 0.3),                          # c's newest, made later
+            analysis("d", first + 5, 0.95, "model", True)]          # d was not active
+    got = r.risk_and_interventions(docs, {"a", "b", "c"}, first, until, until + 10, 0.6,
+                                   r.Suppressor(1))
+    assert got["analysed"] == 3 and got["at_risk"] == 1 and got["at_risk_by_source"] == {
+        "model": 1}
+    assert got["interventions"] == 2        # a and d asked for one in the period
+    assert [b["learners"] for b in got["risk"]["bins"]] == [1, 1, 0, 1, 0]
+    # As of the period's end, c's newest analysis is the one at 0.65.
+    got = r.risk_and_interventions(docs, {"a", "b", "c"}, first, until, until, 0.6,
+                                   r.Suppressor(1))
+    assert got["at_risk"] == 2 and got["at_risk_by_source"] == {"model": 1, "rule_baseline": 1}
+
+
+def test_anomalies_segments_and_coverage_by_hand() -> None:
+    first, until = at(D0, 0), at(D0 + timedelta(days=1), 0)
+    anomalies = [{"user_id": "a", "kind": "bot_like", "first_seen_ms": first + 1,
+                  "status": "open"},
+                 {"user_id": "b", "kind": "bot_like", "first_seen_ms": first - 1,
+                  "status": "resolved"},
+                 {"user_id": "c", "kind": "poor_performance", "first_seen_ms": first - 1,
+                  "status": "acknowledged"}]
+    assert r.anomalies_by_kind(anomalies, first, until, r.Suppressor(1)) == [
+        {"kind": "bot_like", "raised": 1, "open": 1},
+        {"kind": "poor_performance", "raised": 0, "open": 1}]
+    current = [{"user_id": u, "segment": s} for u, s in
+               [("a", "at_risk"), ("b", "regular"), ("c", "regular"), ("d", "new_user")]]
+    history = [{"user_id": "a", "at_ms": 10, "new_segment": "regular"},
+               {"user_id": "a", "at_ms": 30, "new_segment": "at_risk"},     # after: a moved
+               {"user_id": "b", "at_ms": 5, "new_segment": "at_risk"},
+               {"user_id": "b", "at_ms": 15, "new_segment": "regular"},     # b moved before
+               {"user_id": "c", "at_ms": 10, "new_segment": "at_risk"}]     # c moved
+    moves = r.segment_moves(current, history, 20, r.Suppressor(1))
+    assert moves == {"sizes": {"at_risk": 1, "new_user": 1, "regular": 2}, "moved": 2,
+                     "moves": {"at_risk -> regular": 1, "regular -> at_risk": 1}}
+    recs = [{"items": [{"course_id": "c1"}, {"course_id": "c2"}]}, {"items": [{"course_id":
+                                                                                "c2"}]}]
+    assert r.coverage(recs, 8) == {"learners": 2, "courses_recommended": 2, "catalogue": 8,
+                                   "coverage": 0.25}
+    assert r.coverage([], 0)["coverage"] is None
+
+
+# --- the whole report from the real pipeline, on both backends --------------------------------
+def _pipeline_store(kind: str, tmp_path: Path) -> Any:
+    """Twelve learners' week through the real ingest path (profiles included), with the
+    documents the insights would have stored."""
+    from gradvy_console.analytics.events import iso_from_ms
+    from gradvy_console.ingest import Ingestor
+    from gradvy_console.live.sqlite import SqliteLive
+
+    store: Any = (SqliteStore(tmp_path / f"{kind}.db") if kind == "sqlite"
+                  else mongo_store_factory())
+    config = Config(data_dir=tmp_path)
+    users = [f"u{n}" for n in range(12)]
+    for user in users:
+        store.record_consent(user, {"analytics": True, "behavioral_analysis": True},
+                             method="t", version="1", legal_basis="consent", actor="t", at_ms=0)
+    items: list[tuple[str | None, Any]] = []
+    for n, user in enumerate(users):
+        for d in range(n % 4 + 1):
+            ts = at(D0 + timedelta(days=d), 9 + n % 5)
+            base = {"user_id": user, "session_id": f"{user}-{d}", "timestamp": iso_from_ms(ts)}
+            items.append((None, {**base, "event_id": f"{user}-{d}-s",
+                                 "event_type": "learning_session",
+                                 "properties": {"course_id": "c1", "duration": 300 * (n + 1),
+                                                "completion_rate": 0.5}}))
+            items.append((None, {**base, "event_id": f"{user}-{d}-q", "event_type":
+                                 "quiz_attempt", "properties": {
+                                     "quiz_id": "q1", "course_id": "c1", "score": n % 5,
+                                     "total_questions": 5, "time_taken": 200}}))
+    Ingestor(store, SqliteLive(tmp_path / f"{kind}-live.db"), config).ingest(items)
+    first = at(D0, 0)
+    store.put_documents("user_analysis", [{**analysis(u, first + n, n / 12, "model",
+                                                      n / 12 > 0.6), "_id": f"{u}:1"}
+                                          for n, u in enumerate(users)])
+    store.put_documents("anomalies", [{"_id": f"{u}:bot_like", "user_id": u, "kind": "bot_like",
+                                       "first_seen_ms": first + 1, "status": "open"}
+                                      for u in users[:10]])
+    store.put_documents("segments", [{"_id": u, "user_id": u, "segment": "regular"}
+                                     for u in users])
+    store.put_documents("courses", [{"_id": "c1", "course_id": "c1"},
+                                    {"_id": "c2", "course_id": "c2"}])
+    store.put_documents("recommendations", [{"_id": u, "user_id": u,
+                                             "items": [{"course_id": "c2"}]} for u in users])
+    return store
+
+
+def test_a_pipeline_report_is_the_same_on_sqlite_and_mongomock(tmp_path: Path) -> None:
+    config = Config(data_dir=tmp_path, reports=ReportSettings(min_cell_size=3))
+    a = compute(config, _pipeline_store("sqlite", tmp_path), "week", D0).content
+    b = compute(config, _pipeline_store("mongomock", tmp_path), "week", D0).content
+    assert a == b
+    eng = a["engagement"]
+    # Independent counts: 12 learners, 3 with each of 1-4 active days; risks n/12.
+    assert a["activity"]["active_learners"] == 12 and a["events"] == 2 * 3 * (1 + 2 + 3 + 4)
+    assert eng["analysed"] == 12 and eng["engagement"]["learners"] == 12
+    assert eng["at_risk"] == 4 and eng["interventions"] == 4        # 8/12 ... 11/12 > 0.6
+    assert eng["anomalies"] == [{"kind": "bot_like", "raised": 10, "open": 10}]
+    assert eng["segments"]["sizes"] == {"regular": 12}
+    assert a["recommendations"]["coverage"] == 0.5
+    assert a["sessions"]["values"] == 30 and a["sessions"]["learners"] == 12
+    assert a["pipeline"]["processed"] == 60
+
+
+def test_a_report_is_compared_with_the_previous_one(tmp_path: Path) -> None:
+    config = Config(data_dir=tmp_path / "data", reports=ReportSettings(min_cell_size=3))
+    store = _pipeline_store("sqlite", tmp_path)
+    generate(config, store, "week", (D0 - timedelta(days=7)).isoformat(), ["md"])
+    report = generate(config, store, "week", D0.isoformat(), ["md"])
+    assert report.content["previous"]["start"] == (D0 - timedelta(days=7)).isoformat()
+    text = Path(report.files[0]).read_text()
+    assert "Against the previous week (2026-10-26): active learners new, events new" in text
+    first = generate(config, store, "day", D0.isoformat(), ["md"])
+    assert "No earlier day report to compare with." in Path(first.files[0]).read_text()
+
+
+def test_the_default_date_is_the_last_complete_period() -> None:
+    from gradvy_console.reports.build import parse_report_date
+
+    wednesday = at(date(2026, 12, 2), 8)
+    assert parse_report_date(None, UTC, wednesday, "day") == date(2026, 12, 1)
+    assert period_bounds("week", parse_report_date(None, UTC, wednesday, "week")) == (
+        date(2026, 11, 23), date(2026, 11, 29))
+    assert period_bounds("month", parse_report_date(None, UTC, wednesday, "month")) == (
+        date(2026, 11, 1), date(2026, 11, 30))

@@ -90,7 +90,9 @@ def activity(days_active: dict[str, set[date]], first: date, last: date,
     mean_dau = sum(dau) / len(dau) if dau else 0.0
     mau = int(rows[-1]["mau"]) if rows else 0
     return {"days": rows, "stickiness": round(mean_dau / mau, 4) if mau else None,
-            "active_learners": len({u for d in days_of(first, last) for u in by_day.get(d, ())})}
+            "active_learners": len({u for d in days_of(first, last) for u in by_day.get(d, ())}),
+            "last_30_days": [{"day": d.isoformat(), "dau": len(by_day.get(d, ()))}
+                             for d in days_of(last - timedelta(days=29), last)]}
 
 
 def events_per_type(events: Iterable[dict[str, Any]], zone: ZoneInfo) -> dict[str, dict[str, int]]:
@@ -214,10 +216,7 @@ def searches(events: Iterable[dict[str, Any]], k: int, top: int = 10) -> dict[st
 def p95(values: list[float]) -> float | None:
     """The 95th percentile by nearest rank (the smallest value with at least 95 % of the values
     at or below it); None with no value."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, -(-95 * len(ordered) // 100) - 1)]
+    return nearest_rank(values, 95)
 
 
 def queue_health(runs: Iterable[dict[str, Any]], alerts: Iterable[dict[str, Any]],
@@ -238,3 +237,141 @@ def queue_health(runs: Iterable[dict[str, Any]], alerts: Iterable[dict[str, Any]
     raised: Counter[str] = Counter(a.get("kind", "?") for a in alerts
                                    if first_ms <= a.get("raised_ms", 0) < until_ms)
     return {"queues": queues, "alerts_raised": dict(sorted(raised.items()))}
+
+
+def nearest_rank(values: list[float], pct: int) -> float | None:
+    """The `pct`-th percentile by nearest rank; None with no value."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, -(-pct * len(ordered) // 100) - 1)]
+
+
+def binned(name: str, pairs: Iterable[tuple[float, str]], edges: list[float],
+           cells: Suppressor) -> dict[str, Any]:
+    """A distribution of (value, learner) pairs over the bins [edges[i], edges[i+1]) (the last
+    bin is open above): how many values fall in each and about how many learners; a bin about
+    fewer than `min_cell` learners is suppressed, and so are the median and p90 when the whole
+    distribution is about so few."""
+    counts = [0] * len(edges)
+    who: list[set[str]] = [set() for _ in edges]
+    values: list[float] = []
+    for value, learner in pairs:
+        values.append(value)
+        i = len(edges) - 1
+        while i > 0 and value < edges[i]:
+            i -= 1
+        counts[i] += 1
+        who[i].add(learner)
+    learners = len(set().union(*who))
+    few = 0 < learners < cells.min_cell
+    if few:
+        cells.suppressed.append(f"{name}.quantiles")
+    rows = []
+    for i, lo in enumerate(edges):
+        shown = cells.count(f"{name}.{lo:g}", len(who[i]))
+        rows.append({"from": lo, "to": edges[i + 1] if i + 1 < len(edges) else None,
+                     "count": counts[i] if shown is not None else None, "learners": shown})
+    return {"values": len(values), "learners": learners,
+            "median": None if few else nearest_rank(values, 50),
+            "p90": None if few else nearest_rank(values, 90), "bins": rows}
+
+
+def latest_per_learner(docs: Iterable[dict[str, Any]], key: str, until_ms: int
+                       ) -> dict[str, dict[str, Any]]:
+    """Each learner's newest document with `key` (a time in ms) before `until_ms`."""
+    out: dict[str, dict[str, Any]] = {}
+    for d in docs:
+        at = d.get(key)
+        if not isinstance(at, int) or at >= until_ms:
+            continue
+        old = out.get(d["user_id"])
+        if old is None or at > old[key]:
+            out[d["user_id"]] = d
+    return out
+
+
+def risk_and_interventions(analyses: list[dict[str, Any]], active: set[str], first_ms: int,
+                           until_ms: int, as_of_ms: int, threshold: float, cells: Suppressor
+                           ) -> dict[str, Any]:
+    """From the stored analyses: the dropout-risk distribution of the period's active learners
+    (each learner's newest analysis before `as_of_ms`, the report's making), how many are at
+    risk (risk above `threshold`) by the risk's source (the model or the rule), and the
+    learners an intervention was raised for in the period [first_ms, until_ms) (an analysis in
+    the period that asked for one)."""
+    latest = {u: d for u, d in latest_per_learner(analyses, "as_of_ms", as_of_ms).items()
+              if u in active}
+    risks = [(float(d["risk"]["score"]), u) for u, d in latest.items()]
+    at_risk: Counter[str] = Counter(str(d["risk"].get("source", "?")) for d in latest.values()
+                                    if d["risk"]["score"] > threshold)
+    raised = {d["user_id"] for d in analyses
+              if first_ms <= d.get("as_of_ms", -1) < until_ms and d["risk"].get("intervention")}
+    return {"analysed": len(latest),
+            "risk": binned("risk", risks, [0.0, 0.2, 0.4, 0.6, 0.8], cells),
+            "at_risk": cells.count("at_risk", sum(at_risk.values())),
+            "at_risk_by_source": {s: cells.count(f"at_risk.{s}", n)
+                                  for s, n in sorted(at_risk.items())},
+            "interventions": cells.count("interventions", len(raised))}
+
+
+def anomalies_by_kind(anomalies: Iterable[dict[str, Any]], first_ms: int, until_ms: int,
+                      cells: Suppressor) -> list[dict[str, Any]]:
+    """Per kind, the learners an anomaly was first raised for in the period and the learners
+    with one open (not resolved) now."""
+    raised: dict[str, set[str]] = defaultdict(set)
+    open_now: dict[str, set[str]] = defaultdict(set)
+    for a in anomalies:
+        kind = str(a.get("kind", "?"))
+        if first_ms <= a.get("first_seen_ms", -1) < until_ms:
+            raised[kind].add(a["user_id"])
+        if a.get("status") != "resolved":
+            open_now[kind].add(a["user_id"])
+    return [{"kind": k, "raised": cells.count(f"anomalies.{k}.raised", len(raised[k])),
+             "open": cells.count(f"anomalies.{k}.open", len(open_now[k]))}
+            for k in sorted(set(raised) | set(open_now))]
+
+
+def segment_moves(current: Iterable[dict[str, Any]], history: Iterable[dict[str, Any]],
+                  since_ms: int, cells: Suppressor) -> dict[str, Any]:
+    """Rule segment sizes now, and the learners whose segment now differs from the one they had
+    at `since_ms` (the previous report), with the moves between segments."""
+    now = {d["user_id"]: d.get("segment") for d in current}
+    before: dict[str, tuple[int, Any]] = {}
+    for h in history:
+        at = h.get("at_ms", 0)
+        if at <= since_ms and (h["user_id"] not in before or at > before[h["user_id"]][0]):
+            before[h["user_id"]] = (at, h.get("new_segment"))
+    moves: Counter[str] = Counter(
+        f"{before[u][1]} -> {seg}" for u, seg in now.items()
+        if u in before and before[u][1] is not None and before[u][1] != seg)
+    sizes: Counter[str] = Counter(str(s) for s in now.values())
+    return {"sizes": {s: cells.count(f"segments.{s}", n) for s, n in sorted(sizes.items())},
+            "moved": cells.count("segments.moved", sum(moves.values())),
+            "moves": {m: cells.count(f"segments.move.{m}", n)
+                      for m, n in sorted(moves.items(), key=lambda mn: (-mn[1], mn[0]))}}
+
+
+def coverage(recommendations: Iterable[dict[str, Any]], catalogue: int) -> dict[str, Any]:
+    """Catalogue coverage: the share of the catalogue's courses in at least one learner's
+    stored recommendations."""
+    courses: set[str] = set()
+    learners = 0
+    for doc in recommendations:
+        learners += 1
+        courses.update(str(i["course_id"]) for i in doc.get("items", []) if "course_id" in i)
+    return {"learners": learners, "courses_recommended": len(courses), "catalogue": catalogue,
+            "coverage": round(len(courses) / catalogue, 4) if catalogue else None}
+
+
+SESSION_MINUTES = [0.0, 5.0, 15.0, 30.0, 60.0, 120.0]
+
+
+def session_lengths(events: Iterable[dict[str, Any]], cells: Suppressor) -> dict[str, Any]:
+    """The learning sessions' lengths in minutes (`duration`, stored in seconds)."""
+    pairs = []
+    for e in events:
+        if e["event_type"] == "learning_session":
+            duration = (e.get("properties") or {}).get("duration")
+            if isinstance(duration, int | float) and duration >= 0:
+                pairs.append((duration / 60, e["user_id"]))
+    return binned("session_minutes", pairs, SESSION_MINUTES, cells)

@@ -16,8 +16,8 @@ from .common import cli_config, echo_json, rich_table, run_app, store_only
 def generate_reports_cmd(
     period: Annotated[str, typer.Option(help="day, week or month.")] = "day",
     date: Annotated[str | None, typer.Option(
-        "--date", help="A day in the period, YYYY-MM-DD (default: yesterday in [reports] "
-        "timezone).")] = None,
+        "--date", help="A day in the period, YYYY-MM-DD (default: the last complete period in "
+        "[reports] timezone: yesterday, last week, last month).")] = None,
     formats: Annotated[str, typer.Option("--format", help="Comma-separated: md, html, csv, "
                                                           "json.")] = "md,html,csv,json",
     out: Annotated[Path | None, typer.Option(help="Directory to write under (default: "

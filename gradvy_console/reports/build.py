@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -22,11 +23,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 
 from ..analytics import reports as r
+from ..analytics.behavior import INTERVENTION_RISK
+from ..analytics.scoring import profile_view
 from ..clock import now_ms
 from ..config import Config
 from ..errors import GradvyError
 from ..private_files import private_dir
 from ..store import DocumentStore
+from .text import markdown, tables
 
 REPORTS = "reports"
 PERIODS = ("day", "week", "month")
@@ -51,9 +55,12 @@ class Report:
         return f"{self.period}-{self.start.isoformat()}"
 
     def headline(self) -> dict[str, Any]:
-        act = self.content["activity"]
-        return {"active_learners": act["active_learners"], "stickiness": act["stickiness"],
-                "events": self.content["events"], "no_data": self.content["no_data"]}
+        """The figures kept in the history and compared with the previous report's."""
+        c = self.content
+        return {"active_learners": c["activity"]["active_learners"],
+                "stickiness": c["activity"]["stickiness"], "events": c["events"],
+                "no_data": c["no_data"], "at_risk": c["engagement"]["at_risk"],
+                "quality_score": c["pipeline"]["quality_score"]}
 
 
 def period_bounds(period: str, day: date) -> tuple[date, date]:
@@ -70,12 +77,12 @@ def period_bounds(period: str, day: date) -> tuple[date, date]:
     raise GradvyError(f"Unknown period {period!r}: give day, week or month.", exit_code=2)
 
 
-def parse_report_date(text: str | None, zone: ZoneInfo, now: int) -> date:
-    """A report's date: ISO (YYYY-MM-DD), default yesterday in the report's zone; never a day
-    still to come."""
+def parse_report_date(text: str | None, zone: ZoneInfo, now: int, period: str = "day") -> date:
+    """A report's date: ISO (YYYY-MM-DD), never a day still to come. By default the last
+    complete period in the report's zone: yesterday, last week (Monday to Sunday), last month."""
     today = datetime.fromtimestamp(now / 1000, tz=zone).date()
     if text is None:
-        return today - timedelta(days=1)
+        return period_bounds(period, today)[0] - timedelta(days=1)
     try:
         day = date.fromisoformat(text)
     except ValueError:
@@ -98,9 +105,20 @@ def _midnight_ms(day: date, zone: ZoneInfo) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=zone).timestamp() * 1000)
 
 
-def compute(config: Config, store: DocumentStore, period: str, day: date) -> Report:
+def previous_report(store: DocumentStore, period: str, start: date) -> dict[str, Any] | None:
+    """The newest kept report of the same period that began before `start`."""
+    earlier = [d for d in store.get_documents(REPORTS)
+               if d.get("period") == period and d.get("start", "") < start.isoformat()]
+    return max(earlier, key=lambda d: (d["start"], d["generated_ms"])) if earlier else None
+
+
+def compute(config: Config, store: DocumentStore, period: str, day: date,
+            progress: Callable[[str], None] | None = None) -> Report:
     """The report's figures, from the stored events of the period (and the 30 days before it,
-    for monthly actives, and the cohort weeks before it, for retention)."""
+    for monthly actives, and the cohort weeks before it, for retention), the learners' profiles
+    and the stored analyses, anomalies, segments, recommendations and pipeline records.
+    `progress` is told each step's name as it starts."""
+    step = progress or (lambda name: None)
     started = time.monotonic()
     zone = zone_of(config)
     start, end = period_bounds(period, day)
@@ -113,6 +131,7 @@ def compute(config: Config, store: DocumentStore, period: str, day: date) -> Rep
     days_active: dict[str, set[date]] = defaultdict(set)
     in_period: list[dict[str, Any]] = []
     slot_day: dict[int, date] = {}
+    step("events")
     for batch in store.iter_events(since_ms=since):
         for e in batch:
             ts = e["ts"]
@@ -125,139 +144,105 @@ def compute(config: Config, store: DocumentStore, period: str, day: date) -> Rep
             days_active[e["user_id"]].add(d)
             if ts >= first_ms and ts < upto:
                 in_period.append(e)
-    # A learner seen before the loaded history is not new: their profile says when they began.
+    step("learners")
+    active = {e["user_id"] for e in in_period}
+    engagement: list[tuple[float, str]] = []
+    velocity: list[tuple[float, str]] = []
     for user in store.iter_users():
-        first = (user.get("acc") or {}).get("first")
-        if first is not None and first < since and user["user_id"] in days_active:
-            days_active[user["user_id"]].add(history_from - timedelta(days=1))
-    active = r.activity(days_active, start, end, cells)
+        uid, acc = user["user_id"], user.get("acc") or {}
+        # A learner seen before the loaded history is not new: their profile says when they
+        # began.
+        first = acc.get("first")
+        if first is not None and first < since and uid in days_active:
+            days_active[uid].add(history_from - timedelta(days=1))
+        if uid in active and acc.get("last") is not None:
+            view = profile_view(acc, config.scoring, upto - 1)
+            engagement.append((float(view["engagement_score"]), uid))
+            velocity.append((float(view["learning_velocity"]), uid))
+    step("figures")
+    previous = previous_report(store, period, start)
     content = {
         "period": period, "start": start.isoformat(), "end": end.isoformat(),
         "timezone": zone.key, "min_cell_size": min_cell, "events": len(in_period),
         "no_data": not in_period,
-        "activity": active,
+        "activity": r.activity(days_active, start, end, cells),
         "events_per_type": r.events_per_type(in_period, zone),
         "retention": r.retention(days_active, end, COHORT_WEEKS, cells),
         "funnels": r.funnels(in_period, cells),
         "quizzes": r.quizzes(in_period, cells),
         "searches": r.searches(in_period, min_cell),
-        "pipeline": _pipeline(store),
-        "health": r.queue_health(store.task_runs(limit=200_000, since_ms=first_ms),
-                                 store.alerts(limit=10_000), first_ms, upto),
+        "sessions": r.session_lengths(in_period, cells),
     }
+    del in_period
+    step("insights")
+    content["engagement"] = {
+        "engagement": r.binned("engagement", engagement, [0.0, 0.2, 0.4, 0.6, 0.8], cells),
+        "velocity": r.binned("velocity", velocity, VELOCITY_EDGES, cells),
+        **r.risk_and_interventions(store.get_documents("user_analysis"), active, first_ms,
+                                   upto, now_ms() + 1, INTERVENTION_RISK, cells),
+        "anomalies": r.anomalies_by_kind(store.get_documents("anomalies"), first_ms, upto,
+                                         cells),
+        "segments": r.segment_moves(store.get_documents("segments"),
+                                    store.get_documents("segment_history"),
+                                    previous["generated_ms"] if previous else first_ms, cells),
+        "segments_since": previous["start"] if previous else None,
+    }
+    content["recommendations"] = _recommendations(store)
+    step("pipeline")
+    content["pipeline"] = _pipeline(store, first_ms, upto)
+    content["health"] = r.queue_health(store.task_runs(limit=200_000, since_ms=first_ms),
+                                       store.alerts(limit=10_000), first_ms, upto)
+    content["previous"] = None if previous is None else {
+        "start": previous["start"], "end": previous["end"], "headline": previous["headline"]}
     content["suppressed"] = sorted(set(cells.suppressed))
     return Report(period, start, end, zone.key, now_ms(), content,
                   seconds=round(time.monotonic() - started, 3))
 
 
-def _pipeline(store: DocumentStore) -> dict[str, Any]:
+VELOCITY_EDGES = [0.0, 0.01, 0.02, 0.05, 0.1]
+
+
+def _recommendations(store: DocumentStore) -> dict[str, Any]:
+    """The latest offline evaluation (when one was run) and the catalogue's coverage."""
+    evaluations = store.get_documents("evaluations")
+    latest = max(evaluations, key=lambda d: d["at_ms"]) if evaluations else None
+    evaluation = None
+    if latest is not None:
+        recs, anomalies, drop = (latest.get("recommendations", {}), latest.get("anomalies", {}),
+                                 latest.get("dropout", {}))
+        evaluation = {"at_ms": latest["at_ms"], "users": latest.get("users"),
+                      "ndcg": recs.get("model", {}).get("ndcg"),
+                      "popular_ndcg": recs.get("popular", {}).get("ndcg"),
+                      "ndcg_vs_popular": recs.get("ndcg_vs_popular"),
+                      "anomaly_precision": anomalies.get("precision"),
+                      "anomaly_recall": anomalies.get("recall"),
+                      "dropout_auc": drop.get("auc"),
+                      "rule_baseline_auc": drop.get("rule_baseline_auc")}
+    return {"evaluation": evaluation,
+            **r.coverage(store.get_documents("recommendations"),
+                         len(store.get_documents("courses")))}
+
+
+def _pipeline(store: DocumentStore, first_ms: int, until_ms: int) -> dict[str, Any]:
     counters = store.counters()
+    from ..privacy import latest_audit
     from ..quality import latest_assessment
 
     quality = latest_assessment(store)
+    audit = latest_audit(store)
+    restarts = sum(1 for a in store.actions(limit=100_000)
+                   if a.get("action") == "restart_queue"
+                   and first_ms <= a.get("started_ms", -1) < until_ms)
     return {"processed": counters.get("processed", 0),
             "dead_lettered": counters.get("dead_lettered", 0),
             "dead_lettered_by_reason": {k.split(":", 1)[1]: v for k, v in sorted(counters.items())
                                         if k.startswith("rejected:")},
             "duplicates": counters.get("duplicates", 0),
             "no_consent": counters.get("no_consent", 0),
-            "quality_score": quality.get("score") if quality else None}
-
-
-# --- rendering -------------------------------------------------------------------------------
-def _cell(value: Any) -> str:
-    if value is None:
-        return "<10"
-    if isinstance(value, float):
-        return f"{value:.1%}" if value <= 1 else f"{value:,.2f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
-def _md_table(columns: list[str], rows: list[list[Any]]) -> str:
-    if not rows:
-        return "no data\n"
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
-def tables(report: Report) -> dict[str, tuple[list[str], list[list[Any]]]]:
-    """Every table of the report: name -> (columns, rows). The CSV files and the Markdown."""
-    c = report.content
-    act = c["activity"]["days"]
-    out: dict[str, tuple[list[str], list[list[Any]]]] = {
-        "activity": (["day", "dau", "wau", "mau", "new", "returning", "resurrecting",
-                      "dormant"], [[d[k] for k in ("day", "dau", "wau", "mau", "new",
-                                                   "returning", "resurrecting", "dormant")]
-                                   for d in act]),
-    }
-    types = c["events_per_type"]
-    days = sorted({d for per in types.values() for d in per})
-    out["events_per_type"] = (["day", *types], [[d, *(types[t].get(d, 0) for t in types)]
-                                                for d in days])
-    weeks = max((len(row["weeks"]) for row in c["retention"]), default=0)
-    out["retention"] = (["cohort", "size", *(f"week {k}" for k in range(weeks))],
-                        [[row["cohort"], row["size"], *row["weeks"],
-                          *([""] * (weeks - len(row["weeks"])))] for row in c["retention"]])
-    steps = ["view", "enroll", "start", "complete", "enroll_rate", "start_rate",
-             "complete_rate"]
-    out["funnel_categories"] = (["category", *steps], [[f["category"], *(f[s] for s in steps)]
-                                                       for f in c["funnels"]["categories"]])
-    out["funnel_top_courses"] = (["course", *steps], [[f["course"], *(f[s] for s in steps)]
-                                                      for f in c["funnels"]["top_courses"]])
-    out["quizzes"] = (["category", "learners", "attempts", "mean score ratio"],
-                      [[q["category"], q["learners"], q["attempts"], q["mean_score_ratio"]]
-                       for q in c["quizzes"]])
-    out["top_queries"] = (["query", "learners"], [[q["query"], q["learners"]]
-                                                  for q in c["searches"]["top_queries"]])
-    out["queues"] = (["queue", "task runs", "failed", "wait p95 (s)"],
-                     [[q, v["runs"], v["failed"], "-" if v["wait_p95_s"] is None
-                       else f"{v['wait_p95_s']:.3f}"]
-                      for q, v in c["health"]["queues"].items()])
-    return out
-
-
-def markdown(report: Report) -> str:
-    c = report.content
-    act = c["activity"]
-    title = {"day": "Daily", "week": "Weekly", "month": "Monthly"}[report.period]
-    span = report.start.isoformat() if report.start == report.end else \
-        f"{report.start.isoformat()} to {report.end.isoformat()}"
-    parts = [f"# {title} analytics report: {span}\n",
-             f"Time zone {report.zone}; cells about fewer than {c['min_cell_size']} learners are "
-             "shown as `<10`. Generated "
-             f"{datetime.fromtimestamp(report.generated_ms / 1000).astimezone().isoformat()}.\n"]
-    if c["no_data"]:
-        parts.append("No data: no event was stored for this period.\n")
-    stick = "no data" if act["stickiness"] is None else f"{act['stickiness']:.1%}"
-    parts.append(f"**{act['active_learners']:,} active learners, {c['events']:,} events; "
-                 f"stickiness (mean DAU / MAU) {stick}.**\n")
-    search = c["searches"]
-    share = "no data" if search["no_result_share"] is None else f"{search['no_result_share']:.1%}"
-    parts.append(f"Searches: {search['searches']:,}, with no result: {share}.\n")
-    titles = {"activity": "Activity", "events_per_type": "Events per type per day",
-              "retention": "Retention: weekly cohorts, the share active each week after",
-              "funnel_categories": "Funnel by category (view, enrol, start, complete)",
-              "funnel_top_courses": "Funnel of the top courses", "quizzes": "Quizzes",
-              "top_queries": f"Top searches (by at least {c['min_cell_size']} learners)",
-              "queues": "Queues in the period: task runs, failures, wait p95"}
-    for name, (columns, rows) in tables(report).items():
-        parts.append(f"## {titles[name]}\n\n{_md_table(columns, rows)}")
-    p = c["pipeline"]
-    reasons = ", ".join(f"{k} {v:,}" for k, v in p["dead_lettered_by_reason"].items()) or "none"
-    quality = "not assessed" if p["quality_score"] is None else f"{p['quality_score']}/100"
-    raised = ", ".join(f"{k} {v:,}" for k, v in c["health"]["alerts_raised"].items()) or "none"
-    parts.append(f"Alerts raised in the period: {raised}.\n")
-    parts.append("## Pipeline health (since the start)\n\n"
-                 f"Processed {p['processed']:,}; dead-lettered {p['dead_lettered']:,} "
-                 f"({reasons}); duplicates {p['duplicates']:,}; without consent "
-                 f"{p['no_consent']:,}; data quality {quality}.\n")
-    if c["suppressed"]:
-        parts.append(f"{len(c['suppressed'])} cells were suppressed (fewer than "
-                     f"{c['min_cell_size']} learners).\n")
-    return "\n".join(parts)
+            "operator_restarts": restarts,
+            "quality_score": quality.get("score") if quality else None,
+            "privacy_audit": None if audit is None else {"status": audit["status"],
+                                                         "at_ms": audit["at_ms"]}}
 
 
 def write(report: Report, out_dir: Path, formats: list[str]) -> list[str]:
@@ -317,7 +302,7 @@ def generate(config: Config, store: DocumentStore, period: str, day_text: str | 
         raise GradvyError(f"Unknown format {unknown[0]!r}: give md, html, csv or json.",
                           exit_code=2)
     zone = zone_of(config)
-    day = parse_report_date(day_text, zone, now_ms())
+    day = parse_report_date(day_text, zone, now_ms(), period)
     report = compute(config, store, period, day)
     report.files = write(report, out_dir or config.data_dir / "reports", chosen)
     store.put_documents(REPORTS, [{"_id": report.key, "period": period,

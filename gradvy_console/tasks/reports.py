@@ -23,7 +23,7 @@ def report_now(period: str, day: str | None = None, formats: list[str] | None = 
 @task("reports")
 def generate_analytics_reports(period: str = "day", day: str | None = None,
                                formats: list[str] | None = None) -> dict[str, Any]:
-    """One report (Markdown, CSV and JSON under DATA_DIR/reports), kept in the history."""
+    """One report (Markdown, HTML, CSV and JSON under DATA_DIR/reports), kept in the history."""
     return report_now(period, day, formats)
 
 
