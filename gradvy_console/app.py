@@ -39,6 +39,7 @@ from .screens.list_base import ListScreen
 from .screens.modals import QuitModal, SimulateModal
 from .screens.privacy import PrivacyScreen
 from .screens.quality import QualityScreen
+from .screens.reports import ReportsScreen
 from .screens.schedule import ScheduleScreen
 from .screens.tasks import TasksScreen
 from .screens.users import UsersScreen
@@ -59,6 +60,8 @@ class Source(Protocol):
     def insights(self) -> dict[str, Any]: ...
     def privacy(self) -> dict[str, Any]: ...
     def quality(self) -> dict[str, Any]: ...
+    def reports(self) -> list[dict[str, Any]]: ...
+    def report_text(self, doc: dict[str, Any]) -> dict[str, Any]: ...
     def cleanup_preview(self) -> dict[str, Any]: ...
 
 
@@ -70,7 +73,7 @@ class Operator(Protocol):
 SCREENS_BY_MODE = {"dashboard": "Dashboard", "tasks": "Tasks", "dead_letters": "Dead letters",
                    "schedule": "Schedule", "alerts": "Alerts", "users": "Users",
                    "action_log": "Action log", "insights": "Insights", "privacy": "Privacy",
-                   "quality": "Quality"}
+                   "quality": "Quality", "reports": "Reports"}
 
 
 class GradvyConsole(App[None]):
@@ -80,7 +83,7 @@ class GradvyConsole(App[None]):
         "dashboard": DashboardScreen, "tasks": TasksScreen, "dead_letters": DeadLettersScreen,
         "schedule": ScheduleScreen, "alerts": AlertsScreen, "users": UsersScreen,
         "action_log": ActionLogScreen, "insights": InsightsScreen, "privacy": PrivacyScreen,
-        "quality": QualityScreen,
+        "quality": QualityScreen, "reports": ReportsScreen,
     }
     DEFAULT_MODE = "dashboard"
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = (
@@ -96,6 +99,7 @@ class GradvyConsole(App[None]):
         Binding("8", "show('insights')", "Insights", id="screen.insights"),
         Binding("9", "show('privacy')", "Privacy", id="screen.privacy"),
         Binding("0", "show('quality')", "Quality", id="screen.quality"),
+        Binding("R", "show('reports')", "Reports", id="screen.reports"),
         Binding("s", "simulate", "Simulate", id="action.simulate"),
         Binding("p", "operate('process')", "Process", id="action.process"),
         Binding("x", "operate('self_test')", "Self-test", id="action.self_test"),
@@ -342,6 +346,8 @@ class GradvyConsole(App[None]):
                        "evaluate"):
             out.append((ACTIONS[action].title, ACTIONS[action].help,
                         partial(self.start_action, action, ACTIONS[action].title, {})))
+        out.append(("Generate a report…", ACTIONS["generate_report"].help,
+                    self.ask_report))
         out.append(("Acknowledge an alert…", "Opens the alerts screen",
                     partial(self.action_show, "alerts")))
         out.append(("Retry a failed task…", "Opens the tasks screen",
@@ -363,6 +369,18 @@ class GradvyConsole(App[None]):
                                   {"queue": queue, "workers": workers})
 
         self.push_screen(NumberModal(f"Workers for the {queue} consumer", 1, 64), chosen)
+
+    def ask_report(self) -> None:
+        """Ask for a period and a day, then generate that report."""
+        from .screens.modals import ReportModal
+
+        def chosen(values: dict[str, str] | None) -> None:
+            if values:
+                what = f"{values['period']} report" + (f" of {values['date']}"
+                                                      if values["date"] else "")
+                self.start_action("generate_report", f"Generate the {what}", values)
+
+        self.push_screen(ReportModal(), chosen)
 
     def _start_pool(self) -> None:
         self.want_pool = True

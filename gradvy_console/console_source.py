@@ -13,6 +13,7 @@ from __future__ import annotations
 import socket
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .config import QUEUES, Config
@@ -341,6 +342,30 @@ class PipelineSource:
         schema += [{"name": f"{c['event_type']}.{c['key']}", "change": f"{c['usual']} + other",
                     "count": c["other"]} for c in q.type_changes(state)]
         return {"latest": latest, "volume": volume, "dead_letters": dead, "schema": schema}
+
+    def reports(self) -> list[dict[str, Any]]:
+        """The reports kept in the history, newest first."""
+        from .reports import report_history
+
+        store, _live = self._engine()
+        return report_history(store)[:200]
+
+    def report_text(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """A kept report's Markdown and JSON figures, read from its files (None where a file
+        was not written or is gone)."""
+        import orjson
+
+        out: dict[str, Any] = {"markdown": None, "content": None}
+        for name in doc.get("files", []):
+            path = Path(name)
+            try:
+                if path.name == "report.md":
+                    out["markdown"] = path.read_text()
+                elif path.name == "report.json":
+                    out["content"] = orjson.loads(path.read_bytes())
+            except (OSError, ValueError):
+                continue
+        return out
 
     def cleanup_preview(self) -> dict[str, Any]:
         """What a retention cleanup would remove now (a dry run)."""

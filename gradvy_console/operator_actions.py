@@ -59,6 +59,8 @@ ACTIONS: dict[str, ActionSpec] = {a.action: a for a in (
     ActionSpec("run_audit", "Run the privacy audit", "Every privacy check, with evidence"),
     ActionSpec("assess_quality", "Assess data quality",
                "Volume, freshness, schema drift, timeliness, references; a score"),
+    ActionSpec("generate_report", "Generate a report",
+               "A day's, week's or month's analytics report: files and history"),
     ActionSpec("forget", "Forget a learner", "Erase everywhere, verify, suppress (Art. 17)"),
     ActionSpec("export_user", "Export a learner's data", "One JSON document (Art. 15, 20)"),
     ActionSpec("cleanup", "Retention cleanup", "Delete what is past its retention"),
@@ -346,6 +348,17 @@ class Operator:
         detail = f" ({', '.join(worst)})" if report["status"] != "pass" else ""
         return (f"Data quality: score {report['score']}/100, {report['status']}{detail} in "
                 f"{report['seconds']:.1f} s.")
+
+    def _do_generate_report(self, params: dict[str, Any], progress: Progress) -> str:
+        from .reports import generate
+
+        store, _live, _ing = self._engine()
+        report = generate(self.config, store, str(params.get("period", "day")),
+                          params.get("date") or None, progress=progress)
+        head = report.headline()
+        return (f"{report.period.capitalize()} report {report.start} to {report.end}: "
+                f"{head['active_learners']:,} active learners, {head['events']:,} events, "
+                f"{len(report.files)} files ({report.seconds:.1f} s).")
 
     def _do_forget(self, params: dict[str, Any], progress: Progress) -> str:
         from .pipeline import forget

@@ -221,6 +221,37 @@ class FakeSource:
                            {"name": "form_submit.page_url", "change": "string + other",
                             "count": 70}]}
 
+    def reports(self) -> list[dict[str, Any]]:
+        head = {"active_learners": 1343, "events": 12681, "stickiness": 0.448, "at_risk": 57,
+                "quality_score": 71, "no_data": False}
+        return [{"_id": "week-2026-11-09", "period": "week", "start": "2026-11-09",
+                 "end": "2026-11-15", "generated_ms": NOW - 3 * 3_600_000, "headline": head,
+                 "files": ["/reports/week/2026-11-09/report.md"]},
+                {"_id": "day-2026-11-16", "period": "day", "start": "2026-11-16",
+                 "end": "2026-11-16", "generated_ms": NOW - 2 * 86_400_000,
+                 "headline": {**head, "active_learners": 734, "events": 2004, "at_risk": None},
+                 "files": []}]
+
+    def report_text(self, doc: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("report_text", doc["_id"]))
+        if not doc["files"]:
+            return {"markdown": None, "content": None}
+        days = [f"2026-11-{d:02d}" for d in range(9, 16)]
+        content = {
+            "activity": {"last_30_days": [{"day": f"d{i}", "dau": 700 + (i * 37) % 90}
+                                          for i in range(30)]},
+            "events_per_type": {"course_interaction": {d: 500 + 10 * i
+                                                       for i, d in enumerate(days)},
+                                "link_click": {d: (90 if i < 5 else 0)
+                                               for i, d in enumerate(days)}},
+            "retention": [{"cohort": "2026-10-26", "size": 111, "weeks": [1.0, 0.865, 0.919]},
+                          {"cohort": "2026-11-02", "size": 48, "weeks": [1.0, 0.917]},
+                          {"cohort": "2026-11-09", "size": None, "weeks": [None]}]}
+        markdown = ("# Weekly analytics report: 2026-11-09 to 2026-11-15\n\n"
+                    "1,343 active learners and 12,681 events; stickiness 44.8%.\n\n"
+                    "## Activity\n\n| day | dau |\n|---|---|\n| 2026-11-09 | 770 |\n")
+        return {"markdown": markdown, "content": content}
+
     def cleanup_preview(self) -> dict[str, Any]:
         return {"collections": [{"collection": "dead_letters", "expired": 310}],
                 "files_removed": {}}

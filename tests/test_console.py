@@ -22,6 +22,7 @@ from gradvy_console.screens.insights import InsightsScreen
 from gradvy_console.screens.modals import QuitModal
 from gradvy_console.screens.privacy import PrivacyScreen
 from gradvy_console.screens.quality import QualityScreen, spark
+from gradvy_console.screens.reports import ReportsScreen
 from gradvy_console.screens.schedule import ScheduleScreen
 from gradvy_console.screens.tasks import TasksScreen
 from gradvy_console.screens.users import UsersScreen
@@ -440,7 +441,8 @@ def test_every_binding_id_is_known_to_the_config() -> None:
 
     ids = set()
     for cls in (GradvyConsole, DashboardScreen, TasksScreen, DeadLettersScreen, ScheduleScreen,
-                AlertsScreen, UsersScreen, InsightsScreen, PrivacyScreen, QualityScreen):
+                AlertsScreen, UsersScreen, InsightsScreen, PrivacyScreen, QualityScreen,
+                ReportsScreen):
         for binding in cls.BINDINGS:
             if isinstance(binding, Binding) and binding.id:
                 ids.add(binding.id)
@@ -495,3 +497,32 @@ def test_sparklines_scale_to_their_top() -> None:
     assert spark([0, 4, 8]) == " ▄█"
     assert spark([0, 0]) == "  "
     assert spark([2, 4], top=8) == "▂▄"
+
+
+def test_reports_screen_reads_the_highlighted_report_and_generates_one() -> None:
+    operator = FakeOperator()
+    app = make_fake_app(operator=operator)
+
+    async def script(pilot: Pilot[Any]) -> None:
+        from textual.widgets import Markdown
+
+        await pilot.press("R")
+        await shows(pilot, ReportsScreen, rows=2)
+        screen = app.screen
+        charts = screen.query_one("#report-charts", Static)
+        await until(pilot, lambda: "active, 30 days" in text_of(charts))
+        shown = text_of(charts)
+        assert "link_click" in shown and "2026-10-26" in shown and "86%" in shown
+        assert "Weekly analytics report" in screen.query_one("#report-text", Markdown).source
+        # The day report's files are gone: said, not drawn.
+        await pilot.press("down")
+        await until(pilot, lambda: "not written or is gone" in text_of(charts))
+        # Generate: a period that is not one is refused in the dialog; a good one runs.
+        await pilot.press("g")
+        await pilot.press(*"year", "enter")
+        assert not any(a == "generate_report" for a, _p in operator.performed)
+        await pilot.press(*["backspace"] * 4, *"week", "tab", *"2026-11-10", "enter")
+        await performed(pilot, operator, "generate_report",
+                        {"period": "week", "date": "2026-11-10"})
+
+    drive(app, script)

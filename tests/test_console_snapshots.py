@@ -17,7 +17,8 @@ SIZES = [(80, 24), (160, 48)]
 SCREENS = {"dashboard": (), "tasks": ("2",), "dead_letters": ("3",), "schedule": ("4",),
            "alerts": ("5",), "users": ("6", "u", "1", "enter"), "action_log": ("7",),
            "insights": ("8",), "help": ("question_mark",), "simulate_dialog": ("s",),
-           "privacy": ("9",), "forget_dialog": ("9", "f"), "quality": ("0",)}
+           "privacy": ("9",), "forget_dialog": ("9", "f"), "quality": ("0",),
+           "reports": ("R",), "report_dialog": ("R", "g")}
 
 
 async def settle(pilot: Pilot[Any]) -> None:

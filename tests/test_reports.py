@@ -406,3 +406,46 @@ def test_the_default_date_is_the_last_complete_period() -> None:
         date(2026, 11, 23), date(2026, 11, 29))
     assert period_bounds("month", parse_report_date(None, UTC, wednesday, "month")) == (
         date(2026, 11, 1), date(2026, 11, 30))
+
+
+# --- through the reports queue, and from the console's operator --------------------------------
+def test_the_task_runs_on_the_reports_queue_and_the_history_keeps_it(tmp_path: Path) -> None:
+    import json
+
+    from helpers import Worker, run_python
+
+    env = env_for(tmp_path / "data")
+    worker = Worker("reports", env, tmp_path, "--workers", "1")
+    try:
+        worker.wait_ready()
+        out = run_python("""
+            import json
+            from gradvy_console.tasks.reports import generate_analytics_reports
+            handle = generate_analytics_reports.delay("week", "2026-11-10", ["md", "json"])
+            print(json.dumps(handle.get(timeout=60)))
+        """, env, tmp_path)
+        assert out.returncode == 0, out.stderr
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        worker.stop()
+    assert result["start"] == "2026-11-09" and result["headline"]["no_data"]
+    assert sorted(Path(f).name for f in result["files"]) == ["report.json", "report.md"]
+    history = json.loads(gradvy(["run", "reports", "--json"], env, tmp_path).stdout)
+    assert [d["_id"] for d in history] == ["week-2026-11-09"]
+
+
+def test_the_console_s_action_generates_and_is_logged(tmp_path: Path) -> None:
+    from gradvy_console.config import load_config
+    from gradvy_console.operator_actions import Operator
+
+    config = load_config(env={"GRADVY_DATA_DIR": str(tmp_path / "data")})
+    operator = Operator(config)
+    done = operator.perform("generate_report", {"period": "month", "date": "2026-10-03"})
+    assert done.ok and done.message.startswith("Month report 2026-10-01 to 2026-10-31: 0 active")
+    bad = operator.perform("generate_report", {"period": "year"})
+    assert not bad.ok and "Unknown period 'year'" in bad.message
+    from gradvy_console import runtime
+
+    log = runtime.store().actions()
+    assert [(a["action"], a["ok"]) for a in log[:2]] == [("generate_report", False),
+                                                         ("generate_report", True)]

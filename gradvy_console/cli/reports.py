@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from .common import cli_config, echo_json, rich_table, run_app, store_only
+from .common import cli_config, echo_json, progress_bar, rich_table, run_app, store_only
 
 
 @run_app.command("generate-reports")
@@ -32,7 +32,8 @@ def generate_reports_cmd(
     config = cli_config()
     store = store_only(config)
     chosen = [f.strip() for f in formats.split(",") if f.strip()]
-    report = generate(config, store, period, date, chosen, out)
+    with progress_bar(f"{period} report", not json_out) as progress:
+        report = generate(config, store, period, date, chosen, out, progress)
     if json_out:
         echo_json({"period": report.period, "start": report.start.isoformat(),
                    "end": report.end.isoformat(), "files": report.files,

@@ -217,6 +217,7 @@ CONSOLE_KEYS: dict[str, str] = {
     "screen.privacy": "9", "privacy.audit": "a", "privacy.forget": "f",
     "privacy.export": "e", "privacy.cleanup": "c",
     "screen.quality": "0", "quality.assess": "a",
+    "screen.reports": "R", "reports.generate": "g",
 }
 
 

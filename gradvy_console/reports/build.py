@@ -112,13 +112,19 @@ def previous_report(store: DocumentStore, period: str, start: date) -> dict[str,
     return max(earlier, key=lambda d: (d["start"], d["generated_ms"])) if earlier else None
 
 
+STEPS = ("events", "learners", "figures", "insights", "pipeline", "files")
+
+
 def compute(config: Config, store: DocumentStore, period: str, day: date,
-            progress: Callable[[str], None] | None = None) -> Report:
+            progress: Callable[[int, int], None] | None = None) -> Report:
     """The report's figures, from the stored events of the period (and the 30 days before it,
     for monthly actives, and the cohort weeks before it, for retention), the learners' profiles
     and the stored analyses, anomalies, segments, recommendations and pipeline records.
-    `progress` is told each step's name as it starts."""
-    step = progress or (lambda name: None)
+    `progress(done, total)` is told as each of the STEPS starts."""
+    told = progress or (lambda done, total: None)
+
+    def step(name: str) -> None:
+        told(STEPS.index(name), len(STEPS))
     started = time.monotonic()
     zone = zone_of(config)
     start, end = period_bounds(period, day)
@@ -245,6 +251,15 @@ def _pipeline(store: DocumentStore, first_ms: int, until_ms: int) -> dict[str, A
                                                          "at_ms": audit["at_ms"]}}
 
 
+def _writable(folder: Path) -> None:
+    try:
+        private_dir(folder)
+        os.rmdir(tempfile.mkdtemp(prefix=".report-", dir=folder))
+    except OSError as exc:
+        raise GradvyError(f"Cannot write reports under {folder.parent}: {exc.strerror}.",
+                          exit_code=2) from None
+
+
 def write(report: Report, out_dir: Path, formats: list[str]) -> list[str]:
     """The report's files in `out_dir/<period>/<start>/`, all at once: written in a temporary
     directory beside it and renamed over the old one."""
@@ -292,8 +307,9 @@ def write(report: Report, out_dir: Path, formats: list[str]) -> list[str]:
 
 
 def generate(config: Config, store: DocumentStore, period: str, day_text: str | None = None,
-             formats: list[str] | None = None, out_dir: Path | None = None) -> Report:
-    """Compute, write and keep one report."""
+             formats: list[str] | None = None, out_dir: Path | None = None,
+             progress: Callable[[int, int], None] | None = None) -> Report:
+    """Compute, write and keep one report; `progress(done, total)` as its steps start."""
     if period not in PERIODS:
         raise GradvyError(f"Unknown period {period!r}: give day, week or month.", exit_code=2)
     chosen = list(formats or FORMATS)
@@ -303,14 +319,22 @@ def generate(config: Config, store: DocumentStore, period: str, day_text: str | 
                           exit_code=2)
     zone = zone_of(config)
     day = parse_report_date(day_text, zone, now_ms(), period)
-    report = compute(config, store, period, day)
-    report.files = write(report, out_dir or config.data_dir / "reports", chosen)
+    started = time.monotonic()
+    out = out_dir or config.data_dir / "reports"
+    _writable(out / period)             # before the work, not after it
+    report = compute(config, store, period, day, progress)
+    if progress:
+        progress(STEPS.index("files"), len(STEPS))
+    report.files = write(report, out, chosen)
+    report.seconds = round(time.monotonic() - started, 3)
     store.put_documents(REPORTS, [{"_id": report.key, "period": period,
                                    "start": report.start.isoformat(),
                                    "end": report.end.isoformat(),
                                    "generated_ms": report.generated_ms,
                                    "headline": report.headline(), "files": report.files,
                                    "seconds": report.seconds}])
+    if progress:
+        progress(len(STEPS), len(STEPS))
     return report
 
 

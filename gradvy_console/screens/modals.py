@@ -1,4 +1,5 @@
-"""Small dialogs: confirm, a number, the simulation parameters, quitting with a pool."""
+"""Small dialogs: confirm, a number, the simulation parameters, a report's period and date,
+quitting with a pool."""
 
 from __future__ import annotations
 
@@ -100,6 +101,52 @@ class SimulateModal(ModalScreen[dict[str, int] | None]):
                 return
             values[key] = value
         self.dismiss(values)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ReportModal(ModalScreen[dict[str, str] | None]):
+    """A report's period (day, week or month) and a day in it (empty: the last complete
+    period)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    PERIODS = ("day", "week", "month")
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Generate a report - Tab moves, Enter starts, Esc cancels",
+                        classes="title")
+            with Horizontal(classes="field"):
+                yield Label("Period:", classes="field-label")
+                yield Input("day", placeholder="day, week or month", id="period")
+            with Horizontal(classes="field"):
+                yield Label("A day in it:", classes="field-label")
+                yield Input("", placeholder="YYYY-MM-DD; empty: the last complete one",
+                            id="date")
+            yield Label("", id="error", classes="error")
+
+    def __init__(self) -> None:
+        super().__init__(classes="dialog-screen")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        from datetime import date
+
+        period = self.query_one("#period", Input).value.strip().lower()
+        day = self.query_one("#date", Input).value.strip()
+        if period not in self.PERIODS:
+            self.query_one("#error", Label).update("The period is day, week or month.")
+            self.query_one("#period", Input).focus()
+            return
+        try:
+            if day and date.fromisoformat(day) > date.today():
+                raise ValueError
+        except ValueError:
+            self.query_one("#error", Label).update(
+                "The day is YYYY-MM-DD, not in the future (or empty for the last one).")
+            self.query_one("#date", Input).focus()
+            return
+        self.dismiss({"period": period, "date": day})
 
     def action_cancel(self) -> None:
         self.dismiss(None)
