@@ -8,10 +8,7 @@ worker and passes a `progress(done, total)` callback.
 
 from __future__ import annotations
 
-import getpass
-import socket
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -66,18 +63,6 @@ ACTIONS: dict[str, ActionSpec] = {a.action: a for a in (
     ActionSpec("cleanup", "Retention cleanup", "Delete what is past its retention"),
 )}
 
-# Actions about one learner: the action log keeps their subject key, never the id.
-_ABOUT_A_LEARNER = ("forget", "export_user")
-
-
-def _who() -> str:
-    try:
-        user = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name (e.g. a container): still log the host
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
-
-
 def _queue(params: dict[str, Any]) -> str:
     queue = str(params.get("queue", ""))
     if queue not in QUEUES:
@@ -90,7 +75,9 @@ class Operator:
     def __init__(self, config: Config, config_path: str | None = None) -> None:
         self.config = config
         self.config_path = config_path
-        self.who = _who()
+        from .pipeline.actions import who
+
+        self.who = who()
 
     def _engine(self) -> tuple[Any, Any, Any]:
         from . import runtime
@@ -103,14 +90,12 @@ class Operator:
                 progress: Progress | None = None) -> Outcome:
         """Run one action; never raises for an operator mistake or a backend outage: the
         outcome says what happened, and the action log keeps it."""
+        from .pipeline.actions import ActionRecord
+
         params = dict(params or {})
         progress = progress or (lambda done, total: None)
-        started = int(time.time() * 1000)
-        entry = {"action_id": f"{started:013d}-{uuid.uuid4().hex[:8]}", "who": self.who,
-                 "action": action, "params": self._loggable(action, params),
-                 "started_ms": started, "ended_ms": None,
-                 "outcome": "running", "ok": None}
-        self._log(entry)
+        record = ActionRecord(self.config, lambda: self._engine()[0], action, params,
+                              via="console", actor=self.who)
         try:
             run = getattr(self, f"_do_{action}", None)
             if run is None:
@@ -120,28 +105,8 @@ class Operator:
             outcome = Outcome(False, str(exc))
         except Exception as exc:  # noqa: BLE001 - shown to the operator, never a crash
             outcome = Outcome(False, f"{type(exc).__name__}: {exc}")
-        self._log({**entry, "ended_ms": int(time.time() * 1000), "outcome": outcome.message,
-                   "ok": outcome.ok})
+        record.finish(outcome.ok, outcome.message)
         return outcome
-
-    def _loggable(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
-        if action not in _ABOUT_A_LEARNER or not params.get("user_id"):
-            return params
-        from .privacy import subject_of
-
-        try:
-            subject = subject_of(self.config, str(params["user_id"]))
-        except GradvyError:
-            subject = "unknown"
-        return {**{k: v for k, v in params.items() if k not in ("user_id", "reason")},
-                "subject": subject}
-
-    def _log(self, entry: dict[str, Any]) -> None:
-        try:
-            store, _live, _ing = self._engine()
-            store.record_action(entry)
-        except Exception:  # noqa: BLE001 - the store being down is the outcome shown anyway
-            pass
 
     # --- the actions ----------------------------------------------------------------------
     def _do_simulate(self, params: dict[str, Any], progress: Progress) -> str:

@@ -9,7 +9,7 @@ import sys
 import typer
 
 from ..errors import GradvyError, lost_backend, storage_failure
-from . import collector, events, insights, ops, pool, privacy, quality, reports  # noqa: F401 - each registers its verbs
+from . import admin, collector, events, insights, ops, pool, privacy, quality, reports  # noqa: F401 - each registers its verbs
 from .common import app
 
 

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from ..errors import GradvyError
-from .common import activate, app, cli_config, echo_json, run_app, state
+from .common import activate, app, cli_config, echo_json, logged, run_app, state
 
 
 @app.command("serve")
@@ -35,6 +35,7 @@ def serve_command(
 
 
 @run_app.command("collector-key")
+@logged("collector_key")
 def collector_key(
     name: Annotated[str, typer.Argument(help="The key's name: it becomes the events' source.")],
     rate: Annotated[float, typer.Option(help="Events per second allowed (0: no limit).")

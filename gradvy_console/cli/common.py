@@ -4,10 +4,13 @@ imported inside the helpers: `gradvy --help` starts without the engine."""
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 import typer
@@ -30,14 +33,81 @@ def _root(config: Annotated[str | None, typer.Option(
 
 
 def cli_config() -> Config:
-    return load_config(state["config_path"])
+    """The verb's configuration, loaded once per process."""
+    loaded = state.get("config")
+    if loaded is None or state.get("config_of") != state["config_path"]:
+        loaded = state["config"] = load_config(state["config_path"])
+        state["config_of"] = state["config_path"]
+    return loaded
 
 
 def activate(config: Config) -> None:
     """Make `config` the process's configuration; backends open when first used."""
     from .. import runtime
+    from ..config.active import is_active
 
-    runtime.activate(config)
+    if not is_active(config):
+        runtime.activate(config)
+
+
+class _FirstLine:
+    """stdout as it was, remembering the first line a verb printed (its outcome)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.text = ""
+
+    def write(self, data: str) -> int:
+        if "\n" not in self.text and len(self.text) < 400:
+            self.text += data[:400]
+        return int(self.inner.write(data))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def logged(action: str) -> Callable[[F], F]:
+    """Record the verb in the action log, as the console records its actions: who, host,
+    `via: cli`, the arguments without personal data, when, how long, the outcome (the first
+    line the verb printed, or its error sentence)."""
+    def wrap(verb: F) -> F:
+        @functools.wraps(verb)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            if os.environ.get("GRADVY_ACTION_LOGGED"):
+                return verb(*args, **kwargs)       # a child whose parent logs the action
+            from .. import runtime
+            from ..errors import GradvyError
+            from ..pipeline.actions import ActionRecord
+
+            config = cli_config()
+            activate(config)
+            params = {k: v for k, v in kwargs.items() if k != "json_out"}
+            record = ActionRecord(config, runtime.store, action, params, via="cli")
+            out = _FirstLine(sys.stdout)
+            sys.stdout = out
+            try:
+                result = verb(*args, **kwargs)
+            except GradvyError as exc:
+                record.finish(False, str(exc))
+                raise
+            except (typer.Exit, SystemExit) as exc:
+                code = getattr(exc, "exit_code", getattr(exc, "code", 1)) or 0
+                record.finish(code == 0, out.text.strip().splitlines()[0] if out.text.strip()
+                              else f"exit {code}")
+                raise
+            except BaseException as exc:
+                record.finish(False, f"{type(exc).__name__}: {exc}")
+                raise
+            finally:
+                sys.stdout = out.inner
+            first = out.text.strip().splitlines()[0] if out.text.strip() else ""
+            record.finish(True, "JSON printed" if kwargs.get("json_out") else first)
+            return result
+        return run  # type: ignore[return-value]
+    return wrap
 
 
 def engine(config: Config) -> tuple[Any, Any, Any]:
@@ -91,3 +161,39 @@ def progress_bar(label: str, enabled: bool = True) -> Iterator[Any]:
         yield update
 
 
+
+
+# --- the verbs' conventions (README "The CLI's conventions") ----------------------------------
+def iso_time(ms: int | None) -> str | None:
+    """A time for JSON: ISO 8601 in UTC (the `_ms` integer goes beside it)."""
+    if ms is None:
+        return None
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds"
+                                                               ).replace("+00:00", "Z")
+
+
+def human_time(ms: int | None) -> str:
+    """A time for people: UTC, to the second."""
+    if ms is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000))
+
+
+def at_least(name: str, value: int, low: int = 1) -> int:
+    """Refuse a count below `low` (one sentence, exit 2)."""
+    if value < low:
+        from ..errors import GradvyError
+
+        raise GradvyError(f"{name} must be at least {low:,} (got {value:,}).", exit_code=2)
+    return value
+
+
+def print_table(table: Any) -> None:
+    """A Rich table on stdout, to the terminal's width (80 columns when piped, unless
+    COLUMNS says otherwise)."""
+    from rich.console import Console
+
+    Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS") or 80)
+            ).print(table)

@@ -8,10 +8,11 @@ from typing import Annotated
 import typer
 
 from ..errors import GradvyError
-from .common import cli_config, echo_json, engine, progress_bar, run_app, store_only
+from .common import cli_config, echo_json, engine, logged, progress_bar, run_app, store_only
 
 
 @run_app.command("simulate-data")
+@logged("simulate")
 def simulate_data(
     simulate_count: Annotated[int, typer.Option("--simulate-count", help="Events to make.")] = 10,
     users: Annotated[int | None, typer.Option(help="Simulated users.")] = None,
@@ -52,6 +53,7 @@ def simulate_data(
 
 
 @run_app.command("process-events")
+@logged("process")
 def process_events(
     batch_size: Annotated[int | None, typer.Option(
         "--batch-size", help="Events per batch (default: [ingest] batch_size).")] = None,
@@ -90,6 +92,7 @@ def process_events(
 
 
 @run_app.command("ingest")
+@logged("ingest")
 def ingest(
     source: Annotated[str, typer.Argument(help="NDJSON or JSON-array file, or '-' for stdin.")],
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -112,6 +115,7 @@ def ingest(
 
 
 @run_app.command("consent")
+@logged("consent")
 def consent(
     user_id: Annotated[str | None, typer.Argument(help="The user.")] = None,
     file: Annotated[Path | None, typer.Option("--file", help="Import a CSV or NDJSON file of "
@@ -166,6 +170,7 @@ def consent(
 
 
 @run_app.command("test")
+@logged("self_test")
 def self_test(wait: Annotated[float, typer.Option(help="Seconds to wait for a worker.")] = 20.0
               ) -> None:
     """End-to-end self-test through a real queue, store and live state."""

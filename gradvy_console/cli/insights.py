@@ -7,10 +7,11 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import GradvyError
-from .common import cli_config, echo_json, engine, progress_bar, run_app, store_only
+from .common import cli_config, echo_json, engine, logged, progress_bar, run_app, store_only
 
 
 @run_app.command("analyze-users")
+@logged("analyze_users")
 def analyze_users_cmd(
     user_id: Annotated[str | None, typer.Option("--user-id", help="One user (default: users "
                                                 "active in the last insights.active_days).")
@@ -49,6 +50,7 @@ def analyze_users_cmd(
 
 
 @run_app.command("check-anomalies")
+@logged("check_anomalies")
 def check_anomalies_cmd(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Run the anomaly rules and the IsolationForest now; record and act on findings."""
     from ..insights import process_anomalies
@@ -94,6 +96,7 @@ def anomalies_cmd(
 
 
 @run_app.command("anomaly-ack")
+@logged("ack_anomaly")
 def anomaly_ack(anomaly_id: Annotated[str, typer.Argument(help="USER:KIND")]) -> None:
     """Acknowledge an open anomaly."""
     from ..insights import acknowledge_anomaly
@@ -105,6 +108,7 @@ def anomaly_ack(anomaly_id: Annotated[str, typer.Argument(help="USER:KIND")]) ->
 
 
 @run_app.command("update-segments")
+@logged("update_segments")
 def update_segments_cmd(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Rule segments and behavioural clusters; changes are kept as history."""
     from ..insights import update_segments
@@ -124,6 +128,7 @@ def update_segments_cmd(json_out: Annotated[bool, typer.Option("--json")] = Fals
 
 
 @run_app.command("update-models")
+@logged("update_models")
 def update_models_cmd(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Train, evaluate and save new versions of the recommender and the dropout model."""
     from ..insights import update_models
@@ -171,6 +176,7 @@ def recommend_cmd(
 
 
 @run_app.command("evaluate")
+@logged("evaluate")
 def evaluate_cmd(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Score every insight against the simulator's ground truth (held-out split)."""
     from ..insights import evaluate

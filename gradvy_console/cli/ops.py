@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import GradvyError
-from .common import activate, cli_config, echo_json, engine, run_app, store_only
+from .common import activate, cli_config, echo_json, engine, logged, run_app, store_only
 
 
 @run_app.command("status")
@@ -55,6 +55,7 @@ def tasks_cmd(
 
 
 @run_app.command("retry")
+@logged("retry_task")
 def retry(task_id: Annotated[str, typer.Argument(help="A failed run's task id "
                                                        "(from 'gradvy run tasks --failed').")]
           ) -> None:
@@ -89,6 +90,7 @@ def schedule_cmd(json_out: Annotated[bool, typer.Option("--json", help="Print JS
 
 
 @run_app.command("trigger")
+@logged("trigger_job")
 def trigger(job: Annotated[str, typer.Argument(help="A job from 'gradvy run schedule'.")]
             ) -> None:
     """Run a periodic job now (enqueued on its queue)."""
@@ -106,6 +108,7 @@ def trigger(job: Annotated[str, typer.Argument(help="A job from 'gradvy run sche
 
 
 @run_app.command("monitor")
+@logged("monitor")
 def monitor(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
             ) -> None:
     """Measure the system now (CPU, memory, disk, load, consumers) and update alerts."""
@@ -154,6 +157,7 @@ def alerts_cmd(all_: Annotated[bool, typer.Option("--all", help="History too.")]
 
 
 @run_app.command("ack")
+@logged("ack_alert")
 def ack(alert_id: Annotated[str, typer.Argument(help="An alert id (or its start).")]) -> None:
     """Acknowledge an alert."""
     from ..monitoring import acknowledge

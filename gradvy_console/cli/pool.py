@@ -7,10 +7,11 @@ from typing import Annotated
 import typer
 
 from ..errors import GradvyError
-from .common import activate, app, cli_config, run_app, state
+from .common import activate, app, cli_config, logged, run_app, state
 
 
 @run_app.command("start")
+@logged("start_pool")
 def start(
     queue: Annotated[str | None, typer.Argument(
         help="Start only this (stopped) queue's consumer on the running pool.")] = None,
@@ -63,6 +64,7 @@ def start(
 
 
 @run_app.command("stop")
+@logged("stop_pool")
 def stop(
     queue: Annotated[str | None, typer.Argument(
         help="Stop only this queue's consumer (the pool keeps running).")] = None,
@@ -82,6 +84,7 @@ def stop(
 
 
 @run_app.command("scale")
+@logged("scale_queue")
 def scale(queue: Annotated[str, typer.Argument()],
           workers: Annotated[int, typer.Argument(help="Workers for the queue's consumer.")]
           ) -> None:
@@ -98,6 +101,7 @@ def scale(queue: Annotated[str, typer.Argument()],
 
 
 @run_app.command("restart")
+@logged("restart_queue")
 def restart(queue: Annotated[str, typer.Argument()]) -> None:
     """Restart one queue's consumer on the running pool."""
     from ..pool.control import send_command

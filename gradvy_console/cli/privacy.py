@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from ..errors import GradvyError
-from .common import cli_config, echo_json, engine, run_app, store_only
+from .common import cli_config, echo_json, engine, logged, run_app, store_only
 
 
 def _when(ms: int | None) -> str:
@@ -24,6 +24,7 @@ def _removed(removed: dict[str, int]) -> str:
 
 
 @run_app.command("forget")
+@logged("forget")
 def forget_cmd(
     user_ids: Annotated[list[str] | None, typer.Argument(help="Learners to erase.")] = None,
     file: Annotated[Path | None, typer.Option("--file", help="A file of learner ids, one per "
@@ -70,6 +71,7 @@ def forget_cmd(
 
 
 @run_app.command("unsuppress")
+@logged("unsuppress")
 def unsuppress_cmd(user_id: Annotated[str, typer.Argument(help="An erased learner.")]) -> None:
     """Let an erased learner's events in again (recorded on their erasure request)."""
     from ..pipeline import unsuppress_user
@@ -103,6 +105,7 @@ def erasures_cmd(json_out: Annotated[bool, typer.Option("--json", help="Print JS
 
 
 @run_app.command("export-user")
+@logged("export_user")
 def export_user_cmd(
     user_id: Annotated[str, typer.Argument(help="The learner.")],
     out: Annotated[Path | None, typer.Option("--out", help="File to write (default: "
@@ -128,6 +131,7 @@ def export_user_cmd(
 
 
 @run_app.command("audit")
+@logged("run_audit")
 def audit_cmd(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
               ) -> None:
     """The privacy audit now: every check with pass, warn or fail and its evidence counts."""
@@ -148,6 +152,7 @@ def audit_cmd(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.
 
 
 @run_app.command("cleanup")
+@logged("cleanup")
 def cleanup_cmd(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would go.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from .common import cli_config, echo_json, engine, rich_table, run_app
+from .common import cli_config, echo_json, engine, logged, rich_table, run_app
 
 
 def _show(report: dict[str, Any]) -> None:
@@ -54,6 +54,7 @@ def _age(seconds: int) -> str:
 
 
 @run_app.command("quality-check")
+@logged("assess_quality")
 def quality_check_cmd(
     since: Annotated[str | None, typer.Option(help="Also count from this time, and judge "
                                                    "volume on every day since: an ISO date or "

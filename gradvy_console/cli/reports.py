@@ -9,10 +9,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from .common import cli_config, echo_json, progress_bar, rich_table, run_app, store_only
+from .common import cli_config, echo_json, logged, progress_bar, rich_table, run_app, store_only
 
 
 @run_app.command("generate-reports")
+@logged("generate_report")
 def generate_reports_cmd(
     period: Annotated[str, typer.Option(help="day, week or month.")] = "day",
     date: Annotated[str | None, typer.Option(

@@ -27,3 +27,9 @@ def set_active(config: Config) -> None:
     global _config
     with _lock:
         _config = config
+
+
+def is_active(config: Config) -> bool:
+    """Whether `config` is the process's configuration already (nothing is loaded)."""
+    with _lock:
+        return _config is config

@@ -37,7 +37,7 @@ def replay_dead_letter(store: DocumentStore, dead_letter_id: str) -> dict[str, A
     leaves a copy, never a loss."""
     letter = store.dead_letter(dead_letter_id)
     if letter is None:
-        raise GradvyError(f"No dead letter {dead_letter_id}.", exit_code=1)
+        raise GradvyError(f"No dead letter {dead_letter_id}.", exit_code=2)
     store.inbox_put([letter["payload"].encode()], now_ms())
     store.remove_dead_letter(dead_letter_id)
     with store.transaction() as tx:

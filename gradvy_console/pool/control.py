@@ -84,6 +84,7 @@ def start_detached(config: Config, config_path: str | None = None, timeout: floa
     cmd += ["run", "start"]
     env = dict(os.environ)
     env["GRADVY_DATA_DIR"] = str(config.data_dir)
+    env["GRADVY_ACTION_LOGGED"] = "1"      # the caller's action log entry covers the start
     if config.redis_url:
         env["GRADVY_REDIS_URL"] = config.redis_url
     if config.mongo_url:
