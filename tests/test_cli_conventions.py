@@ -60,3 +60,79 @@ def test_dead_letters_are_listed_and_replayed(tmp_path: Path) -> None:
     left = json.loads(gradvy(["run", "dead-letters", "--json"], env, tmp_path).stdout)
     assert not any(d["reason"] == "missing_field" for d in left)
     assert len(left) == len(letters) - 1 - rest["replayed"]
+
+
+# Verbs whose output is not a verb's data: a server, a consumer, and Prometheus's own format.
+NOT_DATA = {"serve", "worker", "metrics"}
+# The data verbs that need no argument, run for real on a fresh data dir.
+READ_VERBS = ["status", "tasks", "schedule", "alerts", "anomalies", "erasures", "reports",
+              "actions", "dead-letters", "doctor", "quality-check", "audit", "monitor"]
+
+
+def _verbs() -> dict[str, object]:
+    import typer.main
+
+    from gradvy_console.cli import app
+
+    root = typer.main.get_command(app)
+    ctx = root.make_context("gradvy", ["run", "--help"], resilient_parsing=True)
+    run = root.get_command(ctx, "run")                               # type: ignore[attr-defined]
+    verbs = {name: run.get_command(ctx, name) for name in run.list_commands(ctx)}
+    verbs.update({n: root.get_command(ctx, n) for n in root.list_commands(ctx)   # type: ignore[attr-defined]
+                  if n != "run"})
+    return verbs
+
+
+def test_every_verb_has_help_and_every_data_verb_json() -> None:
+    from typer.testing import CliRunner
+
+    from gradvy_console.cli import app
+
+    verbs = _verbs()
+    assert len(verbs) >= 40
+    for name, verb in verbs.items():
+        args = ([name] if name in ("serve", "worker") else ["run", name]) + ["--help"]
+        out = CliRunner().invoke(app, args)
+        assert out.exit_code == 0 and "Usage:" in out.output, (name, out.output)
+        options = {o for p in verb.params for o in p.opts}              # type: ignore[attr-defined]
+        if name not in NOT_DATA:
+            assert "--json" in options, f"{name} has no --json"
+    assert set(READ_VERBS) <= set(verbs)
+
+
+def test_the_read_verbs_print_valid_json_with_iso_times(tmp_path: Path) -> None:
+    env = env_for(tmp_path / "data")
+    gradvy(["run", "simulate-data", "--simulate-count", "200", "--users", "10", "--days", "2"],
+           env, tmp_path)
+    gradvy(["run", "process-events"], env, tmp_path)
+    for verb in READ_VERBS:
+        out = gradvy(["run", verb, "--json"], env, tmp_path)
+        assert out.returncode in (0, 1), (verb, out.stderr)         # doctor: 1 on a finding
+        data = json.loads(out.stdout)
+
+        def times(value: object, verb: str = verb) -> None:
+            if isinstance(value, dict):
+                for key, v in value.items():
+                    if key.endswith("_ms") and isinstance(v, int) and v > 946_684_800_000:
+                        assert str(value.get(key[:-3], "")).endswith("Z"), (verb, key)
+                    times(v, verb)
+            elif isinstance(value, list):
+                for v in value:
+                    times(v, verb)
+        times(data)
+
+
+def test_version_and_bad_arguments_are_one_sentence_and_exit_2(tmp_path: Path) -> None:
+    from gradvy_console import __version__
+
+    env = env_for(tmp_path / "data")
+    assert gradvy(["--version"], env, tmp_path).stdout.strip() == f"gradvy {__version__}"
+    for args, sentence in [(["tasks", "--queue", "nosuch"], "Unknown queue 'nosuch'"),
+                           (["tasks", "--limit", "-5"], "--limit must be at least 1"),
+                           (["restart", "nosuch"], "Unknown queue 'nosuch'"),
+                           (["scale", "ml", "0"], "WORKERS must be at least 1"),
+                           (["ack", "nosuch"], "No alert nosuch"),
+                           (["retry", "nosuch"], "No task run nosuch")]:
+        out = gradvy(["run", *args], env, tmp_path)
+        assert out.returncode == 2 and sentence in out.stderr, (args, out.stderr)
+        assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr

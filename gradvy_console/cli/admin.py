@@ -13,7 +13,6 @@ from .common import (
     cli_config,
     echo_json,
     human_time,
-    iso_time,
     logged,
     print_table,
     rich_table,
@@ -43,8 +42,7 @@ def actions_cmd(
     at_least("--limit", limit)
     found = action_log(store_only(cli_config()), limit, action)
     if json_out:
-        echo_json([{**a, "started": iso_time(a.get("started_ms")),
-                    "ended": iso_time(a.get("ended_ms"))} for a in found])
+        echo_json(found)
         return
     if not found:
         typer.echo("No action recorded" + (f" for {action}." if action else "."))
@@ -92,7 +90,7 @@ def dead_letters_cmd(
     store = store_only(cli_config())
     found = store.dead_letters(limit=limit, reason=_reason(reason))
     if json_out:
-        echo_json([{**d, "at": iso_time(d.get("at_ms"))} for d in found])
+        echo_json(found)
         return
     if not found:
         typer.echo("No dead letter" + (f" with reason {reason}." if reason else "."))

@@ -17,7 +17,7 @@ import typer
 
 from ..config import Config, load_config
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(no_args_is_help=True,
                   help="Gradvy analytics pipeline: workers, processing and operator verbs.")
 run_app = typer.Typer(no_args_is_help=True, help="Operator verbs, headless (for scripts, cron).")
 app.add_typer(run_app, name="run")
@@ -25,10 +25,20 @@ app.add_typer(run_app, name="run")
 state: dict[str, Any] = {"config_path": None}
 
 
+def _version(shown: bool) -> None:
+    if shown:
+        from .. import __version__
+
+        typer.echo(f"gradvy {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(config: Annotated[str | None, typer.Option(
-        "--config", help="Config file (default: $GRADVY_CONFIG, then ./config.toml).")] = None
-          ) -> None:
+        "--config", help="Config file (default: $GRADVY_CONFIG, then ./config.toml).")] = None,
+          version: Annotated[bool, typer.Option(
+              "--version", callback=_version, is_eager=True,
+              help="Print the version and exit.")] = False) -> None:
     state["config_path"] = config
 
 
@@ -137,9 +147,31 @@ def rich_table(title: str | None, columns: list[str]) -> Any:
     return table
 
 
+# Epoch milliseconds from 2000 to 2100: a `_ms` value in this range is a time, not a duration.
+_EPOCH_MS = (946_684_800_000, 4_102_444_800_000)
+
+
+def with_times(data: Any) -> Any:
+    """JSON's time convention: beside every `X_ms` time (epoch milliseconds) an `X` holding
+    the same time as ISO 8601 UTC (unless `X` is there already)."""
+    if isinstance(data, dict):
+        out = {k: with_times(v) for k, v in data.items()}
+        for key, value in data.items():
+            if (isinstance(key, str) and key.endswith("_ms") and isinstance(value, int)
+                    and not isinstance(value, bool)
+                    and _EPOCH_MS[0] <= value <= _EPOCH_MS[1] and key[:-3] not in data):
+                out[key[:-3]] = iso_time(value)
+        return out
+    if isinstance(data, list | tuple):
+        return [with_times(v) for v in data]
+    return data
+
+
 def echo_json(data: Any) -> None:
-    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
-                     .decode() + "\n")
+    """A verb's JSON on stdout (times as `X_ms` and ISO `X`, see `with_times`)."""
+    sys.stdout.write(orjson.dumps(with_times(data),
+                                  option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS,
+                                  default=str).decode() + "\n")
 
 
 @contextmanager
@@ -190,10 +222,42 @@ def at_least(name: str, value: int, low: int = 1) -> int:
     return value
 
 
-def print_table(table: Any) -> None:
-    """A Rich table on stdout, to the terminal's width (80 columns when piped, unless
-    COLUMNS says otherwise)."""
+def cli_console() -> Any:
+    """A Rich console on stdout, as wide as the terminal; piped, as wide as COLUMNS says
+    (80 without it)."""
     from rich.console import Console
 
-    Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS") or 80)
-            ).print(table)
+    width = None
+    if not sys.stdout.isatty():
+        try:
+            width = max(40, int(os.environ.get("COLUMNS") or 80))
+        except ValueError:
+            width = 80
+    return Console(width=width)
+
+
+def print_table(table: Any) -> None:
+    """A Rich table on stdout (see `cli_console`)."""
+    cli_console().print(table)
+
+
+JSON_OPTION = typer.Option("--json", help="Print JSON.")
+
+
+def say(json_out: bool, message: str, **data: Any) -> None:
+    """An action verb's outcome: its sentence, or with --json {"message": ..., **data}."""
+    if json_out:
+        echo_json({"message": message, **data})
+    else:
+        typer.echo(message)
+
+
+def known_queue(queue: str | None) -> str | None:
+    """Refuse a queue that is not one (one sentence, exit 2)."""
+    from ..config import QUEUES
+    from ..errors import GradvyError
+
+    if queue is not None and queue not in QUEUES:
+        raise GradvyError(f"Unknown queue '{queue}'; queues are {', '.join(QUEUES)}.",
+                          exit_code=2)
+    return queue

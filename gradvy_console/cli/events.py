@@ -8,7 +8,18 @@ from typing import Annotated
 import typer
 
 from ..errors import GradvyError
-from .common import cli_config, echo_json, engine, logged, progress_bar, run_app, store_only
+from .common import (
+    cli_config,
+    echo_json,
+    engine,
+    human_time,
+    logged,
+    print_table,
+    progress_bar,
+    rich_table,
+    run_app,
+    store_only,
+)
 
 
 @run_app.command("simulate-data")
@@ -46,7 +57,7 @@ def simulate_data(
         echo_json(report.__dict__)
         return
     faults = ", ".join(f"{k} {v}" for k, v in report.faults.items() if v) or "none"
-    typer.echo(f"Simulated {report.events} events for {report.users} users over "
+    typer.echo(f"Simulated {report.events:,} events for {report.users:,} users over "
                f"{days or config.simulator.days} days (run {report.run_id}); "
                f"{report.courses} courses. Planted faults: {faults}; PII in "
                f"{report.pii_planted} searches. Pending: run 'gradvy run process-events'.")
@@ -83,10 +94,10 @@ def process_events(
                     "seconds": round(report.seconds, 3), "events_per_s": round(rate, 1),
                     **r.as_dict()})
         return
-    reasons = ", ".join(f"{k} {v}" for k, v in sorted(r.reasons.items())) or "none"
+    reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(r.reasons.items())) or "none"
     suppressed = f", suppressed {r.suppressed:,}" if r.suppressed else ""
-    typer.echo(f"Processed {r.processed}, duplicates {r.duplicates}, no consent {r.no_consent}, "
-               f"dead-lettered {r.dead_lettered} ({reasons}){suppressed} in "
+    typer.echo(f"Processed {r.processed:,}, duplicates {r.duplicates:,}, no consent "
+               f"{r.no_consent:,}, dead-lettered {r.dead_lettered:,} ({reasons}){suppressed} in "
                f"{report.seconds:.2f} s "
                f"({rate:,.0f} events/s, {report.mode}).")
 
@@ -108,10 +119,10 @@ def ingest(
         echo_json(result.as_dict())
         return
     suppressed = f", suppressed {result.suppressed:,}" if result.suppressed else ""
-    typer.echo(f"accepted {result.processed}, duplicate {result.duplicates}, "
-               f"no consent {result.no_consent}, rejected {result.dead_lettered}{suppressed}")
+    typer.echo(f"accepted {result.processed:,}, duplicate {result.duplicates:,}, "
+               f"no consent {result.no_consent:,}, rejected {result.dead_lettered:,}{suppressed}")
     for reason, n in sorted(result.reasons.items()):
-        typer.echo(f"  rejected {reason}: {n}")
+        typer.echo(f"  rejected {reason}: {n:,}")
 
 
 @run_app.command("consent")
@@ -127,6 +138,7 @@ def consent(
     method: Annotated[str, typer.Option(help="How consent was given (form, api, cli).")] = "cli",
     version: Annotated[str, typer.Option(help="Version of the consent text.")] = "1",
     legal_basis: Annotated[str, typer.Option("--legal-basis")] = "consent",
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Record consent changes for a user, or import a consent file (appended to the consent
     ledger; importing the same file twice changes nothing)."""
@@ -139,6 +151,11 @@ def consent(
             raise GradvyError("Give either a user with --grant/--revoke, or --file.",
                               exit_code=2)
         result = import_consent(config, store, file)
+        if json_out:
+            echo_json({"file": str(file), "rows": result.rows, "accepted": result.accepted,
+                       "added": result.added,
+                       "rejected": [{"line": n, "reason": why} for n, why in result.rejected]})
+            return
         typer.echo(f"{file}: {result.rows:,} rows, {result.accepted:,} accepted, "
                    f"{result.added:,} ledger entries added, {len(result.rejected):,} rejected.")
         for line, why in result.rejected[:20]:
@@ -156,22 +173,32 @@ def consent(
         from ..privacy import stored_user_id
 
         history = store.consent_history(stored_user_id(config, user_id))
+        if json_out:
+            echo_json(history)
+            return
         if not history:
             typer.echo(f"{user_id}: no consent recorded (processing fails closed).")
             return
+        table = rich_table(f"{user_id}: consent history", ["when UTC", "purpose", "change",
+                                                           "method", "notice", "basis", "by"])
         for entry in history:
-            typer.echo(f"{entry['at_ms']} {entry['purpose']}: "
-                       f"{'granted' if entry['granted'] else 'revoked'} via {entry['method']} "
-                       f"(v{entry['version']}, {entry['legal_basis']}, by {entry['actor']})")
+            table.add_row(human_time(entry["at_ms"]), entry["purpose"],
+                          "granted" if entry["granted"] else "revoked", entry["method"],
+                          f"v{entry['version']}", entry["legal_basis"], entry["actor"])
+        print_table(table)
         return
     granted = change_consent(config, store, user_id, split, revoked, method, version,
                              legal_basis)
+    if json_out:
+        echo_json({"user_id": user_id, "granted": sorted(granted)})
+        return
     typer.echo(f"{user_id}: granted {', '.join(sorted(granted)) or 'nothing'}.")
 
 
 @run_app.command("test")
 @logged("self_test")
-def self_test(wait: Annotated[float, typer.Option(help="Seconds to wait for a worker.")] = 20.0
+def self_test(wait: Annotated[float, typer.Option(help="Seconds to wait for a worker.")] = 20.0,
+              json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
               ) -> None:
     """End-to-end self-test through a real queue, store and live state."""
     from ..pipeline import self_test as run_checks
@@ -179,7 +206,12 @@ def self_test(wait: Annotated[float, typer.Option(help="Seconds to wait for a wo
     config = cli_config()
     store, live, ingestor = engine(config)
     checks = run_checks(config, store, live, ingestor, wait_s=wait)
-    for check in checks:
-        typer.echo(f"{'PASS' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+    if json_out:
+        echo_json([{"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks])
+    else:
+        table = rich_table(None, ["", "check", "detail"])
+        for check in checks:
+            table.add_row("PASS" if check.ok else "FAIL", check.name, check.detail)
+        print_table(table)
     if not all(c.ok for c in checks):
         raise typer.Exit(1)

@@ -7,7 +7,19 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import GradvyError
-from .common import cli_config, echo_json, engine, logged, progress_bar, run_app, store_only
+from .common import (
+    JSON_OPTION,
+    cli_config,
+    echo_json,
+    engine,
+    logged,
+    print_table,
+    progress_bar,
+    rich_table,
+    run_app,
+    say,
+    store_only,
+)
 
 
 @run_app.command("analyze-users")
@@ -85,26 +97,29 @@ def anomalies_cmd(
         return
     if not found:
         typer.echo("No anomalies recorded" + (f" with status {status}." if status else "."))
+        return
+    table = rich_table(None, ["anomaly", "severity", "status", "evidence", "action"])
     for a in found:
         evidence = ", ".join(f"{k}={v}" for k, v in a["evidence"].items())
         action = a["action"]["type"]
         if action == "remedial_content":
             weak = ", ".join(w["category"] for w in a["action"]["weak_areas"]) or "-"
             action += f" (weak: {weak}; {', '.join(a['action']['courses'][:3])})"
-        typer.echo(f"{a['_id']:<42} {a['severity']:<6} {a['status']:<12} "
-                   f"{evidence}  -> {action}")
+        table.add_row(a["_id"], a["severity"], a["status"], evidence, action)
+    print_table(table)
 
 
 @run_app.command("anomaly-ack")
 @logged("ack_anomaly")
-def anomaly_ack(anomaly_id: Annotated[str, typer.Argument(help="USER:KIND")]) -> None:
+def anomaly_ack(anomaly_id: Annotated[str, typer.Argument(help="USER:KIND")],
+                json_out: Annotated[bool, JSON_OPTION] = False) -> None:
     """Acknowledge an open anomaly."""
     from ..insights import acknowledge_anomaly
 
     config = cli_config()
     store = store_only(config)
     a = acknowledge_anomaly(store, anomaly_id)
-    typer.echo(f"{a['_id']}: {a['status']}.")
+    say(json_out, f"{a['_id']}: {a['status']}.", anomaly=a)
 
 
 @run_app.command("update-segments")

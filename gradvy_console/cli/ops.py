@@ -8,7 +8,21 @@ from typing import Annotated
 import typer
 
 from ..errors import GradvyError
-from .common import activate, cli_config, echo_json, engine, logged, run_app, store_only
+from .common import (
+    JSON_OPTION,
+    activate,
+    at_least,
+    cli_config,
+    echo_json,
+    engine,
+    human_time,
+    logged,
+    print_table,
+    rich_table,
+    run_app,
+    say,
+    store_only,
+)
 
 
 @run_app.command("status")
@@ -35,6 +49,12 @@ def tasks_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Recent task runs (newest first): task, queue, status, duration, error."""
+    from ..config import QUEUES
+
+    at_least("--limit", limit)
+    if queue is not None and queue not in QUEUES:
+        raise GradvyError(f"Unknown queue '{queue}'; queues are {', '.join(QUEUES)}.",
+                          exit_code=2)
     config = cli_config()
     store = store_only(config)
     runs = store.task_runs(limit=limit, failed_only=failed, queue=queue)
@@ -44,28 +64,27 @@ def tasks_cmd(
     if not runs:
         typer.echo("No task runs recorded" + (" that failed." if failed else "."))
         return
+    table = rich_table(None, ["ended UTC", "task id", "queue", "task", "status", "took",
+                              "error"])
     for r in runs:
-        when = time.strftime("%H:%M:%S", time.gmtime(r["ended_ms"] / 1000))
-        took = f"{r['duration_s'] * 1000:.0f} ms" if r.get("duration_s") is not None else "-"
-        line = (f"{when} {r['task_id'][:8]} {r['queue']:<11} {r['task']:<28} "
-                f"{r['status']:<9} {took:>8}")
-        if r.get("error"):
-            line += f"  {r['error']}"
-        typer.echo(line)
+        took = f"{r['duration_s'] * 1000:,.0f} ms" if r.get("duration_s") is not None else "-"
+        table.add_row(human_time(r.get("ended_ms"))[5:], r["task_id"][:8], r["queue"],
+                      r["task"], r["status"], took, r.get("error") or "")
+    print_table(table)
 
 
 @run_app.command("retry")
 @logged("retry_task")
 def retry(task_id: Annotated[str, typer.Argument(help="A failed run's task id "
-                                                       "(from 'gradvy run tasks --failed').")]
-          ) -> None:
+                                                       "(from 'gradvy run tasks --failed').")],
+          json_out: Annotated[bool, JSON_OPTION] = False) -> None:
     """Re-enqueue a failed task with its original arguments."""
     from ..pipeline import retry_task
 
     config = cli_config()
     store = store_only(config)
     name, new_id = retry_task(store, task_id)
-    typer.echo(f"Re-enqueued {name} as task {new_id}.")
+    say(json_out, f"Re-enqueued {name} as task {new_id}.", task=name, task_id=new_id)
 
 
 @run_app.command("schedule")
@@ -80,19 +99,20 @@ def schedule_cmd(json_out: Annotated[bool, typer.Option("--json", help="Print JS
     if json_out:
         echo_json(jobs)
         return
+    table = rich_table(None, ["job", "crontab", "queue", "last run UTC", "outcome",
+                              "next UTC"])
     for job in jobs:
-        last = (time.strftime("%m-%d %H:%M:%S", time.gmtime(job["last_run_ms"] / 1000))
-                if job["last_run_ms"] else "never")
-        nxt = (time.strftime("%m-%d %H:%M", time.gmtime(job["next_run_ms"] / 1000))
-               if job["next_run_ms"] else "disabled")
-        typer.echo(f"{job['job']:<28} {job['cron'] or '-':<13} {job['queue']:<11} "
-                   f"last {last} ({job['last_outcome'] or '-'})  next {nxt}")
+        nxt = human_time(job["next_run_ms"])[5:16] if job["next_run_ms"] else "disabled"
+        table.add_row(job["job"], job["cron"] or "-", job["queue"],
+                      human_time(job["last_run_ms"])[5:] if job["last_run_ms"] else "never",
+                      job["last_outcome"] or "-", nxt)
+    print_table(table)
 
 
 @run_app.command("trigger")
 @logged("trigger_job")
-def trigger(job: Annotated[str, typer.Argument(help="A job from 'gradvy run schedule'.")]
-            ) -> None:
+def trigger(job: Annotated[str, typer.Argument(help="A job from 'gradvy run schedule'.")],
+            json_out: Annotated[bool, JSON_OPTION] = False) -> None:
     """Run a periodic job now (enqueued on its queue)."""
     from ..config import JOBS
     from ..queues import registered_tasks
@@ -104,7 +124,8 @@ def trigger(job: Annotated[str, typer.Argument(help="A job from 'gradvy run sche
     if job not in JOBS:
         raise GradvyError(f"Unknown job '{job}'; jobs are {', '.join(JOBS)}.", exit_code=2)
     handle = registered_tasks()[job].apply_async()
-    typer.echo(f"Triggered {job} on queue {handle.queue} (task {handle.id}).")
+    say(json_out, f"Triggered {job} on queue {handle.queue} (task {handle.id}).", job=job,
+        queue=handle.queue, task_id=handle.id)
 
 
 @run_app.command("monitor")
@@ -148,17 +169,20 @@ def alerts_cmd(all_: Annotated[bool, typer.Option("--all", help="History too.")]
         return
     if not found:
         typer.echo("No active alerts." if not all_ else "No alerts recorded.")
+        return
+    table = rich_table(None, ["id", "raised UTC", "severity", "state", "message"])
     for a in found:
-        when = time.strftime("%m-%d %H:%M:%S", time.gmtime(a["raised_ms"] / 1000))
-        state = ("cleared " + time.strftime("%H:%M:%S", time.gmtime(a["cleared_ms"] / 1000))
-                 if a.get("cleared_ms") else "ACTIVE")
-        ack = " (acknowledged)" if a.get("acknowledged_ms") else ""
-        typer.echo(f"{a['alert_id']} {when} {a['severity']:<8} {state:<16} {a['message']}{ack}")
+        state = ("cleared " + human_time(a["cleared_ms"])[11:] if a.get("cleared_ms")
+                 else "ACTIVE") + (", acked" if a.get("acknowledged_ms") else "")
+        table.add_row(a["alert_id"][:8], human_time(a["raised_ms"])[5:], a["severity"], state,
+                      a["message"])
+    print_table(table)
 
 
 @run_app.command("ack")
 @logged("ack_alert")
-def ack(alert_id: Annotated[str, typer.Argument(help="An alert id (or its start).")]) -> None:
+def ack(alert_id: Annotated[str, typer.Argument(help="An alert id (or its start).")],
+        json_out: Annotated[bool, JSON_OPTION] = False) -> None:
     """Acknowledge an alert."""
     from ..monitoring import acknowledge
 
@@ -166,8 +190,9 @@ def ack(alert_id: Annotated[str, typer.Argument(help="An alert id (or its start)
     store = store_only(config)
     alert = acknowledge(store, alert_id)
     if alert is None:
-        raise GradvyError(f"No alert {alert_id}.", exit_code=1)
-    typer.echo(f"Acknowledged {alert['alert_id']}: {alert['message']}")
+        raise GradvyError(f"No alert {alert_id} (ids are in 'gradvy run alerts --all').",
+                          exit_code=2)
+    say(json_out, f"Acknowledged {alert['alert_id']}: {alert['message']}", alert=alert)
 
 
 @run_app.command("doctor")
@@ -181,8 +206,10 @@ def doctor_cmd(json_out: Annotated[bool, typer.Option("--json", help="Print JSON
     if json_out:
         echo_json([f.as_dict() for f in findings])
     else:
+        table = rich_table(None, ["", "check", "finding"])
         for f in findings:
-            typer.echo(f"{'ok  ' if f.ok else 'FAIL'}  {f.check}: {f.detail}"
-                       + ("" if f.ok else f"\n      -> {f.fix}"))
+            table.add_row("ok" if f.ok else "FAIL", f.check,
+                          f.detail + ("" if f.ok else f" -> {f.fix}"))
+        print_table(table)
     if not all(f.ok for f in findings):
         raise typer.Exit(1)

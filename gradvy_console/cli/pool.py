@@ -7,7 +7,18 @@ from typing import Annotated
 import typer
 
 from ..errors import GradvyError
-from .common import activate, app, cli_config, logged, run_app, state
+from .common import (
+    JSON_OPTION,
+    activate,
+    app,
+    at_least,
+    cli_config,
+    known_queue,
+    logged,
+    run_app,
+    say,
+    state,
+)
 
 
 @run_app.command("start")
@@ -17,6 +28,7 @@ def start(
         help="Start only this (stopped) queue's consumer on the running pool.")] = None,
     detach: Annotated[bool, typer.Option("--detach", help="Run the pool in the background.")
                       ] = False,
+    json_out: Annotated[bool, JSON_OPTION] = False,
 ) -> None:
     """Start the worker pool: one supervised consumer per queue, until SIGINT/SIGTERM."""
     import logging
@@ -26,10 +38,11 @@ def start(
     from ..pool.supervisor import Supervisor
 
     config = cli_config()
-    if queue is not None:
+    if known_queue(queue) is not None:
         activate(config)
         reply = send_command(config, {"cmd": "start", "queue": queue})
-        typer.echo(f"{queue}: running (pid {reply['consumer']['pid']}).")
+        say(json_out, f"{queue}: running (pid {reply['consumer']['pid']}).",
+            consumer=reply["consumer"])
         return
     pid = running_pid(config)
     if pid is not None:
@@ -44,8 +57,8 @@ def start(
     if detach:
         pid = start_detached(config, state["config_path"])
         up = wait_for_consumers(config, pid)
-        typer.echo(f"Worker pool started in the background (pid {pid}, {up} consumers up); "
-                   f"log: {config.data_dir / 'supervisor.log'}.")
+        say(json_out, f"Worker pool started in the background (pid {pid}, {up} consumers "
+            f"up); log: {config.data_dir / 'supervisor.log'}.", pid=pid, consumers_up=up)
         return
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -69,47 +82,53 @@ def stop(
     queue: Annotated[str | None, typer.Argument(
         help="Stop only this queue's consumer (the pool keeps running).")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 120.0,
+    json_out: Annotated[bool, JSON_OPTION] = False,
 ) -> None:
     """Stop the running pool gracefully; returns when every process has exited."""
     from ..pool.control import send_command, stop_running
 
     config = cli_config()
-    if queue is not None:
+    if known_queue(queue) is not None:
         activate(config)
         send_command(config, {"cmd": "stop", "queue": queue}, timeout)
-        typer.echo(f"{queue}: stopped (start it again: gradvy run start {queue}).")
+        say(json_out, f"{queue}: stopped (start it again: gradvy run start {queue}).",
+            queue=queue)
         return
     pid = stop_running(config, timeout)
-    typer.echo(f"Worker pool (pid {pid}) stopped.")
+    say(json_out, f"Worker pool (pid {pid}) stopped.", pid=pid)
 
 
 @run_app.command("scale")
 @logged("scale_queue")
 def scale(queue: Annotated[str, typer.Argument()],
-          workers: Annotated[int, typer.Argument(help="Workers for the queue's consumer.")]
-          ) -> None:
+          workers: Annotated[int, typer.Argument(help="Workers for the queue's consumer.")],
+          json_out: Annotated[bool, JSON_OPTION] = False) -> None:
     """Change a running queue consumer's worker count (it restarts gracefully)."""
     from ..pool.control import send_command
 
-    if workers < 1:
-        raise GradvyError("N must be at least 1.", exit_code=2)
+    known_queue(queue)
+    at_least("WORKERS", workers)
     config = cli_config()
     activate(config)
     reply = send_command(config, {"cmd": "scale", "queue": queue, "workers": workers})
     c = reply["consumer"]
-    typer.echo(f"{queue}: {c['workers']} {c['worker_type']} workers (pid {c['pid']}).")
+    say(json_out, f"{queue}: {c['workers']} {c['worker_type']} workers (pid {c['pid']}).",
+        consumer=c)
 
 
 @run_app.command("restart")
 @logged("restart_queue")
-def restart(queue: Annotated[str, typer.Argument()]) -> None:
+def restart(queue: Annotated[str, typer.Argument()],
+            json_out: Annotated[bool, JSON_OPTION] = False) -> None:
     """Restart one queue's consumer on the running pool."""
     from ..pool.control import send_command
 
+    known_queue(queue)
     config = cli_config()
     activate(config)
     reply = send_command(config, {"cmd": "restart", "queue": queue})
-    typer.echo(f"{queue}: restarted (pid {reply['consumer']['pid']}).")
+    say(json_out, f"{queue}: restarted (pid {reply['consumer']['pid']}).",
+        consumer=reply["consumer"])
 
 
 @app.command("worker")

@@ -10,7 +10,18 @@ from typing import Annotated
 import typer
 
 from ..errors import GradvyError
-from .common import cli_config, echo_json, engine, logged, run_app, store_only
+from .common import (
+    JSON_OPTION,
+    cli_config,
+    echo_json,
+    engine,
+    logged,
+    print_table,
+    rich_table,
+    run_app,
+    say,
+    store_only,
+)
 
 
 def _when(ms: int | None) -> str:
@@ -72,13 +83,15 @@ def forget_cmd(
 
 @run_app.command("unsuppress")
 @logged("unsuppress")
-def unsuppress_cmd(user_id: Annotated[str, typer.Argument(help="An erased learner.")]) -> None:
+def unsuppress_cmd(user_id: Annotated[str, typer.Argument(help="An erased learner.")],
+                   json_out: Annotated[bool, JSON_OPTION] = False) -> None:
     """Let an erased learner's events in again (recorded on their erasure request)."""
     from ..pipeline import unsuppress_user
 
     config = cli_config()
     if unsuppress_user(config, store_only(config), user_id):
-        typer.echo(f"{user_id}: no longer suppressed; their next events are stored.")
+        say(json_out, f"{user_id}: no longer suppressed; their next events are stored.",
+            user_id=user_id)
     else:
         raise GradvyError(f"{user_id} is not suppressed.", exit_code=2)
 
@@ -97,11 +110,13 @@ def erasures_cmd(json_out: Annotated[bool, typer.Option("--json", help="Print JS
     if not docs:
         typer.echo("No erasure requests.")
         return
+    table = rich_table(None, ["request", "status", "requested", "verified", "removed"])
     for d in docs:
         step = f" at {d['step']}" if d.get("step") else ""
-        typer.echo(f"{d['_id']}  {d['status']}{step}  requested {_when(d['requested_ms'])}  "
-                   f"verified {_when(d.get('verified_ms'))}  removed "
-                   f"{sum((d.get('removed') or {}).values()):,} records")
+        table.add_row(d["_id"], f"{d['status']}{step}", _when(d["requested_ms"]),
+                      _when(d.get("verified_ms")),
+                      f"{sum((d.get('removed') or {}).values()):,} records")
+    print_table(table)
 
 
 @run_app.command("export-user")
@@ -143,10 +158,11 @@ def audit_cmd(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.
     if json_out:
         echo_json(report)
     else:
-        for c in report["checks"]:
-            typer.echo(f"{c['status'].upper():4}  {c['check']:<26} {c['severity']:<8} "
-                       f"{c['summary']}")
         typer.echo(f"Audit {report['status']} in {report['seconds']:.1f} s.")
+        table = rich_table(None, ["", "check", "severity", "finding"])
+        for c in report["checks"]:
+            table.add_row(c["status"].upper(), c["check"], c["severity"], c["summary"])
+        print_table(table)
     if report["status"] == "fail":
         raise typer.Exit(1)
 

@@ -68,7 +68,7 @@ def analyze_users(config: Config, store: DocumentStore, live: LiveState,
              build_frame(store.user_events(user_id, limit=10_000_000),
                          store.get_documents("courses")))
     if user_id is not None and user_id not in frame.users:
-        raise GradvyError(f"No stored events for user {user_id}.", exit_code=1)
+        raise GradvyError(f"No stored events for user {user_id}.", exit_code=2)
     allowed = consent_mask(store, frame, config.consent.profile_purpose)
     if user_id is not None:
         chosen = np.array([frame.users.index(user_id)])

@@ -103,7 +103,7 @@ def acknowledge_anomaly(store: DocumentStore, anomaly_id: str) -> dict[str, Any]
     anomaly = found.get(anomaly_id)
     if anomaly is None:
         raise GradvyError(f"No anomaly {anomaly_id} (ids are USER:KIND, as "
-                          "'gradvy run anomalies' shows).", exit_code=1)
+                          "'gradvy run anomalies' shows).", exit_code=2)
     if anomaly["status"] == "open":
         anomaly = {**anomaly, "status": "acknowledged", "acknowledged_ms": now_ms()}
         store.put_documents("anomalies", [anomaly])

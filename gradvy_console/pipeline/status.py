@@ -28,7 +28,7 @@ def status(config: Config, store: DocumentStore, live: LiveState) -> dict[str, A
     failed_24h = store.count_failed_runs(at - 86_400_000)
     pools = sorted(live.scan_json("sup:", at).values(), key=lambda s: s.get("id", ""))
     return {
-        "at": at,
+        "at_ms": at,
         "host": socket.gethostname(),
         "data_dir": str(config.data_dir),
         "config": config.source,

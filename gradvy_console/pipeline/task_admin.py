@@ -54,7 +54,7 @@ def retry_task(store: DocumentStore, task_id: str) -> tuple[str, str]:
         task_id = matches[0]["task_id"]
     run = store.task_run(task_id)
     if run is None:
-        raise GradvyError(f"No task run {task_id} in the history.", exit_code=1)
+        raise GradvyError(f"No task run {task_id} in the history.", exit_code=2)
     if run["status"] != "failed":
         raise GradvyError(f"Task {task_id} did not fail (it is {run['status']}): nothing to "
                           "retry.", exit_code=1)
