@@ -393,11 +393,14 @@ class GradvyConsole(App[None]):
 
 def make_app(config: Config, config_path: str | None = None) -> GradvyConsole:
     """The console on the real engine (the CLI entry point and the tmux checks use this)."""
+    from .analytics.simulator import realistic_count
     from .console_source import PipelineSource
     from .operator_actions import Operator as PipelineOperator
 
     sim = config.simulator
+    # The CLI's defaults: [simulator] users and days, and their realistic activity.
     return GradvyConsole(PipelineSource(config), PipelineOperator(config, config_path),
                          config.console,
-                         simulate_defaults={"count": 10_000, "users": sim.users,
-                                            "days": sim.days, "seed": 0})
+                         simulate_defaults={"count": sim.count or realistic_count(sim.users,
+                                                                                  sim.days),
+                                            "users": sim.users, "days": sim.days, "seed": 0})

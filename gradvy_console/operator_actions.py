@@ -114,15 +114,13 @@ class Operator:
 
         store, _live, _ing = self._engine()
         sim = self.config.simulator
-        count = int(params.get("count", 1000))
-        users = int(params.get("users") or sim.users)
-        days = int(params.get("days") or sim.days)
-        if count < 1 or users < 1 or days < 1:
-            raise GradvyError("Count, users and days must be at least 1.", exit_code=2)
+        count = int(params["count"]) if "count" in params else (sim.count or None)
+        users = int(params["users"]) if "users" in params else sim.users
+        days = int(params["days"]) if "days" in params else sim.days
         report = simulate_data(self.config, store, count, users, days,
                                int(params.get("seed", 0)), None, progress)
-        return (f"Simulated {report.events:,} events for {report.users:,} users over {days} "
-                f"days; they are pending.")
+        return (f"Simulated {report.events:,} events for {report.users:,} learners "
+                f"({report.id_prefix}-u...) over {days} days; they are pending.")
 
     def _do_process(self, params: dict[str, Any], progress: Progress) -> str:
         from .pipeline import live_consumers, process_pending

@@ -136,3 +136,25 @@ def test_version_and_bad_arguments_are_one_sentence_and_exit_2(tmp_path: Path) -
         out = gradvy(["run", *args], env, tmp_path)
         assert out.returncode == 2 and sentence in out.stderr, (args, out.stderr)
         assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+
+
+def test_simulations_a_user_can_reason_about(tmp_path: Path) -> None:
+    from gradvy_console.analytics.simulator import realistic_count
+
+    env = env_for(tmp_path / "data")
+    first = json.loads(gradvy(["run", "simulate-data", "--users", "40", "--days", "10",
+                               "--json"], env, tmp_path).stdout)
+    # No count: the population's realistic activity (1.25 events per learner per day).
+    assert first["events"] == realistic_count(40, 10) == 500 and first["id_prefix"] == "sim"
+    second = json.loads(gradvy(["run", "simulate-data", "--users", "40", "--days", "10",
+                                "--seed", "2", "--json"], env, tmp_path).stdout)
+    assert second["id_prefix"] == "sim2"                # a new population, not merged
+    merged = json.loads(gradvy(["run", "simulate-data", "--users", "40", "--days", "10",
+                                "--merge", "--json"], env, tmp_path).stdout)
+    assert merged["id_prefix"] == "sim"
+    gradvy(["run", "process-events"], env, tmp_path)
+    users = json.loads(gradvy(["run", "status", "--json"], env, tmp_path).stdout)["users"]
+    assert 60 < users["total"] <= 80                    # two populations of 40 (some idle)
+    for args in (["--users", "0"], ["--days", "-1"], ["--simulate-count", "0"]):
+        bad = gradvy(["run", "simulate-data", *args], env, tmp_path)
+        assert bad.returncode == 2 and "at least 1" in bad.stderr, (args, bad.stderr)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -110,3 +111,83 @@ def test_derived_event_id_is_deterministic() -> None:
 
 def test_unknown_types_are_kept() -> None:
     assert ok(ev(event_type="video_watch", properties={"x": 1})).event_type == "video_watch"
+
+
+def test_naive_timestamps_are_read_in_the_given_zone() -> None:
+    from zoneinfo import ZoneInfo
+
+    tokyo, la = ZoneInfo("Asia/Tokyo"), ZoneInfo("America/Los_Angeles")
+    assert parse_timestamp_ms("2026-01-01T09:00:00", tokyo) == NOW            # UTC+9
+    assert parse_timestamp_ms("2025-12-31T16:00:00", la) == NOW               # UTC-8 in winter
+    assert parse_timestamp_ms("2026-07-01T05:00:00", la) == parse_timestamp_ms(
+        "2026-07-01T12:00:00Z")                                               # UTC-7 in summer
+    assert parse_timestamp_ms("2026-01-01T00:00:00Z", tokyo) == NOW           # an offset wins
+    assert parse_timestamp_ms("2026-01-01T01:00:00+01:00", la) == NOW
+
+
+def test_the_guide_s_snippet_stores_the_right_instant_in_any_zone(tmp_path: Path) -> None:
+    """datetime.now().isoformat() (a naive local time) ingested on a host in Tokyo and in Los
+    Angeles is stored at the instant it was taken; naive_timezone = "UTC" reads it as UTC."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import json, sys, time
+from datetime import datetime
+from gradvy_console.config import load_config
+from gradvy_console.ingest import Ingestor
+from gradvy_console.live.sqlite import SqliteLive
+from gradvy_console.store.sqlite import SqliteStore
+config = load_config(env={"GRADVY_DATA_DIR": sys.argv[1]})
+store = SqliteStore(config.data_dir / "store.db")
+store.record_consent("u1", {"analytics": True}, method="t", version="1",
+                     legal_basis="consent", actor="t", at_ms=0)
+taken = int(time.time() * 1000)
+event = {"user_id": "u1", "event_type": "search", "timestamp": datetime.now().isoformat(),
+         "properties": {"query": "python"}}
+Ingestor(store, SqliteLive(config.data_dir / "live.db"), config).ingest([(None, event)])
+stored = store.user_events("u1")[0]["ts"]
+print(json.dumps({"taken": taken, "stored": stored, "counters": store.counters()}))
+"""
+    for zone in ("Asia/Tokyo", "America/Los_Angeles", "UTC"):
+        data = tmp_path / zone.replace("/", "-")
+        data.mkdir()
+        env = {**os.environ, "TZ": zone}
+        out = subprocess.run([sys.executable, "-c", code, str(data)], env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        got = json.loads(out.stdout)
+        assert abs(got["stored"] - got["taken"]) < 2000, (zone, got)
+        assert got["counters"]["naive_timestamps"] == 1
+    # Told that naive means UTC, a Los Angeles host stores its wall clock as UTC: hours behind
+    # (in Tokyo the same event would be 9 h in the future, and refused as future_timestamp).
+    data = tmp_path / "told"
+    data.mkdir()
+    (data / "config.toml").write_text('[ingest]\nnaive_timezone = "UTC"\n')
+    env = {**os.environ, "TZ": "America/Los_Angeles"}
+    os.chmod(data / "config.toml", 0o600)
+    out = subprocess.run([sys.executable, "-c", code.replace(
+        'load_config(env={"GRADVY_DATA_DIR": sys.argv[1]})',
+        'load_config(str(sys.argv[1]) + "/config.toml", env={"GRADVY_DATA_DIR": sys.argv[1]})'),
+        str(data)], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    offset = ZoneInfo("America/Los_Angeles").utcoffset(datetime.now())
+    assert offset is not None
+    assert abs(got["stored"] - got["taken"] - offset.total_seconds() * 1000) < 2000
+
+
+def test_a_naive_timezone_that_is_not_a_zone_is_refused(tmp_path: Path) -> None:
+    from gradvy_console.config import load_config
+    from gradvy_console.errors import GradvyError
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[ingest]\nnaive_timezone = "Mars/Olympus"\n')
+    cfg.chmod(0o600)
+    with pytest.raises(GradvyError, match="ingest.naive_timezone .* not 'Mars/Olympus'"):
+        load_config(str(cfg), env={"GRADVY_DATA_DIR": str(tmp_path)})

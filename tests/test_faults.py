@@ -62,7 +62,7 @@ def test_failing_task_is_retried_then_recorded_failed(env: dict[str, str],
             ["run", "tasks", "--json"], env, tmp_path).stdout)), what="the retried run")
         queues = status(env, tmp_path)["queues"]["realtime"]
         assert queues["recent_failures"][0]["error"].startswith("ProbeFailure")
-        assert gradvy(["run", "retry", "nonexistent"], env, tmp_path).returncode == 1
+        assert gradvy(["run", "retry", "nonexistent"], env, tmp_path).returncode == 2
     finally:
         assert worker.stop() == 0
 

@@ -190,7 +190,7 @@ def test_a_platform_task_with_soft_and_hard_limits_on_a_process_worker(tmp_path:
         hard = by_task["resource_intensive_task"]
         assert hard["status"] == "failed" and hard["soft_limit_s"] == 1
         assert hard["error"] == "soft time limit (1 s) reached; timed out after 2.0 s"
-        listing = gradvy(["run", "tasks"], env, tmp_path).stdout
+        listing = gradvy(["run", "tasks"], {**env, "COLUMNS": "250"}, tmp_path).stdout
         assert "soft time limit (1 s) reached; timed out after 2.0 s" in listing
         assert 1.9 <= hard["duration_s"] < 4, hard
     finally:

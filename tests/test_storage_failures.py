@@ -86,9 +86,9 @@ def test_a_full_disk_is_one_sentence_and_loses_nothing_accepted(tmp_path: Path) 
 
 def test_doctor_finds_each_problem_and_says_what_to_do(tmp_path: Path) -> None:
     env = _fresh(tmp_path)
-    out = gradvy(["run", "doctor"], env, tmp_path)
+    out = gradvy(["run", "doctor"], {**env, "COLUMNS": "250"}, tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "integrity of store.db: " in out.stdout and "FAIL" not in out.stdout
+    assert "integrity of store.db " in out.stdout and "FAIL" not in out.stdout
     data = tmp_path / "data"
     (data / "queue.key").chmod(0o644)
     live = data / "live.db"

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import orjson
@@ -69,6 +69,8 @@ class Limits:
     # (None: left as they are), or rejected as pii_in_identifier.
     pii_key: bytes | None = None
     pii_in_identifiers: str = "pseudonymise"    # or "reject"
+    # The zone of a timestamp written without an offset ([ingest] naive_timezone).
+    naive_zone: tzinfo = UTC
 
 
 _CONTAINERS = frozenset({dict, list, tuple})
@@ -156,7 +158,7 @@ class Event:
     keys_dropped: int = 0
     properties_json: bytes = b""  # the stored form: serialised once, hashed and written
     source: str | None = None     # where it came from (a collector write key's name)
-    naive_time: bool = False      # its timestamp named no offset (read as UTC)
+    naive_time: bool = False      # its timestamp named no offset ([ingest] naive_timezone)
     received_ms: int | None = None  # when the collector (or a replay) received it, if known
 
     def to_document(self) -> dict[str, Any]:
@@ -195,8 +197,9 @@ def iso_from_ms(ms: int) -> str:
 _OFFSET = re.compile(r"[+-]\d{2}(?::?\d{2}(?::?\d{2}(?:\.\d+)?)?)?$")
 
 
-def parse_timestamp_ms(value: Any) -> int | None:
-    """ISO 8601 (Z, offset or naive meaning UTC) to epoch ms; None when it is not one."""
+def parse_timestamp_ms(value: Any, naive_zone: tzinfo = UTC) -> int | None:
+    """ISO 8601 to epoch ms; a time without an offset is in `naive_zone` (an explicit offset
+    or Z always wins). None when it is not one."""
     if not isinstance(value, str) or len(value) < 10:
         return None
     try:
@@ -204,7 +207,7 @@ def parse_timestamp_ms(value: Any) -> int | None:
     except ValueError:
         return None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
+        dt = dt.replace(tzinfo=naive_zone)
     return int(dt.timestamp() * 1000)
 
 
@@ -468,7 +471,7 @@ def normalise_event(raw: Any, now_ms: int, limits: Limits, size: int | None = No
     if stamp is None:
         return Rejection(MISSING_FIELD, "timestamp is required", raw, _str_or_none(event_id),
                          user_id)
-    ts = parse_timestamp_ms(stamp)
+    ts = parse_timestamp_ms(stamp, limits.naive_zone)
     if ts is None:
         return Rejection(BAD_TIMESTAMP, f"timestamp {str(stamp)[:40]!r} is not ISO 8601", raw,
                          _str_or_none(event_id), user_id)

@@ -28,6 +28,14 @@ SEARCH_WORDS = ("python", "statistics", "excel", "spanish", "guitar", "marketing
                 "calculus", "sql", "leadership", "photography", "javascript", "algebra", "seo")
 FAULT_KINDS = ("malformed", "duplicate", "future", "bad_timestamp")
 DAY_MS = 86_400_000
+# Events per learner per day, averaged over the personas' mix and rhythms: a population's
+# realistic activity when no count is given (2,000 learners over 60 days: 150,000 events).
+EVENTS_PER_LEARNER_DAY = 1.25
+
+
+def realistic_count(users: int, days: int) -> int:
+    """How many events `users` learners make over `days` days."""
+    return max(1, round(users * days * EVENTS_PER_LEARNER_DAY))
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,7 @@ class SimParams:
     pii_share: float = 0.01
     no_consent_share: float = 0.05
     quality_faults: bool = False    # plant the data-quality faults of QUALITY_FAULTS too
+    id_prefix: str = "sim"          # learner ids are PREFIX-u00001 ...
 
 
 @dataclass
@@ -58,6 +67,8 @@ class Simulation:
 
 def run_id_of(params: SimParams) -> str:
     key = f"{params.seed}|{params.end_ms}|{params.users}|{params.days}|{params.count}"
+    if params.id_prefix != "sim":
+        key += f"|{params.id_prefix}"
     return hashlib.blake2b(key.encode(), digest_size=4).hexdigest()
 
 
@@ -105,7 +116,7 @@ def simulate(params: SimParams) -> Simulation:
             consent = {"analytics": True, "behavioral_analysis": False, "personalization": False}
         else:
             consent = {"analytics": True, "behavioral_analysis": True, "personalization": True}
-        user_id = f"sim-u{i:05d}"
+        user_id = f"{params.id_prefix}-u{i:05d}"
         peak = int(rng.integers(6, 23))
         users.append({"_id": user_id, "user_id": user_id, "persona": persona,
                       "preferences": {c: float(round(p, 4)) for c, p in zip(CATEGORIES, prefs,

@@ -25,9 +25,13 @@ from .common import (
 @run_app.command("simulate-data")
 @logged("simulate")
 def simulate_data(
-    simulate_count: Annotated[int, typer.Option("--simulate-count", help="Events to make.")] = 10,
-    users: Annotated[int | None, typer.Option(help="Simulated users.")] = None,
-    days: Annotated[int | None, typer.Option(help="Days of history.")] = None,
+    simulate_count: Annotated[int | None, typer.Option(
+        "--simulate-count", help="Events to make (default: the population's realistic "
+        "activity, 1.25 events per learner per day).")] = None,
+    users: Annotated[int | None, typer.Option(help="Simulated learners (default: [simulator] "
+                                                   "users).")] = None,
+    days: Annotated[int | None, typer.Option(help="Days of history (default: [simulator] "
+                                                  "days).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed: same seed and end, same data.")] = 0,
     end: Annotated[str | None, typer.Option(
         help="Last moment simulated, ISO 8601 (default: now, to the minute).")] = None,
@@ -35,9 +39,13 @@ def simulate_data(
         "--quality-faults", help="Also plant data-quality faults at known counts (a silent "
         "type, a burst, a new property, a type change, late events, out-of-range scores; "
         "`quality-check --against-truth` finds them).")] = False,
+    merge: Annotated[bool, typer.Option(
+        "--merge", help="The same learners as the first run (sim-u...), not new ones.")
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Simulate learners and events; the events wait in the pending inbox."""
+    """Simulate learners and events; the events wait in the pending inbox. Each run's
+    learners are new ones (sim-u..., sim2-u..., ...) unless --merge."""
     from ..analytics.events import parse_timestamp_ms
     from ..pipeline import simulate_data as run_simulation
 
@@ -49,16 +57,20 @@ def simulate_data(
         if end_ms is None:
             raise GradvyError(f"--end {end!r} is not an ISO 8601 time.", exit_code=2)
     with progress_bar("simulating", not json_out) as progress:
-        report = run_simulation(config, store, simulate_count,
+        report = run_simulation(config, store,
+                                simulate_count if simulate_count is not None
+                                else config.simulator.count or None,
                                 config.simulator.users if users is None else users,
                                 config.simulator.days if days is None else days,
-                                seed, end_ms, progress, quality_faults=quality_faults)
+                                seed, end_ms, progress, quality_faults=quality_faults,
+                                merge=merge)
     if json_out:
         echo_json(report.__dict__)
         return
     faults = ", ".join(f"{k} {v}" for k, v in report.faults.items() if v) or "none"
-    typer.echo(f"Simulated {report.events:,} events for {report.users:,} users over "
-               f"{days or config.simulator.days} days (run {report.run_id}); "
+    typer.echo(f"Simulated {report.events:,} events for {report.users:,} learners "
+               f"({report.id_prefix}-u...) over {days or config.simulator.days} days (run "
+               f"{report.run_id}); "
                f"{report.courses} courses. Planted faults: {faults}; PII in "
                f"{report.pii_planted} searches. Pending: run 'gradvy run process-events'.")
 

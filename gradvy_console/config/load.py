@@ -15,6 +15,7 @@ import re
 import tomllib
 import types
 import typing
+from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +174,12 @@ def config_from_table(table: dict[str, Any], where: str) -> Config:
     if config.ingest.pii_in_identifiers not in ("pseudonymise", "reject"):
         raise ConfigError(f"ingest.pii_in_identifiers in {where} must be 'pseudonymise' or "
                           "'reject'.")
+    try:
+        zone_named(config.ingest.naive_timezone)
+    except ValueError:
+        raise ConfigError(f"ingest.naive_timezone in {where} must be 'local' or a time zone "
+                          f"name such as UTC or Europe/Berlin, not "
+                          f"{config.ingest.naive_timezone!r}.") from None
     if console.quit_default not in ("stop", "leave"):
         raise ConfigError(f"console.quit_default in {where} must be 'stop' or 'leave'.")
     if console.refresh_seconds < 0.1:
@@ -387,3 +394,38 @@ def origin_of(config: Config, setting: str) -> str:
     if name and os.environ.get(name):
         return name
     return config.source
+
+
+def local_zone() -> tzinfo:
+    """This host's time zone: $TZ when it names a zone, else /etc/localtime's zone, else the
+    current fixed offset."""
+    import os
+    from datetime import datetime
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = os.environ.get("TZ", "").lstrip(":")
+    candidates = [name] if name else []
+    try:
+        target = os.path.realpath("/etc/localtime")
+        if "zoneinfo/" in target:
+            candidates.append(target.split("zoneinfo/", 1)[1])
+    except OSError:
+        pass
+    for candidate in candidates:
+        try:
+            return ZoneInfo(candidate)
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+    return datetime.now().astimezone().tzinfo or UTC
+
+
+def zone_named(name: str) -> tzinfo:
+    """A zone from its name; "local" is this host's. ValueError when it is not one."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if name == "local":
+        return local_zone()
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(name) from None

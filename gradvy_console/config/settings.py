@@ -50,6 +50,9 @@ class IngestSettings:
     max_future_seconds: int = 3_600
     max_depth: int = 32
     pii_in_identifiers: str = "pseudonymise"
+    # The zone a timestamp without an offset was written in: "local" (this host's zone, as the
+    # guide's datetime.now().isoformat() means it) or a zone name ("UTC", "Europe/Berlin").
+    naive_timezone: str = "local"
     batch_size: int = 100
     inbox_lease_seconds: float = 60.0
     result_timeout_seconds: float = 120.0
@@ -169,7 +172,7 @@ class LogSettings:
 class SimulatorSettings:
     users: int = 100
     days: int = 30
-    count: int = 10
+    count: int = 0              # 0: the population's realistic activity over the days
     fault_share: float = 0.02
     pii_share: float = 0.01
     courses: int = 120

@@ -41,6 +41,7 @@ from ..analytics.scoring import DAY_MS, ScoringModel, accumulate
 from ..clock import now_ms
 from ..config import Config
 from ..config.keys import pseudonym_key
+from ..config.load import zone_named
 from ..errors import is_backend_failure
 from ..live import LiveBatch, LiveState
 from ..store import DocumentStore, IngestTx, StoredEvent
@@ -125,7 +126,8 @@ class Ingestor:
                              max_future_ms=config.ingest.max_future_seconds * 1000,
                              max_depth=config.ingest.max_depth,
                              pii_key=pseudonym_key(config),
-                             pii_in_identifiers=config.ingest.pii_in_identifiers)
+                             pii_in_identifiers=config.ingest.pii_in_identifiers,
+                             naive_zone=zone_named(config.ingest.naive_timezone))
         # Live state is the recent past: a session list lives an hour, a user-day a day. Events
         # older than that (a backfill) would only write entries that are already stale.
         self.session_window_ms = config.live.session_ttl_seconds * 1000

@@ -44,7 +44,10 @@ def _in_test(user_id: str, share: float, seed: int) -> bool:
 def evaluate(config: Config, store: DocumentStore, progress: Any = None) -> dict[str, Any]:
     progress = progress or (lambda done, total: None)
     runs = sorted(store.get_documents("sim_runs"), key=lambda r: r.get("at_ms", 0))
-    truth_docs = {t["user_id"]: t for t in store.get_documents("sim_truth")}
+    # The latest run's learners (another run's have their own ids, or were merged into it).
+    latest = runs[-1]["_id"] if runs else None
+    truth_docs = {t["user_id"]: t for t in store.get_documents("sim_truth")
+                  if t.get("run_id", latest) == latest}
     if not runs or not truth_docs:
         raise GradvyError("evaluate needs simulated data with ground truth: run 'gradvy run "
                           "simulate-data --simulate-count 150000 --users 2000 --days 60 --seed 1'"

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from ..analytics.simulator import SimParams, simulate
+from ..analytics.simulator import SimParams, realistic_count, simulate
 from ..clock import now_ms
 from ..config import Config
 from ..errors import GradvyError
@@ -36,6 +36,7 @@ class SimulationReport:
     pii_planted: int
     end_ms: int
     quality_faults: dict[str, Any] = field(default_factory=dict)
+    id_prefix: str = "sim"
 
 
 # One run is generated in memory, then written: these bound what it may hold (about 2 GB at
@@ -47,14 +48,21 @@ _YEAR_2000_MS = 946_684_800_000
 _YEAR_3000_MS = 32_503_680_000_000
 
 
-def simulate_data(config: Config, store: DocumentStore, count: int, users: int, days: int,
-                  seed: int, end_ms: int | None = None, progress: Progress = no_progress,
-                  quality_faults: bool = False) -> SimulationReport:
+def simulate_data(config: Config, store: DocumentStore, count: int | None, users: int,
+                  days: int, seed: int, end_ms: int | None = None,
+                  progress: Progress = no_progress, quality_faults: bool = False,
+                  merge: bool = False) -> SimulationReport:
     """Generate simulated learners and events; events wait in the inbox, as in the guide.
-    All or nothing: if writing fails part-way, the events already written are taken back."""
-    if count < 0 or users < 1 or days < 1:
-        raise GradvyError("simulate-data needs a count of 0 or more, and at least one user "
-                          "and one day.", exit_code=2)
+    Without a count, the population's realistic activity over the days. Each run's learners
+    have their own ids (sim-u..., then sim2-u..., sim3-u...) unless `merge`: then they are
+    sim-u... again, the same learners as the first run's. All or nothing: if writing fails
+    part-way, the events already written are taken back."""
+    for name, value in (("the event count", count), ("users", users), ("days", days)):
+        if value is not None and value < 1:
+            raise GradvyError(f"simulate-data needs {name} to be at least 1 (got {value:,}).",
+                              exit_code=2)
+    if count is None:
+        count = realistic_count(users, days)
     if count > MAX_EVENTS or users > MAX_USERS or days > MAX_DAYS:
         raise GradvyError(f"simulate-data makes at most {MAX_EVENTS:,} events for "
                           f"{MAX_USERS:,} users over {MAX_DAYS:,} days in one run (it is built "
@@ -65,7 +73,10 @@ def simulate_data(config: Config, store: DocumentStore, count: int, users: int, 
         raise GradvyError("--end must fall between the year 2000 (plus the days simulated) "
                           "and the year 3000.", exit_code=2)
     sim_cfg = config.simulator
+    runs = len(store.get_documents("sim_runs"))
+    prefix = "sim" if merge or runs == 0 else f"sim{runs + 1}"
     params = SimParams(count=count, users=users, days=days, seed=seed, end_ms=end_ms,
+                       id_prefix=prefix,
                        courses=sim_cfg.courses, fault_share=sim_cfg.fault_share,
                        pii_share=sim_cfg.pii_share, no_consent_share=sim_cfg.no_consent_share,
                        quality_faults=quality_faults)
@@ -75,6 +86,7 @@ def simulate_data(config: Config, store: DocumentStore, count: int, users: int, 
     payloads = [orjson.dumps(e) for e in sim.events]
     run_doc = orjson.loads(orjson.dumps({
         "_id": sim.run_id, "seed": seed, "count": count, "users": users, "days": days,
+        "id_prefix": prefix,
         "end_ms": end_ms, "faults": sim.faults, "pii_planted": sim.pii_planted,
         "quality_faults": sim.quality_faults},
         option=orjson.OPT_SERIALIZE_NUMPY))
@@ -102,4 +114,4 @@ def simulate_data(config: Config, store: DocumentStore, count: int, users: int, 
         _take_back(store, written)
         raise
     return SimulationReport(sim.run_id, len(sim.events), len(sim.users), len(sim.courses),
-                            sim.faults, sim.pii_planted, end_ms, sim.quality_faults)
+                            sim.faults, sim.pii_planted, end_ms, sim.quality_faults, prefix)
