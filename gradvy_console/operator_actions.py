@@ -129,7 +129,8 @@ class Operator:
         use_queue = bool(live_consumers(live, "realtime",
                                         stale_after_s=self.config.live.heartbeat_ttl_seconds))
         report = process_pending(self.config, store, live, ingestor,
-                                 int(params.get("batch_size", 1000)), progress, use_queue)
+                                 params.get("batch_size") or self.config.ingest.batch_size
+                                 or None, progress, use_queue)
         r = report.result
         rate = r.total / report.seconds if report.seconds > 0 else 0.0
         return (f"Processed {r.processed:,}, duplicates {r.duplicates:,}, no consent "

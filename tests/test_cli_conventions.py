@@ -158,3 +158,25 @@ def test_simulations_a_user_can_reason_about(tmp_path: Path) -> None:
     for args in (["--users", "0"], ["--days", "-1"], ["--simulate-count", "0"]):
         bad = gradvy(["run", "simulate-data", *args], env, tmp_path)
         assert bad.returncode == 2 and "at least 1" in bad.stderr, (args, bad.stderr)
+
+
+def test_process_events_chooses_its_batch_size() -> None:
+    from gradvy_console.pipeline.processing import auto_batch_size
+
+    assert auto_batch_size(50_000, 2, use_queue=False) == 10_000
+    assert auto_batch_size(20_000, 2, use_queue=True) == 2_500       # 4 batches per worker
+    assert auto_batch_size(500, 2, use_queue=True) == 1_000          # never tiny
+    assert auto_batch_size(10_000_000, 2, use_queue=True) == 10_000  # never huge
+
+
+def test_process_events_defaults_and_says_when_nothing_was_pending(tmp_path: Path) -> None:
+    env = env_for(tmp_path / "data")
+    gradvy(["run", "simulate-data", "--users", "20", "--days", "5"], env, tmp_path)
+    first = json.loads(gradvy(["run", "process-events", "--json"], env, tmp_path).stdout)
+    assert first["batch_size"] == 10_000 and first["mode"] == "in-process"
+    assert first["processed"] + first["duplicates"] + first["no_consent"] + \
+        first["dead_lettered"] == 125
+    again = gradvy(["run", "process-events"], env, tmp_path)
+    assert again.stdout.startswith("Nothing was pending.")
+    small = gradvy(["run", "process-events", "--batch-size", "0"], env, tmp_path)
+    assert small.returncode == 2 and "--batch-size must be at least 1" in small.stderr

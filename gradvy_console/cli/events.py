@@ -9,6 +9,7 @@ import typer
 
 from ..errors import GradvyError
 from .common import (
+    at_least,
     cli_config,
     echo_json,
     engine,
@@ -79,7 +80,8 @@ def simulate_data(
 @logged("process")
 def process_events(
     batch_size: Annotated[int | None, typer.Option(
-        "--batch-size", help="Events per batch (default: [ingest] batch_size).")] = None,
+        "--batch-size", help="Events per batch (default: [ingest] batch_size; 0 there: "
+        "chosen for the work, 10,000 in-process).")] = None,
     in_process: Annotated[bool, typer.Option(
         "--in-process", help="Do not use the queue even if a consumer is running.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -90,7 +92,9 @@ def process_events(
     if batch_size is not None and batch_size < 1:
         raise GradvyError("--batch-size must be at least 1.", exit_code=2)
     config = cli_config()
-    batch_size = config.ingest.batch_size if batch_size is None else batch_size
+    if batch_size is not None:
+        at_least("--batch-size", batch_size)
+    batch_size = batch_size or config.ingest.batch_size or None
     store, live, ingestor = engine(config)
     use_queue = False if in_process else bool(live_consumers(live, "realtime"))
     if not json_out:
@@ -103,15 +107,30 @@ def process_events(
     rate = (r.total / report.seconds) if report.seconds > 0 else 0.0
     if json_out:
         echo_json({"mode": report.mode, "batches": report.batches,
-                    "seconds": round(report.seconds, 3), "events_per_s": round(rate, 1),
-                    **r.as_dict()})
+                    "batch_size": report.batch_size, "seconds": round(report.seconds, 3),
+                    "events_per_s": round(rate, 1), **r.as_dict(),
+                    "by_the_pool": report.by_the_pool})
+        return
+    if r.total == 0 and not report.by_the_pool:
+        job = next((t for t in store.task_runs(limit=200, queue="realtime")
+                    if t["task"] == "process_pending_events" and t["status"] == "complete"),
+                   None)
+        typer.echo("Nothing was pending." + (
+            f" The pool's pending job (every minute) last ran at "
+            f"{human_time(job['ended_ms'])} UTC and took what there was; 'gradvy run status' "
+            "shows the totals." if job else ""))
         return
     reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(r.reasons.items())) or "none"
     suppressed = f", suppressed {r.suppressed:,}" if r.suppressed else ""
     typer.echo(f"Processed {r.processed:,}, duplicates {r.duplicates:,}, no consent "
                f"{r.no_consent:,}, dead-lettered {r.dead_lettered:,} ({reasons}){suppressed} in "
                f"{report.seconds:.2f} s "
-               f"({rate:,.0f} events/s, {report.mode}).")
+               f"({rate:,.0f} events/s, {report.mode}, batches of {report.batch_size:,}).")
+    if report.by_the_pool:
+        typer.echo("Meanwhile the pool processed more that was pending (its every-minute "
+                   "pending job took them first): " + ", ".join(
+                       f"{k.replace('_', ' ')} {v:,}" for k, v in report.by_the_pool.items())
+                   + ".")
 
 
 @run_app.command("ingest")

@@ -206,6 +206,8 @@ _AT_LEAST_ONE = {"min_cell_size",
                  "task_group_max", "session_max_events", "users", "days", "courses",
                  "active_days", "clusters_min", "clusters_max", "recommend_limit", "workers",
                  "port", "max_events", "max_backlog", "retry_after_seconds", "group_max"}
+# Counts where 0 means "chosen for the work" (negative is still refused).
+_ZERO_MEANS_AUTO = {"ingest.batch_size"}
 _ABOVE_ZERO = {"late_hours", "stale_days", "socket_timeout_seconds", "inbox_lease_seconds",
                "result_timeout_seconds",
                "result_ttl_seconds", "user_day_ttl_seconds", "session_ttl_seconds",
@@ -241,7 +243,7 @@ def _check_ranges(config: Config, where: str) -> None:
             key = f"{prefix}.{f.name}"
             if f.name in _SIGNED:
                 continue
-            if f.name in _AT_LEAST_ONE and value < 1:
+            if f.name in _AT_LEAST_ONE and value < 1 and key not in _ZERO_MEANS_AUTO:
                 raise ConfigError(f"{key} in {where} must be at least 1, not {value}.")
             if f.name in _ABOVE_ZERO and value <= 0:
                 raise ConfigError(f"{key} in {where} must be above 0, not {value}.")

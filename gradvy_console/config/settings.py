@@ -53,7 +53,7 @@ class IngestSettings:
     # The zone a timestamp without an offset was written in: "local" (this host's zone, as the
     # guide's datetime.now().isoformat() means it) or a zone name ("UTC", "Europe/Berlin").
     naive_timezone: str = "local"
-    batch_size: int = 100
+    batch_size: int = 0                 # process-events' batch size; 0: chosen for the work
     inbox_lease_seconds: float = 60.0
     result_timeout_seconds: float = 120.0
     result_ttl_seconds: float = 3600.0
