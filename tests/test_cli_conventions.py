@@ -180,3 +180,45 @@ def test_process_events_defaults_and_says_when_nothing_was_pending(tmp_path: Pat
     assert again.stdout.startswith("Nothing was pending.")
     small = gradvy(["run", "process-events", "--batch-size", "0"], env, tmp_path)
     assert small.returncode == 2 and "--batch-size must be at least 1" in small.stderr
+
+
+def test_the_self_test_leaves_no_trace(tmp_path: Path) -> None:
+    from helpers import Worker, status
+
+    env = env_for(tmp_path / "data")
+    gradvy(["run", "simulate-data", "--users", "20", "--days", "5"], env, tmp_path)
+    gradvy(["run", "process-events"], env, tmp_path)
+    worker = Worker("realtime", env, tmp_path, "--no-periodic")
+    try:
+        worker.wait_ready()
+
+        def steady() -> dict[str, object]:
+            data = status(env, tmp_path)
+            queues = {q: {k: v for k, v in row.items() if k in ("pending", "scheduled",
+                                                                 "processed_per_min")}
+                      for q, row in data["queues"].items()}
+            return {"events": data["events"], "users": data["users"], "queues": queues,
+                    "alerts": data["alerts"]}
+        before = steady()
+        counters_before = _counters(env)
+        out = gradvy(["run", "test", "--json"], env, tmp_path)
+        assert out.returncode == 0, out.stdout + out.stderr
+        checks = {c["check"]: c for c in json.loads(out.stdout)}
+        assert checks["queue round trip"]["ok"] and checks["no trace left"]["ok"], checks
+        assert steady() == before
+        assert _counters(env) == counters_before
+        recs = gradvy(["run", "tasks", "--json"], env, tmp_path).stdout
+        assert "self_test_event" not in recs
+    finally:
+        worker.stop()
+
+
+def _counters(env: dict[str, str]) -> dict[str, int]:
+    from gradvy_console.config import load_config
+    from gradvy_console.store import open_store
+
+    store = open_store(load_config(env={"GRADVY_DATA_DIR": env["GRADVY_DATA_DIR"]}))
+    try:
+        return store.counters()
+    finally:
+        store.close()

@@ -283,7 +283,7 @@ JOBS: dict[str, str] = {
 # tunes them). A test checks this list against the registered tasks.
 TASK_NAMES: tuple[str, ...] = (
     "process_analytics_event", "batch_process_events", "process_pending_events",
-    "update_realtime_metrics", "self_test_probe", "analyze_user_behavior",
+    "update_realtime_metrics", "self_test_probe", "self_test_event", "analyze_user_behavior",
     "analyze_active_users", "check_user_anomalies", "process_user_anomalies",
     "update_user_segments", "update_recommendation_models", "generate_content_recommendations",
     "monitor_system_performance", "erase_user", "export_user_data",
@@ -314,6 +314,7 @@ def _default_tasks() -> dict[str, TaskSettings]:
         "batch_process_events": TaskSettings(**realtime),  # type: ignore[arg-type]
         "update_realtime_metrics": TaskSettings(**realtime),  # type: ignore[arg-type]
         "self_test_probe": TaskSettings(queue="realtime", priority=9),
+        "self_test_event": TaskSettings(queue="realtime", priority=9, retries=0),
         "erase_user": TaskSettings(queue="compliance", priority=9, timeout=3600.0),
         "export_user_data": TaskSettings(queue="compliance", priority=7, timeout=600.0),
         "privacy_compliance_audit": TaskSettings(queue="compliance", priority=5,

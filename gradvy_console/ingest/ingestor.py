@@ -57,6 +57,11 @@ class IngestResult:
     replayed: int = 0
     suppressed: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
+    # What the batch wrote besides its rows (not in as_dict): the store's and live state's
+    # counters, the live events-per-minute counts, and when (the self-test takes them back).
+    counters: dict[str, int] = field(default_factory=dict, repr=False)
+    minute_counts: dict[str, int] = field(default_factory=dict, repr=False)
+    at_ms: int = 0
 
     @property
     def total(self) -> int:
@@ -455,8 +460,11 @@ class Ingestor:
                 counters[f"stored_type:{type_label(event_type)}"] += n
             tx.add_counters(dict(counters))
 
+        result.counters, result.at_ms = {k: v for k, v in counters.items() if v}, at
         if inserted or anon or any(counters.values()):
-            self.live.record_batch(self._live_batch(inserted, anon, counters, at), at)
+            batch = self._live_batch(inserted, anon, counters, at)
+            result.minute_counts = dict(batch.minute_counts)
+            self.live.record_batch(batch, at)
         return result
 
     def _consent_events(self, events: list[Event], reject: Any, receipt_of: dict[str, str | None],

@@ -224,6 +224,11 @@ class DocumentStore(abc.ABC):
     def counters(self) -> dict[str, int]: ...
 
     @abc.abstractmethod
+    def take_back_counters(self, counts: dict[str, int]) -> None:
+        """Subtract `counts` (what a run of ours added, such as the self-test's) in one
+        transaction; a counter that comes to zero is removed, as if never counted."""
+
+    @abc.abstractmethod
     def dead_letters(self, limit: int = 100, reason: str | None = None
                      ) -> list[dict[str, Any]]: ...
 

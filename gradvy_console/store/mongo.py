@@ -354,6 +354,13 @@ class MongoStore(MongoPrivacy, DocumentStore):
     def counters(self) -> dict[str, int]:
         return {d["_id"]: int(d["value"]) for d in self.db.counters.find({})}
 
+    def take_back_counters(self, counts: dict[str, int]) -> None:
+        ops = [UpdateOne({"_id": k}, {"$inc": {"value": -v}}) for k, v in counts.items() if v]
+        if ops:
+            self.db.counters.bulk_write(ops, ordered=False)
+            self.db.counters.delete_many({"_id": {"$in": [k for k, v in counts.items() if v]},
+                                          "value": {"$lte": 0}})
+
     def dead_letters(self, limit: int = 100, reason: str | None = None
                      ) -> list[dict[str, Any]]:
         query = {"reason": reason} if reason else {}

@@ -704,6 +704,13 @@ class SqliteStore(SqlitePrivacy, DocumentStore):
     def counters(self) -> dict[str, int]:
         return {k: int(v) for k, v in self._conn().execute("SELECT name, value FROM counters")}
 
+    def take_back_counters(self, counts: dict[str, int]) -> None:
+        rows = [(v, k) for k, v in counts.items() if v]
+        with self._write() as conn:
+            conn.executemany("UPDATE counters SET value = value - ? WHERE name = ?", rows)
+            conn.executemany("DELETE FROM counters WHERE name = ? AND value <= 0",
+                             [(k,) for _v, k in rows])
+
     def dead_letters(self, limit: int = 100, reason: str | None = None
                      ) -> list[dict[str, Any]]:
         sql = (f"SELECT {_LETTER_COLUMNS} FROM dead_letters"

@@ -23,6 +23,7 @@ from .realtime import (
     batch_process_events,
     process_analytics_event,
     process_pending_events,
+    self_test_event,
     self_test_probe,
     update_realtime_metrics,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "generate_weekly_report",
     "process_analytics_event",
     "process_pending_events",
+    "self_test_event",
     "self_test_probe",
     "update_realtime_metrics",
 ]

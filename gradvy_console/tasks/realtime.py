@@ -174,6 +174,16 @@ def update_realtime_metrics() -> dict[str, Any]:
     return metrics
 
 
+@task("realtime")
+def self_test_event(event_data: dict[str, Any]) -> dict[str, Any]:
+    """The self-test's event, ingested by a consumer as any event is, answering with what it
+    wrote (its counters, its live per-minute counts and when), so the self-test can take
+    every trace of it back. Its runs are not kept in the task history."""
+    result = runtime.ingestor().ingest([(None, event_data)])
+    return {**_outcome(result, event_data.get("event_id")), "counters": result.counters,
+            "minute_counts": result.minute_counts, "at_ms": result.at_ms}
+
+
 class ProbeFailure(RuntimeError):
     """Raised on request by the self-test probe, to exercise retries and failure handling."""
 
