@@ -187,6 +187,14 @@ def test_counters_and_anon_counts(store: DocumentStore) -> None:
     assert store.anon_counts() == {("2026-01-01", "search"): 3}
 
 
+def test_counters_taken_back_are_as_if_never_counted(store: DocumentStore) -> None:
+    with store.transaction() as tx:
+        tx.add_counters({"processed": 5, "rejected:missing_field": 1, "duplicates": 2})
+    store.take_back_counters({"processed": 2, "rejected:missing_field": 1, "duplicates": 2,
+                              "never_counted": 0})
+    assert store.counters() == {"processed": 3}
+
+
 def test_documents(store: DocumentStore) -> None:
     store.put_documents("courses", [{"_id": "c1", "category": "x"}, {"_id": "c2"}])
     store.put_documents("courses", [{"_id": "c1", "category": "y"}])
