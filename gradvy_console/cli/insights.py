@@ -9,6 +9,7 @@ import typer
 from ..errors import GradvyError
 from .common import (
     JSON_OPTION,
+    at_least,
     cli_config,
     echo_json,
     engine,
@@ -49,16 +50,19 @@ def analyze_users_cmd(
                           a.get("risk", {}), a.get("personalisation", {}))
         prefs = ", ".join(f"{p['category']} {p['share']:.0%}" for p in
                           lp.get("content_preferences", []))
+        hours = ", ".join(f"{h:02d}:00" for h in lp.get("peak_hours", [])) or "-"
         typer.echo(f"{user_id}: engagement {en.get('current')} ({en.get('trend_direction')}, "
                    f"trend {en.get('trend')}), consistency {lp.get('consistency')}, velocity "
-                   f"{lp.get('velocity')}, peak hours {lp.get('peak_hours')}, prefers {prefs}")
+                   f"{lp.get('velocity')}, peak hours {hours}, prefers {prefs or '-'}")
         factors = "; ".join(f"{f['label']} = {f['value']}" for f in rk.get("factors", []))
         why = f": {factors}" if factors else ""
         typer.echo(f"  risk {rk.get('score')} ({rk.get('source')}){why}"
                    f"{'  -> intervention' if rk.get('intervention') else ''}; difficulty "
-                   f"{pe.get('difficulty')}, content {pe.get('top_content_types')}")
+                   f"{pe.get('difficulty')}, content "
+                   f"{', '.join(pe.get('top_content_types') or []) or '-'}")
         return
-    typer.echo(f"Analysed {summary['analysed']} users (risk from the {summary['risk_source']}).")
+    typer.echo(f"Analysed {summary['analysed']:,} users (risk from the "
+               f"{summary['risk_source']}).")
 
 
 @run_app.command("check-anomalies")
@@ -175,8 +179,7 @@ def recommend_cmd(
     """Courses for one user, each with score, source and reason."""
     from ..insights import recommend_for
 
-    if limit < 1:
-        raise GradvyError("--limit must be at least 1.", exit_code=2)
+    at_least("--limit", limit)
     config = cli_config()
     store, live, _ing = engine(config)
     result = recommend_for(config, store, live, user_id, limit)
@@ -184,10 +187,12 @@ def recommend_cmd(
         echo_json(result)
         return
     kind = "personalised" if result["personalised"] else "popular (no history or no consent)"
-    typer.echo(f"{user_id}: {kind}, model v{result['model_version']}")
+    table = rich_table(f"{user_id}: {kind}, model v{result['model_version']}",
+                       ["", "course", "score", "source", "reason"])
     for i, item in enumerate(result["items"], 1):
-        typer.echo(f"{i:>2}. {item['course_id']}  {item['score']:.3f}  {item['source']:<13} "
-                   f"{item['reason']}")
+        table.add_row(str(i), item["course_id"], f"{item['score']:.3f}", item["source"],
+                      item["reason"])
+    print_table(table)
 
 
 @run_app.command("evaluate")
