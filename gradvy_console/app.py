@@ -9,6 +9,7 @@ actions run in thread workers and end in a notification.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import threading
 import time
@@ -56,6 +57,7 @@ class Source(Protocol):
     def schedule(self) -> list[dict[str, Any]]: ...
     def alerts(self, active_only: bool = False) -> list[dict[str, Any]]: ...
     def user(self, user_id: str) -> dict[str, Any] | None: ...
+    def find_users(self, prefix: str, limit: int = 20) -> list[dict[str, Any]]: ...
     def action_log(self, limit: int = 200) -> list[dict[str, Any]]: ...
     def insights(self) -> dict[str, Any]: ...
     def privacy(self) -> dict[str, Any]: ...
@@ -162,7 +164,8 @@ class GradvyConsole(App[None]):
             self._wake.clear()
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
-        self.latest = message.snapshot
+        self.latest = self._through_outage(message.snapshot)
+        message.snapshot = self.latest
         if not self.screen_stack:  # shutting down
             return
         screen = self.screen
@@ -172,6 +175,18 @@ class GradvyConsole(App[None]):
             except NoMatches:  # the screen is still being composed; it reads `latest` later
                 pass
         self._look_after_pool(message.snapshot)
+
+    def _through_outage(self, snapshot: Snapshot) -> Snapshot:
+        """A backend stopped answering: keep the last good figures, marked with their time,
+        rather than zeros that would read as data loss."""
+        previous = self.latest
+        if snapshot.backend_error is None or previous is None:
+            return snapshot
+        good_at = previous.as_of_ms or previous.at_ms
+        if previous.backend_error is not None and previous.as_of_ms is None:
+            return snapshot                 # no good figures yet to keep
+        return dataclasses.replace(previous, at_ms=snapshot.at_ms, as_of_ms=good_at,
+                                   backend_error=snapshot.backend_error)
 
     def _look_after_pool(self, snapshot: Snapshot) -> None:
         """Start the pool when there is none (and the backends answer), or say we attached."""
@@ -293,15 +308,22 @@ class GradvyConsole(App[None]):
             self.screen.reload()
 
     def action_help(self) -> None:
-        rows = []
-        for _key, active in sorted(self.screen.active_bindings.items(),
-                                  key=lambda kv: (kv[1].node is self, kv[0])):
+        """Every key of this screen as mapped: the screen's own first, then the console's;
+        each action once; Textual's own keys (copy, scrolling) left out."""
+        own: list[tuple[str, str, str, str]] = []
+        everywhere: list[tuple[str, str, str, str]] = []
+        seen: set[tuple[str, str]] = set()
+        for _key, active in self.screen.active_bindings.items():
             binding = active.binding
-            if not binding.description:
-                continue
+            if not binding.description or not binding.id:
+                continue            # Textual's internals carry no id of ours
             where = "everywhere" if active.node is self else type(active.node).__name__
-            rows.append((self.get_key_display(binding), binding.description,
-                         binding.id or "", where))
+            if (binding.action, where) in seen:
+                continue
+            seen.add((binding.action, where))
+            row = (self.get_key_display(binding), binding.description, binding.id, where)
+            (everywhere if active.node is self else own).append(row)
+        rows = own + everywhere
         rows.append(("ctrl+p", "Command palette: every action and screen", "", "everywhere"))
         self.push_screen(HelpScreen(rows))
 

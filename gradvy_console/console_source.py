@@ -104,6 +104,8 @@ class Snapshot:
     events_per_minute: tuple[tuple[str, tuple[int, ...]], ...] = ()
     counters: Counters = field(default_factory=Counters)
     backend_error: str | None = None
+    # During an outage the console keeps showing the last good data: it is as of this time.
+    as_of_ms: int | None = None
 
 
 def deployment_label(config: Config) -> str:
@@ -273,6 +275,12 @@ class PipelineSource:
     def alerts(self, active_only: bool = False) -> list[dict[str, Any]]:
         store, _live = self._engine()
         return list(store.alerts(active_only=active_only, limit=200))
+
+    def find_users(self, prefix: str, limit: int = 20) -> list[dict[str, Any]]:
+        """Learners whose id starts with `prefix`, the most recently active first."""
+        store, _live = self._engine()
+        found: list[dict[str, Any]] = store.find_users(prefix, limit)
+        return found
 
     def user(self, user_id: str) -> dict[str, Any] | None:
         from .pipeline import user_report

@@ -120,6 +120,12 @@ class FakeSource:
                  "raised_ms": NOW - 50 * MIN, "cleared_ms": NOW - 40 * MIN,
                  "acknowledged_ms": NOW - 45 * MIN}]
 
+    def find_users(self, prefix: str, limit: int = 20) -> list[dict[str, Any]]:
+        self.calls.append(("find_users", prefix))
+        known = [("u1", NOW - 5 * MIN), ("u12", NOW - 90 * MIN), ("u2", NOW - 3 * 86_400_000)]
+        return [{"user_id": u, "last_ms": last} for u, last in known
+                if u.startswith(prefix)][:limit]
+
     def user(self, user_id: str) -> dict[str, Any] | None:
         self.calls.append(("user", user_id))
         if user_id != "u1":

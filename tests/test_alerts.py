@@ -31,3 +31,18 @@ def test_unknown_value_changes_nothing_and_gone_subjects_clear() -> None:
                                                     ("clear", "consumer_dead:h:2:ml")]
     assert changes[0].rule.message("consumer h:1 (ml) is dead", 1.0) == "consumer h:1 (ml) is dead"
     assert RULES["cpu"].message("CPU", 91.25) == "CPU at 91.2% (threshold 80%)"
+
+
+def test_cpu_is_judged_on_its_mean_over_the_window() -> None:
+    from gradvy_console.monitoring.tick import sustained_cpu
+
+    now = 1_800_000_000_000
+    # Five-second samples: one minute at 95 % inside five at 20 % is a mean of 32.5 %, no alert.
+    history = [{"at_ms": now - i * 5000, "cpu_percent": 95.0 if i < 12 else 20.0}
+               for i in range(59, -1, -1)]
+    assert sustained_cpu(history, now, 300) == round((12 * 95 + 48 * 20) / 60, 1) == 35.0
+    # Five-minute samples: fewer than three in the window, so the last three count.
+    sparse = [{"at_ms": now - i * 300_000, "cpu_percent": v} for i, v in
+              ((3, 10.0), (2, 90.0), (1, 90.0), (0, 60.0))]
+    assert sustained_cpu(sparse, now, 300) == 80.0
+    assert sustained_cpu([{"at_ms": now, "cpu_percent": None}], now, 300) is None

@@ -395,6 +395,29 @@ def test_backend_outage_is_shown_and_retried() -> None:
     drive(app, script)
 
 
+def test_an_outage_keeps_the_last_figures_dimmed_and_dated() -> None:
+    source = FakeSource()
+    app = make_fake_app(source)
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: app.latest is not None and app.latest.queues)
+        good_at = app.latest.at_ms
+        source.current = fake_snapshot(backend_error="Redis at redis://x:1 is unreachable.")
+        await until(pilot, lambda: app.latest.backend_error is not None)
+        await pilot.pause()
+        latest = app.latest
+        assert latest.queues and latest.counters.processed       # not zeros: the last figures
+        assert latest.as_of_ms == good_at and app.screen.has_class("stale")
+        header = text_of(app.screen.query_one("#header"))
+        assert "OUTAGE" in header and "unreachable" in header and "as of" in header
+        source.current = fake_snapshot()                          # back: live figures again
+        await until(pilot, lambda: app.latest.backend_error is None)
+        await pilot.pause()
+        assert not app.screen.has_class("stale")
+
+    drive(app, script)
+
+
 def test_polls_never_overlap_with_a_slow_source() -> None:
     source = FakeSource(delay_s=0.15)
     app = make_fake_app(source, refresh_seconds=0.01)
@@ -524,5 +547,42 @@ def test_reports_screen_reads_the_highlighted_report_and_generates_one() -> None
         await pilot.press(*["backspace"] * 4, *"week", "tab", *"2026-11-10", "enter")
         await performed(pilot, operator, "generate_report",
                         {"period": "week", "date": "2026-11-10"})
+
+    drive(app, script)
+
+
+def test_typing_a_learner_id_never_fires_a_global_key() -> None:
+    operator = FakeOperator()
+    source = FakeSource()
+    app = make_fake_app(source=source, operator=operator)
+
+    async def script(pilot: Pilot[Any]) -> None:
+        from textual.widgets import Input, OptionList
+
+        await until(pilot, lambda: app.latest is not None)
+        await pilot.press("6")
+        await until(pilot, lambda: isinstance(app.screen, UsersScreen))
+        screen = app.screen
+        field = screen.query_one("#user-id", Input)
+        await until(pilot, lambda: app.focused is field)
+        # Every character goes to the field, digits and the simulate key included.
+        await pilot.press(*"sim-u00106", "enter")
+        await until(pilot, lambda: ("user", "sim-u00106") in source.calls)
+        assert app.focused is field and not operator.performed
+        assert isinstance(app.screen, UsersScreen)
+        await pilot.press(*["backspace"] * 10, "u", "1")
+        matches = screen.query_one("#user-matches", OptionList)
+        await until(pilot, lambda: matches.option_count == 2)   # u1, u12: recently active first
+        assert "u1  (active" in str(matches.get_option_at_index(0).prompt)
+        await pilot.press("tab", "down", "enter")                # pick u12 from the list
+        await until(pilot, lambda: ("user", "u12") in source.calls)
+        assert field.value == "u12"
+        # Esc leaves the field: then the keys are the console's again, and a new visit to the
+        # screen focuses the field again.
+        await pilot.press("escape", "1")
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        await pilot.press("6")
+        await until(pilot, lambda: isinstance(app.screen, UsersScreen) and app.focused is field)
+        assert not operator.performed
 
     drive(app, script)

@@ -51,3 +51,33 @@ def test_consumer_rows_join_heartbeats_and_the_supervisor() -> None:
     assert [(r.queue, r.state, r.restarts) for r in rows] == [
         ("realtime", "dead", 0), ("ml", "running", 2), ("reports", "stopped", 0)]
     assert rows[1].current_task == "update_user_segments"
+
+
+def test_the_key_bar_keeps_help_and_takes_keys_whole_by_priority() -> None:
+    from gradvy_console.widgets.keybar import fit_keys
+
+    items = [(1, 0, "g", "Start"), (1, 1, "k", "Stop"), (20, 1000, "1", "Dash"),
+             (0, 3000, "?", "Help"), (3, 3001, "q", "Quit"), (4, 2000, "s", "Simulate")]
+    # A key takes its characters and four cells: help 9, then the screen's own 10 and 9.
+    assert fit_keys(items, 28) == [("g", "Start"), ("k", "Stop"), ("?", "Help")]
+    assert fit_keys(items, 27) == [("g", "Start"), ("?", "Help")]
+    # No gap filling: "s Simulate" does not fit at 45, so "2 T" (it would) stays out too.
+    assert fit_keys([*items, (21, 1001, "2", "T")], 45) == [
+        ("g", "Start"), ("k", "Stop"), ("?", "Help"), ("q", "Quit")]
+    assert fit_keys(items, 200) == [("g", "Start"), ("k", "Stop"), ("1", "Dash"),
+                                    ("s", "Simulate"), ("?", "Help"), ("q", "Quit")]
+    assert fit_keys(items, 5) == [("?", "Help")]
+
+
+def test_the_header_fits_one_line_at_any_width() -> None:
+    from console_fake import fake_snapshot
+
+    from gradvy_console.widgets.header import header_text
+
+    snap = fake_snapshot()
+    wide = header_text(snap, 200).plain
+    assert wide.startswith("Gradvy Console") and "pool pid 4099" in wide and "UTC" in wide
+    for width in (80, 60, 40):
+        text = header_text(snap, width).plain
+        assert "\\n" not in text and len(text) <= width, (width, text)
+    assert "▲" in header_text(snap, 60).plain           # the alerts count stays

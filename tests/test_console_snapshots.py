@@ -18,7 +18,8 @@ SCREENS = {"dashboard": (), "tasks": ("2",), "dead_letters": ("3",), "schedule":
            "alerts": ("5",), "users": ("6", "u", "1", "enter"), "action_log": ("7",),
            "insights": ("8",), "help": ("question_mark",), "simulate_dialog": ("s",),
            "privacy": ("9",), "forget_dialog": ("9", "f"), "quality": ("0",),
-           "reports": ("R",), "report_dialog": ("R", "g")}
+           "reports": ("R",), "report_dialog": ("R", "g"), "stop_dialog": ("k",),
+           "users_typed": ("6", "u")}
 
 
 async def settle(pilot: Pilot[Any]) -> None:

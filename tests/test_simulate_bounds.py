@@ -19,7 +19,7 @@ from gradvy_console.store.sqlite import SqliteStore
     (["--days", "100000000"], "over 3,650 days"),
     (["--simulate-count", "900000000"], "run it several times"),
     (["--end", "0001-01-01"], "--end must fall between the year 2000"),
-    (["--users", "0"], "at least one user"),
+    (["--users", "0"], "users to be at least 1"),
 ])
 def test_sizes_it_cannot_do_are_one_sentence(tmp_path: Path, args: list[str],
                                              sentence: str) -> None:

@@ -12,6 +12,7 @@ import pytest
 from conftest import mongo_store_factory
 
 from gradvy_console.analytics.events import Event, Rejection
+from gradvy_console.analytics.scoring import ScoringModel, accumulate
 from gradvy_console.store.base import DocumentStore
 from gradvy_console.store.sqlite import SqliteStore
 
@@ -365,3 +366,16 @@ def test_checkpoints_aside_reach_the_database_file(tmp_path: Path) -> None:
 def test_mongo_store_has_no_checkpoints_to_move() -> None:
     store: Any = mongo_store_factory()
     store.checkpoint_aside()    # nothing to do, and no failure
+
+
+def test_find_users_by_prefix_most_recently_active_first(store: DocumentStore) -> None:
+    day = 86_400_000
+    events = [Event(f"e{i}", user, "search", 1_700_000_000_000 + i * day, None, {}, f"h{i}")
+              for i, user in enumerate(["sim-u00002", "sim-u00001", "sim-u00003", "other"])]
+    with store.transaction() as tx:
+        tx.insert_events(events, {})
+        tx.apply_profile_deltas(accumulate(events, ScoringModel()), 1_800_000_000_000)
+    found = store.find_users("sim-u", limit=2)
+    assert [u["user_id"] for u in found] == ["sim-u00003", "sim-u00001"]
+    assert [u["user_id"] for u in store.find_users("oth")] == ["other"]
+    assert store.find_users("nobody") == []

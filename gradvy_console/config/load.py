@@ -208,7 +208,8 @@ _AT_LEAST_ONE = {"min_cell_size",
                  "port", "max_events", "max_backlog", "retry_after_seconds", "group_max"}
 # Counts where 0 means "chosen for the work" (negative is still refused).
 _ZERO_MEANS_AUTO = {"ingest.batch_size"}
-_ABOVE_ZERO = {"late_hours", "stale_days", "socket_timeout_seconds", "inbox_lease_seconds",
+_ABOVE_ZERO = {"late_hours", "cpu_window_seconds", "stale_days", "socket_timeout_seconds",
+               "inbox_lease_seconds",
                "result_timeout_seconds",
                "result_ttl_seconds", "user_day_ttl_seconds", "session_ttl_seconds",
                "minute_ttl_seconds", "heartbeat_ttl_seconds", "dropout_horizon_days",

@@ -187,6 +187,7 @@ class AlertSettings:
     queue_latency_warning_s: float = 60.0
     dead_letter_rate_warning: float = 0.05
     hysteresis_percent: float = 5.0
+    cpu_window_seconds: float = 300.0   # CPU alerts on its mean over this long, not a sample
 
 
 @dataclass(frozen=True)

@@ -244,6 +244,16 @@ def subjects(values: dict[str, float | None]) -> dict[str, str]:
     return out
 
 
+def sustained_cpu(history: list[dict[str, Any]], now_ms: int, window_s: float) -> float | None:
+    """The CPU figure alerts are judged on: the mean of the samples of the last `window_s`
+    seconds (at least the last three), so a busy minute neither raises nor clears an alert."""
+    samples = [h for h in history if h.get("cpu_percent") is not None]
+    recent = [h["cpu_percent"] for h in samples if h.get("at_ms", 0) >= now_ms - window_s * 1000]
+    if len(recent) < 3:
+        recent = [h["cpu_percent"] for h in samples[-3:]]
+    return round(sum(recent) / len(recent), 1) if recent else None
+
+
 def tick(config: Config, store: DocumentStore, live: LiveState, history: tuple[str, int, int],
          queues: dict[str, dict[str, Any]], now_ms: int | None = None) -> dict[str, Any]:
     """One monitoring round: sample, store snapshot and history, evaluate and apply alerts."""
@@ -269,10 +279,8 @@ def tick(config: Config, store: DocumentStore, live: LiveState, history: tuple[s
                                                    "no_consent")) - previous["all"]
         rate = round(dead / total, 4) if total > 0 else 0.0
     values = alert_values(snap, queues, consumers, pools, rate)
-    # CPU alerts on the mean of the last three samples: one busy moment is not an alert.
-    recent = [h["cpu_percent"] for h in live.get_list(key, now)[-3:]
-              if h.get("cpu_percent") is not None]
-    values["cpu"] = round(sum(recent) / len(recent), 1) if recent else None
+    values["cpu"] = sustained_cpu(live.get_list(key, now), now,
+                                  config.alerts.cpu_window_seconds)
     active = {a["key"] for a in store.alerts(active_only=True, limit=1000)
               if a["kind"] not in EVENT_KINDS}
     changes = evaluate(values, active, rules(config))

@@ -41,6 +41,8 @@ class PipelineScreen(Screen[None]):
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
         self.query_one(PipelineHeader).snapshot = snapshot
+        # During an outage the figures shown are the last good ones: dimmed (console.tcss).
+        self.set_class(snapshot.as_of_ms is not None, "stale")
 
     def show_activity(self, running: tuple[RunningAction, ...]) -> None:
         self.query_one(ActivityBar).running = running

@@ -19,7 +19,7 @@ class HelpScreen(ModalScreen[None]):
         self.rows = rows
 
     def compose(self) -> ComposeResult:
-        table = Table("key", "does", "id (for [console.keys])", "where",
+        table = Table("key", "does", "id (for \\[console.keys])", "where",
                       title="Key bindings (Esc closes; ctrl+p finds any action)",
                       expand=True)
         for row in self.rows:

@@ -8,12 +8,13 @@ from typing import Any
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+from textual import work
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widget import Widget
-from textual.widgets import Input, Static
+from textual.widgets import Input, OptionList, Static
 
-from ..widgets.fmt import clock
+from ..widgets.fmt import clock, when
 from .list_base import ListScreen
 
 
@@ -114,18 +115,26 @@ def insight_blocks(report: dict[str, Any]) -> list[Any]:
 
 
 class UsersScreen(ListScreen):
-    SCREEN_TITLE = "Users: type a user id, Enter looks it up, Esc leaves the field, / returns"
+    SCREEN_TITLE = ("Users: type an id or its start, pick one (Tab, Enter), Esc leaves the "
+                    "field, / returns")
     BINDINGS = [Binding("slash", "lookup", "Look up", id="user.lookup")]
     FOCUS_FIRST = "#user-id"
 
     def __init__(self) -> None:
         super().__init__()
         self.user_id: str | None = None
+        self._matches: list[str] = []
 
     def compose_list(self) -> Iterable[Widget]:
-        yield Input(placeholder="user id, e.g. user_0001", id="user-id")
+        yield Input(placeholder="user id or its start, e.g. sim-u0001", id="user-id")
+        yield OptionList(id="user-matches")
         with VerticalScroll(id="user-report"):
             yield Static("", id="report")
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        # Keys belong to the field on every visit: typing an id never fires a global key.
+        self.query_one("#user-id", Input).focus()
 
     def action_leave_input(self) -> None:
         self.query_one("#user-report").focus()
@@ -133,11 +142,41 @@ class UsersScreen(ListScreen):
     def action_lookup(self) -> None:
         self.query_one("#user-id", Input).focus()
 
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self._find(event.value.strip())
+
+    @work(thread=True, exclusive=True, group="find-users")
+    def _find(self, prefix: str) -> None:
+        try:
+            found = self.console.source.find_users(prefix, 20)
+        except Exception:  # noqa: BLE001 - an outage shows in the header; the list stays
+            return
+        self.app.call_from_thread(self._show_matches, found)
+
+    def _show_matches(self, found: list[dict[str, Any]]) -> None:
+        now = self.now_ms()
+        matches = self.query_one("#user-matches", OptionList)
+        matches.clear_options()
+        self._matches = [u["user_id"] for u in found]
+        matches.add_options([f"{u['user_id']}  (active {when(u.get('last_ms'), now)})"
+                             for u in found])
+        if found:
+            matches.highlighted = 0
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if 0 <= event.option_index < len(self._matches):
+            field = self.query_one("#user-id", Input)
+            field.value = self._matches[event.option_index]
+            self._look_up(field.value)
+            field.focus()
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.user_id = event.value.strip() or None
+        self._look_up(event.value.strip())
+
+    def _look_up(self, user_id: str) -> None:
+        self.user_id = user_id or None
         self._loaded_at = 0.0
         self.reload()
-        self.query_one("#user-report").focus()
 
     def load(self) -> Any:
         if not self.user_id:

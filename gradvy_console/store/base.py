@@ -192,6 +192,11 @@ class DocumentStore(abc.ABC):
     def count_users(self) -> int: ...
 
     @abc.abstractmethod
+    def find_users(self, prefix: str, limit: int = 20) -> list[dict[str, Any]]:
+        """Learners whose id starts with `prefix` ({user_id, last_ms}), the most recently
+        active first (ties by id)."""
+
+    @abc.abstractmethod
     def count_users_active_since(self, since_ms: int) -> int: ...
 
     # --- reads ----------------------------------------------------------------------------

@@ -299,6 +299,12 @@ class MongoStore(MongoPrivacy, DocumentStore):
     def count_users_active_since(self, since_ms: int) -> int:
         return int(self.db.users.count_documents({"last_ms": {"$gte": since_ms}}))
 
+    def find_users(self, prefix: str, limit: int = 20) -> list[dict[str, Any]]:
+        found = self.db.users.find({"_id": {"$gte": prefix, "$lt": prefix + "\U0010ffff"}},
+                                   {"last_ms": 1}).sort([("last_ms", DESCENDING),
+                                                         ("_id", ASCENDING)]).limit(limit)
+        return [{"user_id": d["_id"], "last_ms": d.get("last_ms")} for d in found]
+
     # --- reads ----------------------------------------------------------------------------
     def user_events(self, user_id: str, limit: int = 1000, newest: bool = False
                     ) -> list[dict[str, Any]]:

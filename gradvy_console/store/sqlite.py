@@ -654,6 +654,13 @@ class SqliteStore(SqlitePrivacy, DocumentStore):
         return int(self._conn().execute(
             "SELECT count(*) FROM users WHERE last_ms >= ?", (since_ms,)).fetchone()[0])
 
+    def find_users(self, prefix: str, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self._conn().execute(
+            "SELECT user_id, last_ms FROM users WHERE user_id >= ? AND user_id < ?"
+            " ORDER BY last_ms IS NULL, last_ms DESC, user_id LIMIT ?",
+            (prefix, prefix + "\U0010ffff", limit)).fetchall()
+        return [{"user_id": u, "last_ms": last} for u, last in rows]
+
     # --- reads ----------------------------------------------------------------------------
     def user_events(self, user_id: str, limit: int = 1000, newest: bool = False
                     ) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""The top line: deployment, host, pool uptime, clock, and a backend outage if any."""
+"""The top line: deployment, host, pool uptime, clock, and a backend outage if any. It fits one
+line at any width: the longer forms give way to shorter ones (never a wrap)."""
 
 from __future__ import annotations
 
@@ -10,27 +11,49 @@ from ..console_source import Snapshot
 from .fmt import age, clock
 
 
+def header_text(snap: Snapshot | None, width: int) -> Text:
+    """The header for `width` cells: the first of its forms, longest first, that fits."""
+    if snap is None:
+        return Text.assemble(("Gradvy Console", "bold"), "  ", ("connecting…", "dim"))
+    critical = sum(1 for a in snap.alerts if a.severity == "critical")
+    n = len(snap.alerts)
+    alert_style = "bold red" if critical else "bold yellow"
+    up = age(snap.pool.started_ms, snap.at_ms) if snap.pool is not None else None
+    full_clock = f"{clock(snap.at_ms)} UTC"
+    short_clock = clock(snap.at_ms)[6:]
+    forms = []
+    for title, host, pool, when, alerts in (
+            ("Gradvy Console", f" on {snap.host}",
+             f"pool pid {snap.pool.pid} up {up}" if snap.pool else "pool not running",
+             full_clock, f"▲ {n} alert{'s' if n != 1 else ''}"),
+            ("Gradvy", f" on {snap.host}", f"pool up {up}" if snap.pool else "no pool",
+             full_clock, f"▲ {n} alert{'s' if n != 1 else ''}"),
+            ("Gradvy", f" on {snap.host}", f"pool up {up}" if snap.pool else "no pool",
+             short_clock, f"▲{n}"),
+            ("Gradvy", "", f"up {up}" if snap.pool else "no pool", short_clock, f"▲{n}")):
+        text = Text.assemble((title, "bold"), "  ", (snap.deployment, "bold cyan"), host, "  ")
+        text.append(pool, style="" if snap.pool else "yellow")
+        text.append(f"  {when}", style="dim")
+        if n:  # visible on every screen, whatever the dashboard's scroll
+            text.append(f"  {alerts}", style=alert_style)
+        forms.append(text)
+        if text.cell_len <= width:
+            break
+    text = forms[-1]
+    text.truncate(max(1, width), overflow="ellipsis")
+    if snap.backend_error:
+        stale = (f"; the figures are as of {clock(snap.as_of_ms)[6:]}" if snap.as_of_ms
+                 else "")
+        line = Text(f"OUTAGE {snap.backend_error} - retrying{stale}", style="bold red")
+        line.truncate(max(1, width) * 2, overflow="ellipsis")
+        text.append("\n")
+        text.append_text(line)
+    return text
+
+
 class PipelineHeader(Static):
     snapshot: reactive[Snapshot | None] = reactive(None, layout=True)
     """The latest snapshot (None until the first poll ends)."""
 
     def render(self) -> Text:
-        snap = self.snapshot
-        text = Text.assemble(("Gradvy Console", "bold"), "  ")
-        if snap is None:
-            return text + Text("connecting…", style="dim")
-        text.append(snap.deployment, style="bold cyan")
-        text.append(f" on {snap.host}  ")
-        if snap.pool is not None:
-            text.append(f"pool pid {snap.pool.pid} up {age(snap.pool.started_ms, snap.at_ms)}")
-        else:
-            text.append("pool not running", style="yellow")
-        text.append(f"  {clock(snap.at_ms)} UTC", style="dim")
-        if snap.alerts:  # visible on every screen, whatever the dashboard's scroll
-            critical = sum(1 for a in snap.alerts if a.severity == "critical")
-            n = len(snap.alerts)
-            text.append(f"  ▲ {n} alert{'s' if n != 1 else ''}",
-                        style="bold red" if critical else "bold yellow")
-        if snap.backend_error:
-            text.append(f"\n{snap.backend_error} - retrying", style="bold red")
-        return text
+        return header_text(self.snapshot, self.content_size.width or 80)
