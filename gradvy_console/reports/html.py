@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from .text import Table, cell_text, sections, title_of
+from .text import Table, bin_label, cell_text, sections, title_of
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -91,8 +91,7 @@ def charts(report: Report) -> dict[str, str]:
     def distribution(dist: dict[str, Any], title: str, what: str, key: str) -> None:
         if not dist["values"]:
             return
-        labels = [f"{b['from']:g}-{b['to']:g}" if b["to"] is not None else f"{b['from']:g}+"
-                  for b in dist["bins"]]
+        labels = [bin_label(b, open_end="+") for b in dist["bins"]]
 
         def draw(ax: Axes) -> None:
             _bars(ax, labels, [b[key] for b in dist["bins"]], what)

@@ -26,11 +26,16 @@ def cell_text(value: Any, min_cell: int) -> str:
     return str(value)
 
 
+def bin_label(b: dict[str, Any], unit: str = "", open_end: str = " or more") -> str:
+    """A distribution bin as read: "5-15 min", or "120 min or more" for the last."""
+    return (f"{b['from']:g}-{b['to']:g}{unit}" if b["to"] is not None
+            else f"{b['from']:g}{unit}{open_end}")
+
+
 def _bins(dist: dict[str, Any], unit: str = "", counts: bool = False) -> list[list[Any]]:
     """A distribution's rows: the bin, (how many values,) how many learners."""
-    return [[f"{b['from']:g}-{b['to']:g}{unit}" if b["to"] is not None
-             else f"{b['from']:g}{unit} or more", *([b["count"]] if counts else []),
-             b["learners"]] for b in dist["bins"]] if dist["values"] else []
+    return [[bin_label(b, unit), *([b["count"]] if counts else []), b["learners"]]
+            for b in dist["bins"]] if dist["values"] else []
 
 
 def tables(report: Report) -> dict[str, Table]:
