@@ -64,12 +64,14 @@ def tasks_cmd(
     if not runs:
         typer.echo("No task runs recorded" + (" that failed." if failed else "."))
         return
+    errors = any(r.get("error") for r in runs)
     table = rich_table(None, ["ended UTC", "task id", "queue", "task", "status", "took",
-                              "error"])
+                              *(["error"] if errors else [])])
+    table.columns[3].no_wrap = True         # a task's name reads whole; the error folds
     for r in runs:
         took = f"{r['duration_s'] * 1000:,.0f} ms" if r.get("duration_s") is not None else "-"
         table.add_row(human_time(r.get("ended_ms"))[5:], r["task_id"][:8], r["queue"],
-                      r["task"], r["status"], took, r.get("error") or "")
+                      r["task"], r["status"], took, *([r.get("error") or ""] if errors else []))
     print_table(table)
 
 
