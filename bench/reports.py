@@ -27,7 +27,7 @@ from gradvy_console.reports import generate
 from gradvy_console.store.sqlite import SqliteStore
 store = SqliteStore(Path(sys.argv[1]) / "store.db")
 started = time.perf_counter()
-report = generate(Config(data_dir=Path(sys.argv[1])), store, sys.argv[2], sys.argv[3])
+report = generate(Config(data_dir=Path(sys.argv[1])), store, sys.argv[2], None)
 seconds = time.perf_counter() - started
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking parent across exec.
 peak = next(int(line.split()[1]) for line in open("/proc/self/status")
@@ -38,7 +38,6 @@ print(f"{seconds:.2f} {peak:.0f} {report.content['events']} {report.headline()['
 
 def main() -> None:
     import random
-    from datetime import UTC, datetime, timedelta
 
     from quality import fill, make_events
 
@@ -58,10 +57,11 @@ def main() -> None:
         fill(store, make_events(random.Random(1), 0, args.events, args.users, 60 * 86_400_000,
                                 end), Config())
         store.close()
-        yesterday = (datetime.fromtimestamp(end / 1000, tz=UTC) - timedelta(days=1)).date()
         rows = []
+        # Each the last complete period (the default): yesterday, and last month, of which
+        # the 60 days of events cover all.
         for period in ("day", "month"):
-            out = subprocess.run([sys.executable, "-c", RUN, tmp, period, yesterday.isoformat()],
+            out = subprocess.run([sys.executable, "-c", RUN, tmp, period],
                                  capture_output=True, text=True, cwd=ROOT, check=True)
             fields = out.stdout.split()
             rows.append((period, float(fields[0]), float(fields[1]), int(fields[2]),
