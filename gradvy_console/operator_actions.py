@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .config import QUEUES, Config
+from .config import Config, known_queue
 from .errors import GradvyError
 
 Progress = Callable[[int, int], None]
@@ -63,12 +63,9 @@ ACTIONS: dict[str, ActionSpec] = {a.action: a for a in (
     ActionSpec("cleanup", "Retention cleanup", "Delete what is past its retention"),
 )}
 
+
 def _queue(params: dict[str, Any]) -> str:
-    queue = str(params.get("queue", ""))
-    if queue not in QUEUES:
-        raise GradvyError(f"Unknown queue '{queue}'; queues are {', '.join(QUEUES)}.",
-                          exit_code=2)
-    return queue
+    return known_queue(str(params.get("queue", "")))
 
 
 class Operator:

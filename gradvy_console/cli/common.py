@@ -198,12 +198,9 @@ def progress_bar(label: str, enabled: bool = True) -> Iterator[Any]:
 # --- the verbs' conventions (README "The CLI's conventions") ----------------------------------
 def iso_time(ms: int | None) -> str | None:
     """A time for JSON: ISO 8601 in UTC (the `_ms` integer goes beside it)."""
-    if ms is None:
-        return None
-    from datetime import UTC, datetime
+    from ..analytics.events import iso_from_ms
 
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds"
-                                                               ).replace("+00:00", "Z")
+    return None if ms is None else iso_from_ms(ms)
 
 
 def human_time(ms: int | None) -> str:
@@ -253,11 +250,7 @@ def say(json_out: bool, message: str, **data: Any) -> None:
 
 
 def known_queue(queue: str | None) -> str | None:
-    """Refuse a queue that is not one (one sentence, exit 2)."""
-    from ..config import QUEUES
-    from ..errors import GradvyError
+    """Refuse a queue that is not one (one sentence, exit 2); None (all queues) passes."""
+    from ..config import known_queue as check
 
-    if queue is not None and queue not in QUEUES:
-        raise GradvyError(f"Unknown queue '{queue}'; queues are {', '.join(QUEUES)}.",
-                          exit_code=2)
-    return queue
+    return None if queue is None else check(queue)

@@ -16,6 +16,7 @@ from .common import (
     echo_json,
     engine,
     human_time,
+    known_queue,
     logged,
     print_table,
     rich_table,
@@ -49,12 +50,8 @@ def tasks_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Recent task runs (newest first): task, queue, status, duration, error."""
-    from ..config import QUEUES
-
     at_least("--limit", limit)
-    if queue is not None and queue not in QUEUES:
-        raise GradvyError(f"Unknown queue '{queue}'; queues are {', '.join(QUEUES)}.",
-                          exit_code=2)
+    known_queue(queue)
     config = cli_config()
     store = store_only(config)
     runs = store.task_runs(limit=limit, failed_only=failed, queue=queue)

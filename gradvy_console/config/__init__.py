@@ -25,9 +25,20 @@ from .settings import (
     WriteKey,
 )
 
+
+def known_queue(queue: str) -> str:
+    """`queue`, or one sentence (exit 2) naming the queues there are."""
+    from ..errors import GradvyError
+
+    if queue not in QUEUES:
+        raise GradvyError(f"Unknown queue '{queue}'; queues are {', '.join(QUEUES)}.",
+                          exit_code=2)
+    return queue
+
+
 __all__ = [
     "CONSOLE_KEYS", "JOBS", "QUEUES", "AlertSettings", "CollectorSettings", "Config",
     "ConsentSettings", "ConsoleSettings", "IngestSettings", "InsightSettings", "LiveSettings",
     "QueueSettings", "ScoringSettings", "SimulatorSettings", "TaskSettings", "WriteKey",
-    "config_from_table", "get_config", "load_config", "origin_of", "set_active",
+    "config_from_table", "get_config", "known_queue", "load_config", "origin_of", "set_active",
 ]
