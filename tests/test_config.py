@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -144,3 +145,33 @@ def test_credentials_are_redacted_from_every_sentence() -> None:
     assert redact("redis://h:6379/0 and https://example.org/a") == (
         "redis://h:6379/0 and https://example.org/a")
     assert "s3cret" not in str(GradvyError("Cannot reach redis://u:s3cret@h/0"))
+
+
+def test_processes_racing_to_make_a_key_all_read_the_same_whole_key(tmp_path: Path) -> None:
+    """Processes that start at once in a fresh data dir (a pool and a status call did in CI)
+    each read the key: never an empty or short one, and all the same one."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for attempt in range(30):
+        config = Config(data_dir=tmp_path / f"data{attempt}")
+        start = context.Barrier(6)
+        answers = context.Queue()
+        racers = [context.Process(target=_read_key_after, args=(config, start, answers))
+                  for _ in range(6)]
+        for racer in racers:
+            racer.start()
+        keys = [answers.get(timeout=30) for _ in racers]
+        for racer in racers:
+            racer.join(timeout=30)
+        assert len(set(keys)) == 1, keys
+        assert len(keys[0]) == 64, keys[0]
+
+
+def _read_key_after(config: Config, start: Any, answers: Any) -> None:
+    from gradvy_console.config.keys import queue_key
+    start.wait()
+    try:
+        answers.put(queue_key(config, env={}).decode())
+    except ConfigError as exc:
+        answers.put(str(exc))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import secrets
 import stat
+import tempfile
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -51,14 +52,7 @@ def _key(config: Config, variable: str, path: Path, env: dict[str, str] | None) 
             raise ConfigError(f"{variable} must be at least 16 characters long.")
         return key
     if not path.exists():
-        private_dir(path.parent)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process made it first: read theirs
-        else:
-            with os.fdopen(fd, "wb") as out:
-                out.write(secrets.token_hex(32).encode())
+        _create_key_file(path)
     try:
         mode = path.stat().st_mode
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
@@ -71,3 +65,24 @@ def _key(config: Config, variable: str, path: Path, env: dict[str, str] | None) 
         raise ConfigError(f"The key file {path} holds fewer than 16 bytes; delete it to have a "
                           "new key made (every host must then get the new key).")
     return key
+
+
+def _create_key_file(path: Path) -> None:
+    """Make a new key file whole or not at all: the key is written to a private temporary file,
+    then linked to its name. A link is atomic and fails if the name exists, so a process that
+    starts at the same moment reads either no file or the complete key, never an empty one (an
+    `O_EXCL` create followed by a write let a second process read the empty file between them),
+    and of two processes racing, the first link wins and both read that key."""
+    private_dir(path.parent)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out:  # mkstemp makes it 0600
+            out.write(secrets.token_hex(32).encode())
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process made it first: read theirs
+    finally:
+        os.unlink(temporary)
