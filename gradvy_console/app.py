@@ -29,7 +29,7 @@ from .commands import OperatorCommands
 from .config import JOBS, QUEUES, Config, ConsoleSettings
 from .console_source import Snapshot
 from .messages import ActionFinished, ActionProgress, SnapshotReady
-from .operator_actions import ACTIONS, Outcome, Progress
+from .operator_actions import ACTIONS, READ_ONLY, Outcome, Progress
 from .screens.action_log import ActionLogScreen
 from .screens.alerts import AlertsScreen
 from .screens.dashboard import DashboardScreen
@@ -120,8 +120,10 @@ class GradvyConsole(App[None]):
         self.operator = operator
         self.settings = settings
         self.latest: Snapshot | None = None
-        self.manage_pool = manage_pool
-        self.want_pool = manage_pool and settings.start_pool
+        self.read_only = settings.read_only
+        # Read-only: never start a pool, never stop one on quit.
+        self.manage_pool = manage_pool and not self.read_only
+        self.want_pool = self.manage_pool and settings.start_pool
         self.simulate_defaults = simulate_defaults or {"count": 1000, "users": 100, "days": 30,
                                                        "seed": 0}
         self._in_flight: dict[int, tuple[str, RunningAction]] = {}
@@ -211,7 +213,16 @@ class GradvyConsole(App[None]):
     def _is_running(self, action: str) -> bool:
         return any(key.startswith(f"{action}:") for key, _r in self._in_flight.values())
 
+    def refused_read_only(self) -> bool:
+        """In a read-only console, say so and refuse (every action and every dialog that
+        leads to one asks this first)."""
+        if self.read_only:
+            self.notify(READ_ONLY, title="Read-only", severity="warning")
+        return self.read_only
+
     def start_action(self, action: str, title: str, params: dict[str, Any]) -> None:
+        if self.refused_read_only():
+            return
         key = f"{action}:{sorted(params.items())}"
         if any(k == key for k, _r in self._in_flight.values()):
             self.notify(f"{title}: already running.", severity="warning")
@@ -289,6 +300,9 @@ class GradvyConsole(App[None]):
         super().delay_update(0.001 if self._showing_built else delay)
 
     def action_simulate(self) -> None:
+        if self.refused_read_only():
+            return
+
         def chosen(values: dict[str, int] | None) -> None:
             if values:
                 self.simulate_defaults = dict(values)
@@ -383,6 +397,8 @@ class GradvyConsole(App[None]):
 
     def ask_scale(self, queue: str) -> None:
         """Ask for a worker count, then scale `queue`'s consumer."""
+        if self.refused_read_only():
+            return
         from .screens.modals import NumberModal
 
         def chosen(workers: int | None) -> None:
@@ -394,6 +410,8 @@ class GradvyConsole(App[None]):
 
     def ask_report(self) -> None:
         """Ask for a period and a day, then generate that report."""
+        if self.refused_read_only():
+            return
         from .screens.modals import ReportModal
 
         def chosen(values: dict[str, str] | None) -> None:

@@ -64,6 +64,10 @@ ACTIONS: dict[str, ActionSpec] = {a.action: a for a in (
 )}
 
 
+READ_ONLY = ("The console is read-only (--read-only or [console] read_only): it shows "
+             "everything and performs nothing.")
+
+
 def _queue(params: dict[str, Any]) -> str:
     return known_queue(str(params.get("queue", "")))
 
@@ -89,6 +93,9 @@ class Operator:
         outcome says what happened, and the action log keeps it."""
         from .pipeline.actions import ActionRecord
 
+        if self.config.console.read_only:
+            # Refused before anything is opened or logged: a read-only console writes nothing.
+            return Outcome(False, READ_ONLY)
         params = dict(params or {})
         progress = progress or (lambda done, total: None)
         record = ActionRecord(self.config, lambda: self._engine()[0], action, params,

@@ -586,3 +586,59 @@ def test_typing_a_learner_id_never_fires_a_global_key() -> None:
         assert not operator.performed
 
     drive(app, script)
+
+
+def test_read_only_shows_everything_and_performs_nothing() -> None:
+    """Every key, dialog and palette entry that would act is refused with one notice; no pool
+    is started (none runs) and none is stopped on quit; the header says READ-ONLY."""
+    source = FakeSource(fake_snapshot(pool=False))
+    operator = FakeOperator()
+    app = make_fake_app(source, operator, manage_pool=True, read_only=True,
+                        quit_default="stop")
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: source.snapshots >= 3)
+        assert text_of(app.screen.query_one("#header")).startswith("READ-ONLY")
+        await until(pilot, lambda: app.screen.query_one("#queues", PanelTable).row_count == 7)
+        # the dashboard's actions, the queue row's actions and their dialogs
+        await pilot.press("p", "x", "m", "s", "r", "g", "k", "w")
+        await pilot.pause()
+        assert isinstance(app.screen, DashboardScreen)        # no dialog opened
+        for key, screen in (("2", TasksScreen), ("3", DeadLettersScreen),
+                            ("4", ScheduleScreen), ("5", AlertsScreen)):
+            await pilot.press(key)
+            await shows(pilot, screen)
+            await pilot.press("r", "g", "a", "y")
+            await pilot.pause()
+            assert isinstance(app.screen, screen)
+        await pilot.press("8")
+        await until(pilot, lambda: isinstance(app.screen, InsightsScreen))
+        await pilot.press("a", "c", "u", "t", "e", "k")
+        await pilot.press("9")
+        await until(pilot, lambda: isinstance(app.screen, PrivacyScreen))
+        await pilot.press("a", "f", "e", "c")
+        await pilot.pause()
+        assert isinstance(app.screen, PrivacyScreen)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        for ch in "restart the ml":
+            await pilot.press("space" if ch == " " else ch)
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert any("read-only" in str(n.message) for n in app._notifications)
+        await pilot.press("q")                  # no dialog: a read-only console stops nothing
+        await until(pilot, lambda: not app.is_running)
+
+    drive(app, script)
+    assert operator.performed == []
+
+
+def test_the_operator_of_a_read_only_console_refuses_before_it_writes(tmp_path: Any) -> None:
+    from gradvy_console.config import Config, ConsoleSettings
+    from gradvy_console.operator_actions import Operator
+
+    config = Config(data_dir=tmp_path / "data", console=ConsoleSettings(read_only=True))
+    outcome = Operator(config).perform("simulate", {"count": 10, "users": 2, "days": 1})
+    assert not outcome.ok and "read-only" in outcome.message
+    assert not (tmp_path / "data").exists()      # nothing opened, nothing logged

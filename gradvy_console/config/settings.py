@@ -259,6 +259,7 @@ class ConsoleSettings:
     theme: str = "dark"
     quit_default: str = "leave"
     start_pool: bool = True
+    read_only: bool = False
     keys: dict[str, str] = field(default_factory=dict)
 
 

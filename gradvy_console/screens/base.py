@@ -26,7 +26,7 @@ class PipelineScreen(Screen[None]):
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        yield PipelineHeader(id="header")
+        yield PipelineHeader(read_only=self.console.read_only, id="header")
         yield from self.compose_body()
         yield ActivityBar(id="activity")
         yield KeyBar(id="keys")

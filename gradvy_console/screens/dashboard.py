@@ -72,6 +72,8 @@ class DashboardScreen(PipelineScreen):
         return queue
 
     def action_queue(self, action: str) -> None:
+        if self.console.refused_read_only():
+            return
         queue = self._selected()
         if queue is None:
             return
@@ -89,6 +91,8 @@ class DashboardScreen(PipelineScreen):
         self.operate(action, f"{verb} {queue}", queue=queue)
 
     def action_scale(self) -> None:
+        if self.console.refused_read_only():
+            return
         queue = self._selected()
         if queue is not None:
             self.console.ask_scale(queue)

@@ -61,6 +61,8 @@ class DeadLettersScreen(ListScreen):
                              theme="ansi_dark", background_color="default"))
 
     def action_replay(self) -> None:
+        if self.console.refused_read_only():
+            return
         letter = self.selected_row("id")
         if letter is None:
             self.notify("Select a dead letter to replay.", severity="warning")

@@ -91,6 +91,8 @@ class PrivacyScreen(ListScreen):
         self.operate("run_audit", "Privacy audit")
 
     def action_forget(self) -> None:
+        if self.console.refused_read_only():
+            return
         def typed(user_id: str | None) -> None:
             if user_id is None:
                 return
@@ -105,12 +107,16 @@ class PrivacyScreen(ListScreen):
         self.app.push_screen(TextModal("Forget which learner? (their id)"), typed)
 
     def action_export(self) -> None:
+        if self.console.refused_read_only():
+            return
         def typed(user_id: str | None) -> None:
             if user_id is not None:
                 self.operate("export_user", "Export a learner", user_id=user_id)
         self.app.push_screen(TextModal("Export which learner? (their id)"), typed)
 
     def action_cleanup(self) -> None:
+        if self.console.refused_read_only():
+            return
         self._preview_cleanup()
 
     @work(thread=True, exclusive=True, group="cleanup-preview", exit_on_error=False)

@@ -11,10 +11,12 @@ from ..console_source import Snapshot
 from .fmt import age, clock
 
 
-def header_text(snap: Snapshot | None, width: int) -> Text:
-    """The header for `width` cells: the first of its forms, longest first, that fits."""
+def header_text(snap: Snapshot | None, width: int, read_only: bool = False) -> Text:
+    """The header for `width` cells: the first of its forms, longest first, that fits. A
+    read-only console says so first, in every form."""
+    mode = ("READ-ONLY ", "bold black on yellow") if read_only else ""
     if snap is None:
-        return Text.assemble(("Gradvy Console", "bold"), "  ", ("connecting…", "dim"))
+        return Text.assemble(mode, ("Gradvy Console", "bold"), "  ", ("connecting…", "dim"))
     critical = sum(1 for a in snap.alerts if a.severity == "critical")
     n = len(snap.alerts)
     alert_style = "bold red" if critical else "bold yellow"
@@ -31,7 +33,8 @@ def header_text(snap: Snapshot | None, width: int) -> Text:
             ("Gradvy", f" on {snap.host}", f"pool up {up}" if snap.pool else "no pool",
              short_clock, f"▲{n}"),
             ("Gradvy", "", f"up {up}" if snap.pool else "no pool", short_clock, f"▲{n}")):
-        text = Text.assemble((title, "bold"), "  ", (snap.deployment, "bold cyan"), host, "  ")
+        text = Text.assemble(mode, (title, "bold"), "  ", (snap.deployment, "bold cyan"), host,
+                             "  ")
         text.append(pool, style="" if snap.pool else "yellow")
         text.append(f"  {when}", style="dim")
         if n:  # visible on every screen, whatever the dashboard's scroll
@@ -55,5 +58,9 @@ class PipelineHeader(Static):
     snapshot: reactive[Snapshot | None] = reactive(None, layout=True)
     """The latest snapshot (None until the first poll ends)."""
 
+    def __init__(self, *, read_only: bool = False, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.read_only = read_only
+
     def render(self) -> Text:
-        return header_text(self.snapshot, self.content_size.width or 80)
+        return header_text(self.snapshot, self.content_size.width or 80, self.read_only)
