@@ -217,7 +217,7 @@ class GradvyConsole(App[None]):
         """In a read-only console, say so and refuse (every action and every dialog that
         leads to one asks this first)."""
         if self.read_only:
-            self.notify(READ_ONLY, title="Read-only", severity="warning")
+            self.notify(READ_ONLY, title="Read-only", severity="warning", markup=False)
         return self.read_only
 
     def start_action(self, action: str, title: str, params: dict[str, Any]) -> None:

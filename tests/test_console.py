@@ -626,7 +626,8 @@ def test_read_only_shows_everything_and_performs_nothing() -> None:
         await pilot.pause(0.3)
         await pilot.press("enter")
         await pilot.pause(0.3)
-        assert any("read-only" in str(n.message) for n in app._notifications)
+        assert any("[console] read_only" in str(n.message) and not n.markup
+                   for n in app._notifications)
         await pilot.press("q")                  # no dialog: a read-only console stops nothing
         await until(pilot, lambda: not app.is_running)
 
