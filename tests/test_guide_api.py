@@ -50,7 +50,8 @@ def test_the_guides_monitoring_and_privacy_snippets_run(backend: str, tmp_path: 
     url = request.getfixturevalue("redis_url") if backend == "redis" else ""
     env = env_for(tmp_path / "data", url)
     cfg = tmp_path / "config.toml"
-    cfg.write_text("[alerts]\ndisk_critical = 0.1\n")   # so there is an alert to print
+    # So there is an alert to print, raised on the first sample over the line.
+    cfg.write_text("[alerts]\ndisk_critical = 0.1\nfor_seconds = 0\n")
     os.chmod(cfg, 0o600)
     env["GRADVY_CONFIG"] = str(cfg)
     # CPU is a rate between two samples: the first monitoring run has none yet (the pool runs

@@ -153,6 +153,9 @@ def monitor(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")
     for alert in snap["alerts_changed"]:
         verb = "CLEARED" if alert.get("cleared_ms") else "RAISED"
         typer.echo(f"{verb} [{alert['severity']}] {alert['message']}")
+    if snap["alerts_pending"]:
+        typer.echo(f"Pending (over the line, raised once it holds for "
+                   f"{config.alerts.for_seconds:g} s): {', '.join(snap['alerts_pending'])}")
 
 
 @run_app.command("alerts")

@@ -188,6 +188,7 @@ class AlertSettings:
     dead_letter_rate_warning: float = 0.05
     hysteresis_percent: float = 5.0
     cpu_window_seconds: float = 300.0   # CPU alerts on its mean over this long, not a sample
+    for_seconds: float = 60.0           # a measured value must stay over its threshold this long
 
 
 @dataclass(frozen=True)

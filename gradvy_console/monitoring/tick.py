@@ -31,15 +31,18 @@ HISTORY_5M = ("sys:history:5m", 288, 86_400 + 600)      # one day of 5-minute sa
 
 def rules(config: Config) -> dict[str, Rule]:
     a = config.alerts
-    h = a.hysteresis_percent
+    h, held = a.hysteresis_percent, a.for_seconds
+    # The measured values wait `for_seconds` before they raise; the conditions below them (a
+    # consumer that stopped beating, a crash loop) are already judged over a heartbeat's TTL
+    # or several restarts, so they raise at once.
     return {
-        "cpu": Rule("cpu", "warning", a.cpu_warning, h, "%"),
-        "memory": Rule("memory", "critical", a.memory_critical, h, "%"),
-        "disk": Rule("disk", "critical", a.disk_critical, h, "%"),
+        "cpu": Rule("cpu", "warning", a.cpu_warning, h, "%", held),
+        "memory": Rule("memory", "critical", a.memory_critical, h, "%", held),
+        "disk": Rule("disk", "critical", a.disk_critical, h, "%", held),
         "queue_latency": Rule("queue_latency", "warning", a.queue_latency_warning_s,
-                              a.queue_latency_warning_s * 0.25, " s"),
+                              a.queue_latency_warning_s * 0.25, " s", held),
         "dead_letter_rate": Rule("dead_letter_rate", "warning", a.dead_letter_rate_warning,
-                                 a.dead_letter_rate_warning * 0.25),
+                                 a.dead_letter_rate_warning * 0.25, "", held),
         "consumer_dead": Rule("consumer_dead", "critical", 0.5, 0.0, "bool"),
         "crash_loop": Rule("crash_loop", "critical", 0.5, 0.0, "bool"),
         "backend_unreachable": Rule("backend_unreachable", "critical", 0.5, 0.0, "bool"),
@@ -60,6 +63,7 @@ EVENT_KINDS = ("backend_unreachable", "consumer_died", "bot_like_users", "bad_qu
                "data_quality")
 
 POOLS_SEEN = "pools:seen"
+PENDING_ALERTS = "alerts:pending"
 POOL_SILENT_AFTER_MS = 15_000
 POOL_FORGOTTEN_AFTER_MS = 86_400_000
 
@@ -283,7 +287,12 @@ def tick(config: Config, store: DocumentStore, live: LiveState, history: tuple[s
                                   config.alerts.cpu_window_seconds)
     active = {a["key"] for a in store.alerts(active_only=True, limit=1000)
               if a["kind"] not in EVENT_KINDS}
-    changes = evaluate(values, active, rules(config))
+    # Keys over their threshold but not yet for long enough, kept between ticks (any
+    # process may run the next one: the pool every 5 s, the monitoring job, `monitor`).
+    pending: dict[str, int] = live.get_json(PENDING_ALERTS, now) or {}
+    changes = evaluate(values, active, rules(config), pending, now)
+    live.put_json(PENDING_ALERTS, pending, ttl_s=3600)
+    snap["alerts_pending"] = sorted(pending)
     snap["alerts_changed"] = apply_changes(store, live, changes, now, subjects(values))
     return snap
 
