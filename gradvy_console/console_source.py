@@ -33,6 +33,7 @@ class QueueRow:
     failed_per_min: float
     p95_s: float | None
     consumers: int
+    paused: bool = False
 
 
 @dataclass(frozen=True)
@@ -227,7 +228,8 @@ class PipelineSource:
                                   oldest_age_s=m["oldest_age_s"],
                                   processed_per_min=m["processed_per_min"],
                                   failed_per_min=m["failed_per_min"], p95_s=m["p95_s"],
-                                  consumers=m["consumers"]) for q, m in metrics.items()),
+                                  consumers=m["consumers"], paused=bool(m.get("paused")))
+                         for q, m in metrics.items()),
             consumers=consumer_rows(beats, pools),
             alerts=tuple(AlertRow(alert_id=a["alert_id"], severity=a["severity"],
                                   message=a["message"], raised_ms=a["raised_ms"],
@@ -386,3 +388,31 @@ class PipelineSource:
         store, _live = self._engine()
         actions: list[dict[str, Any]] = store.actions(limit=limit)
         return actions
+
+    # --- queue operations -----------------------------------------------------------------
+    def waiting(self, limit: int = 200) -> list[dict[str, Any]]:
+        """Tasks not run yet on every queue: waiting, then scheduled."""
+        from .pipeline import waiting
+
+        self._engine()
+        return [{"task_id": t.task_id, "task": t.task, "queue": t.queue, "where": t.where,
+                 "enqueued_ms": t.enqueued_ms, "eta": t.eta, "args_summary": t.args_summary}
+                for t in waiting(None, limit)]
+
+    def task_detail(self, task_id: str) -> dict[str, Any]:
+        """A run of the history with its traceback and arguments (failed runs)."""
+        from .pipeline import task_detail
+
+        store, _live = self._engine()
+        return task_detail(store, task_id)
+
+    def log_tail(self, queue: str, lines: int = 500) -> tuple[int, list[str]]:
+        """A consumer's log on this host: its last lines and the offset to follow from."""
+        from .pipeline import log_tail
+
+        return log_tail(self.config, queue, lines)
+
+    def log_since(self, queue: str, offset: int) -> tuple[int, list[str]]:
+        from .pipeline import log_since
+
+        return log_since(self.config, queue, offset)

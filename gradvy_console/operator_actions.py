@@ -41,6 +41,10 @@ ACTIONS: dict[str, ActionSpec] = {a.action: a for a in (
     ActionSpec("stop_queue", "Stop a queue's consumer", "Stop it gracefully; it stays stopped"),
     ActionSpec("restart_queue", "Restart a queue's consumer", "Graceful stop, then start"),
     ActionSpec("scale_queue", "Scale a queue", "Change a consumer's worker count"),
+    ActionSpec("pause_queue", "Pause a queue", "Its consumers take nothing; tasks wait"),
+    ActionSpec("resume_queue", "Resume a queue", "Its consumers take what waits"),
+    ActionSpec("purge_queue", "Purge a queue", "Delete its waiting tasks (scheduled stay)"),
+    ActionSpec("revoke_task", "Revoke a waiting task", "Delete it before a consumer takes it"),
     ActionSpec("ack_alert", "Acknowledge an alert", "Mark an active alert as seen"),
     ActionSpec("retry_task", "Retry a failed task", "Re-enqueue it with its arguments"),
     ActionSpec("replay_dead_letter", "Replay a dead letter", "Back to the pending inbox"),
@@ -195,6 +199,38 @@ class Operator:
             raise GradvyError("Workers must be between 1 and 64.", exit_code=2)
         c = self._pool({"cmd": "scale", "queue": queue, "workers": workers})
         return f"{queue}: {c['workers']} {c['worker_type']} workers (pid {c['pid']})."
+
+    def _do_pause_queue(self, params: dict[str, Any], progress: Progress) -> str:
+        from .pipeline import set_paused
+
+        queue = _queue(params)
+        self._engine()
+        was = set_paused(queue, True)
+        return f"{queue} was paused already." if was else (
+            f"Paused {queue}: its consumers take nothing; what is enqueued waits.")
+
+    def _do_resume_queue(self, params: dict[str, Any], progress: Progress) -> str:
+        from .pipeline import set_paused
+
+        queue = _queue(params)
+        self._engine()
+        was = set_paused(queue, False)
+        return f"Resumed {queue}." if was else f"{queue} was not paused."
+
+    def _do_purge_queue(self, params: dict[str, Any], progress: Progress) -> str:
+        from .pipeline import purge_queue
+
+        queue = _queue(params)
+        self._engine()
+        n = purge_queue(queue)
+        return f"Purged {n:,} waiting task{'s' if n != 1 else ''} from {queue}."
+
+    def _do_revoke_task(self, params: dict[str, Any], progress: Progress) -> str:
+        from .pipeline import revoke_task
+
+        self._engine()
+        task = revoke_task(str(params.get("task_id", "")))
+        return f"Revoked {task.task} {task.task_id[:8]} ({task.where} on {task.queue})."
 
     def _do_ack_alert(self, params: dict[str, Any], progress: Progress) -> str:
         from .monitoring import acknowledge

@@ -69,6 +69,7 @@ class FakeSource:
         self.active = 0
         self.max_active = 0
         self.snapshots = 0
+        self.log_follows = 0
         self._lock = threading.Lock()
 
     def snapshot(self) -> Snapshot:
@@ -294,6 +295,34 @@ class FakeSource:
                 {"_id": "1", "who": "ops@ops-host", "action": "stop_queue",
                  "params": {"queue": "ml"}, "started_ms": NOW - 2 * MIN,
                  "ended_ms": NOW - 2 * MIN + 300, "ok": False, "outcome": "pool not running"}]
+
+    def waiting(self, limit: int = 200) -> list[dict[str, Any]]:
+        return [{"task_id": "a1a1a1a1-0000-4000-8000-000000000001",
+                 "task": "analyze_user_behavior", "queue": "analytics", "where": "waiting",
+                 "enqueued_ms": NOW - 30_000, "eta": None, "args_summary": "str"},
+                {"task_id": "b2b2b2b2-0000-4000-8000-000000000002",
+                 "task": "update_recommendation_models", "queue": "ml", "where": "scheduled",
+                 "enqueued_ms": NOW - 60_000, "eta": "2026-11-18T10:00:00", "args_summary": ""}]
+
+    def task_detail(self, task_id: str) -> dict[str, Any]:
+        run = next(r for r in self.task_runs() if r["task_id"] == task_id)
+        trace = ("Traceback (most recent call last):\n  File \"tasks/analytics.py\", line 40, "
+                 "in analyze_user_behavior\n    raise ValueError(...)\nValueError: user u9 "
+                 "has no events")
+        return {**run, "args_json": '[["u9"], {}]',
+                "traceback": trace if run["status"] == "failed" else None}
+
+    def log_tail(self, queue: str, lines: int = 500) -> tuple[int, list[str]]:
+        self.calls.append(("log_tail", queue))
+        return 100, [f"2026-11-18 09:4{i}:00 INFO huey.consumer: {queue} line {i}"
+                     for i in range(3)]
+
+    def log_since(self, queue: str, offset: int) -> tuple[int, list[str]]:
+        self.log_follows += 1
+        if self.log_follows == 2:
+            return offset + 50, [f"2026-11-18 09:46:00 INFO huey: {queue} a new line"]
+        return offset, []
+
 
 
 class FakeOperator:

@@ -62,11 +62,13 @@ def test_dead_letters_are_listed_and_replayed(tmp_path: Path) -> None:
     assert len(left) == len(letters) - 1 - rest["replayed"]
 
 
-# Verbs whose output is not a verb's data: a server, a consumer, and Prometheus's own format.
-NOT_DATA = {"serve", "worker", "metrics"}
+# Verbs whose output is not a verb's data: a server, a consumer, Prometheus's own format, and
+# a log's own lines.
+NOT_DATA = {"serve", "worker", "metrics", "logs"}
 # The data verbs that need no argument, run for real on a fresh data dir.
 READ_VERBS = ["status", "tasks", "schedule", "alerts", "anomalies", "erasures", "reports",
-              "actions", "dead-letters", "doctor", "quality-check", "audit", "monitor"]
+              "actions", "dead-letters", "doctor", "quality-check", "audit", "monitor",
+              "waiting"]
 
 
 def _verbs() -> dict[str, object]:

@@ -461,11 +461,12 @@ def test_theme_toggles_and_starts_from_config() -> None:
 
 def test_every_binding_id_is_known_to_the_config() -> None:
     from gradvy_console.app import GradvyConsole
+    from gradvy_console.screens.log import LogScreen
 
     ids = set()
     for cls in (GradvyConsole, DashboardScreen, TasksScreen, DeadLettersScreen, ScheduleScreen,
                 AlertsScreen, UsersScreen, InsightsScreen, PrivacyScreen, QualityScreen,
-                ReportsScreen):
+                ReportsScreen, LogScreen):
         for binding in cls.BINDINGS:
             if isinstance(binding, Binding) and binding.id:
                 ids.add(binding.id)
@@ -643,3 +644,71 @@ def test_the_operator_of_a_read_only_console_refuses_before_it_writes(tmp_path: 
     outcome = Operator(config).perform("simulate", {"count": 10, "users": 2, "days": 1})
     assert not outcome.ok and "read-only" in outcome.message
     assert not (tmp_path / "data").exists()      # nothing opened, nothing logged
+
+
+def test_queue_operations_from_the_dashboard() -> None:
+    """P pauses the selected queue (and resumes a paused one), X purges it after a question
+    that says how many, l opens its consumer's log and follows it."""
+    import dataclasses
+
+    from gradvy_console.screens.log import LogScreen
+    from gradvy_console.screens.modals import ConfirmModal
+
+    source = FakeSource()
+    operator = FakeOperator()
+    app = make_fake_app(source, operator)
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: app.screen.query_one("#queues", PanelTable).row_count == 7)
+        await pilot.press("P")                                   # realtime, running
+        await performed(pilot, operator, "pause_queue", {"queue": "realtime"})
+        source.current = dataclasses.replace(source.current, queues=tuple(
+            dataclasses.replace(q, paused=q.name == "realtime") for q in source.current.queues))
+        await until(pilot, lambda: "⏸" in text_of(app.screen.query_one("#queues")))
+        await pilot.press("P")
+        await performed(pilot, operator, "resume_queue", {"queue": "realtime"})
+        await pilot.press("X")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        assert "1,500 waiting tasks of realtime" in app.screen.question
+        await pilot.press("n")
+        await pilot.pause()
+        assert ("purge_queue", {"queue": "realtime"}) not in operator.performed
+        await pilot.press("X", "y")
+        await performed(pilot, operator, "purge_queue", {"queue": "realtime"})
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LogScreen))
+        log = app.screen.query_one("#log")
+        await until(pilot, lambda: "a new line" in "\n".join(log.lines))  # followed
+        assert "realtime line 0" in log.lines[0]
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+
+    drive(app, script)
+
+
+def test_a_failed_runs_traceback_and_revoking_a_waiting_task() -> None:
+    from gradvy_console.screens.modals import ConfirmModal, DetailModal
+
+    operator = FakeOperator()
+    app = make_fake_app(operator=operator)
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: app.latest is not None)
+        await pilot.press("2")
+        await shows(pilot, TasksScreen)
+        await pilot.press("enter")                               # the failed run
+        await until(pilot, lambda: isinstance(app.screen, DetailModal))
+        body = app.screen.body.plain
+        assert "Traceback (most recent call last)" in body and '[["u9"], {}]' in body
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, TasksScreen))
+        await pilot.press("W")                                   # not run yet
+        await until(pilot, lambda: app.screen.query_one("#waiting", PanelTable).row_count == 2)
+        await pilot.press("down", "v")                           # the scheduled one
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        assert "update_recommendation_models b2b2b2b2 (scheduled on ml)" in app.screen.question
+        await pilot.press("y")
+        await performed(pilot, operator, "revoke_task",
+                        {"task_id": "b2b2b2b2-0000-4000-8000-000000000002"})
+
+    drive(app, script)

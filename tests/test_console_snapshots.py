@@ -19,7 +19,9 @@ SCREENS = {"dashboard": (), "tasks": ("2",), "dead_letters": ("3",), "schedule":
            "insights": ("8",), "help": ("question_mark",), "simulate_dialog": ("s",),
            "privacy": ("9",), "forget_dialog": ("9", "f"), "quality": ("0",),
            "reports": ("R",), "report_dialog": ("R", "g"), "stop_dialog": ("k",),
-           "users_typed": ("6", "u")}
+           "users_typed": ("6", "u"), "scale_dialog": ("w",), "purge_dialog": ("X",),
+           "consumer_log": ("l",), "tasks_waiting": ("2", "W"),
+           "task_detail": ("2", "enter"), "revoke_dialog": ("2", "W", "v")}
 
 
 async def settle(pilot: Pilot[Any]) -> None:
@@ -54,4 +56,25 @@ def test_light_theme_snapshot(snap_compare: Any) -> None:
         await settle(pilot)
 
     assert snap_compare(make_fake_app(theme="light"), terminal_size=(100, 30),
+                        run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_quit_dialog_snapshot(snap_compare: Any, size: tuple[int, int]) -> None:
+    """Quitting a console that manages a running pool asks whether to leave it or stop it."""
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("q")
+        await pilot.pause(0.1)
+
+    assert snap_compare(make_fake_app(manage_pool=True), terminal_size=size,
+                        run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_read_only_snapshot(snap_compare: Any, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+
+    assert snap_compare(make_fake_app(read_only=True), terminal_size=size,
                         run_before=run_before)

@@ -53,6 +53,15 @@ def test_failing_task_is_retried_then_recorded_failed(env: dict[str, str],
         runs = wait_for(lambda: len(history()) == 3 and history(), what="three attempts")
         assert [r["status"] for r in reversed(runs)] == ["retrying", "retrying", "failed"]
         assert all("ProbeFailure: self-test failure requested (boom)" in r["error"] for r in runs)
+        # The failed run keeps its traceback (where it raised) and its arguments, for reading.
+        detail = json.loads(gradvy(["run", "task", task_id[:8], "--json"], env, tmp_path).stdout)
+        assert detail["status"] == "failed"
+        assert detail["traceback"].startswith("Traceback (most recent call last)")
+        assert "ProbeFailure: self-test failure requested (boom)" in detail["traceback"]
+        assert "self_test_probe" in detail["traceback"] and detail["args_json"]
+        shown = gradvy(["run", "task", task_id], env, tmp_path).stdout
+        assert "Traceback (most recent call last)" in shown and "failed" in shown.splitlines()[0]
+        assert gradvy(["run", "task", "nonexistent"], env, tmp_path).returncode == 2
         listed = gradvy(["run", "tasks", "--failed"], env, tmp_path)
         assert task_id[:8] in listed.stdout and "failed" in listed.stdout
         retried = gradvy(["run", "retry", task_id[:8]], env, tmp_path)

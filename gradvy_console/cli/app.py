@@ -9,7 +9,18 @@ import sys
 import typer
 
 from ..errors import GradvyError, lost_backend, storage_failure
-from . import admin, collector, events, insights, ops, pool, privacy, quality, reports  # noqa: F401 - each registers its verbs
+from . import (  # noqa: F401 - each registers its verbs
+    admin,
+    collector,
+    events,
+    insights,
+    ops,
+    pool,
+    privacy,
+    quality,
+    queue_ops,
+    reports,
+)
 from .common import app
 
 

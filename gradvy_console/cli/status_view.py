@@ -76,7 +76,8 @@ def render_status(data: dict[str, Any], console: Console | None = None) -> None:
     for name, q in data["queues"].items():
         p95 = f"{q['p95_s'] * 1000:.0f} ms" if q.get("p95_s") is not None else "-"
         oldest = f"{q['oldest_age_s']:.1f} s" if q.get("oldest_age_s") is not None else "-"
-        queues.add_row(name, f"{q.get('pending') or 0:,}", f"{q.get('scheduled') or 0:,}", oldest,
+        queues.add_row(name + (" (paused)" if q.get("paused") else ""),
+                       f"{q.get('pending') or 0:,}", f"{q.get('scheduled') or 0:,}", oldest,
                        f"{q['processed_per_min']:g}", f"{q['failed_per_min']:g}", p95,
                        str(q["consumers"]))
     console.print(queues)

@@ -88,12 +88,15 @@ def pipeline_families(data: dict[str, Any]) -> Iterator[Metric]:
                                "waiting in each queue (0 when none waits).", labels=["queue"])
     alive = GaugeMetricFamily("gradvy_queue_consumers", "Consumers alive (fresh heartbeat) for "
                               "each queue.", labels=["queue"])
+    paused = GaugeMetricFamily("gradvy_queue_paused", "1 while the queue is paused (its "
+                               "consumers take nothing), else 0.", labels=["queue"])
     for queue, q in sorted(data["queues"].items()):
         depth.add_metric([queue], float(q.get("pending") or 0))
         scheduled.add_metric([queue], float(q.get("scheduled") or 0))
         oldest.add_metric([queue], float(q.get("oldest_age_s") or 0.0))
         alive.add_metric([queue], float(q.get("consumers") or 0))
-    yield from (depth, scheduled, oldest, alive)
+        paused.add_metric([queue], 1.0 if q.get("paused") else 0.0)
+    yield from (depth, scheduled, oldest, alive, paused)
     collectors = sum(1 for c in data.get("consumers", [])
                      if c.get("queue") == "collector" and c.get("alive"))
     yield _gauge("gradvy_collector_processes", "Collector server processes alive (fresh "

@@ -33,6 +33,16 @@ from .privacy import (
 )
 from .processing import ProcessReport, process_pending
 from .quality import against_truth, quality_check
+from .queue_ops import (
+    log_since,
+    log_tail,
+    paused_queues,
+    purge_queue,
+    revoke_task,
+    set_paused,
+    task_detail,
+    waiting,
+)
 from .self_test import Check, self_test
 from .simulation import SimulationReport, simulate_data
 from .status import status
@@ -47,4 +57,6 @@ __all__ = [
     "self_test", "simulate_data", "status", "user_insights", "user_report",
     "audit", "erasure_requests", "export_learner", "forget", "import_consent", "read_ids",
     "retention_cleanup", "unsuppress_user", "against_truth", "quality_check",
+    "log_since", "log_tail", "paused_queues", "purge_queue", "revoke_task", "set_paused",
+    "task_detail", "waiting",
 ]

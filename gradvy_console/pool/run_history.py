@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 import time
+import traceback
 from typing import Any
 
 import orjson
@@ -23,6 +24,7 @@ from huey import signals as S
 
 from .. import runtime
 from ..analytics.events import mask_text, scrub
+from ..errors import redact
 from ..live import LiveBatch
 from ..queues.metrics import duration_counters
 from ..queues.registry import take_soft_hit
@@ -46,6 +48,18 @@ def summarise(args: Any, kwargs: Any) -> str:
         else:
             parts.append(str(value)[:40])
     return mask_text(", ".join(parts)[:160])[0]
+
+
+TRACEBACK_MAX = 8000   # characters of a failed run's traceback kept (its end: the raise)
+
+
+def _traceback(exc: BaseException) -> str | None:
+    """The exception's traceback as Python prints it, masked like a log (it can quote an
+    event's values), its last TRACEBACK_MAX characters."""
+    if exc.__traceback__ is None:
+        return None
+    text = "".join(traceback.format_exception(exc))
+    return mask_text(redact(text[-TRACEBACK_MAX:]))[0]
 
 
 # Tasks whose runs leave no history: the self-test's event takes back all it wrote.
@@ -94,9 +108,10 @@ class RunRecorder:
         duration = time.monotonic() - started[0] if started else None
         started_ms = started[1] if started else now_ms
         enqueued = task.kwargs.get("_enqueued_ms") if isinstance(task.kwargs, dict) else None
-        error = None
+        error = trace = None
         if signal == S.SIGNAL_ERROR and args:
             error = mask_text(f"{type(args[0]).__name__}: {args[0]}"[:500])[0]
+            trace = _traceback(args[0])
         elif signal == S.SIGNAL_TIMEOUT:
             error = f"timed out after {task.timeout} s"
         soft = take_soft_hit()
@@ -110,7 +125,7 @@ class RunRecorder:
             "wait_s": round((started_ms - enqueued) / 1000, 3) if enqueued else None,
             "error": error, "retries_left": task.retries,
             "args_summary": summarise(task.args, task.kwargs), "args_json": None,
-            "soft_limit_s": soft,
+            "soft_limit_s": soft, "traceback": trace,
         }
         if status == "failed":
             kwargs = {k: v for k, v in task.kwargs.items() if not k.startswith("_")}

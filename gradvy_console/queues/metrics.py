@@ -24,7 +24,7 @@ def percentile(values: list[float], q: float) -> float | None:
 def queue_metrics(config: Config, store: DocumentStore, live: LiveState,
                   depths: dict[str, dict[str, int]], oldest: dict[str, float | None],
                   at_ms: int, window_min: int = 5) -> dict[str, dict[str, Any]]:
-    """Per queue: pending, scheduled, oldest waiting age, processed and failed per minute
+    """Per queue: pending, scheduled, paused, oldest waiting age, processed and failed per minute
     (over the last `window_min` minutes), p50/p95 duration and wait, live consumers and the
     latest failures with their error text."""
     minutes = live.task_minutes(at_ms, window_min)
@@ -41,6 +41,7 @@ def queue_metrics(config: Config, store: DocumentStore, live: LiveState,
         out[queue] = {
             "pending": depth.get("pending"),
             "scheduled": depth.get("scheduled"),
+            "paused": bool(depth.get("paused")),
             "oldest_age_s": oldest.get(queue),
             "processed_per_min": round(done / window_min, 2),
             "failed_per_min": round(failed / window_min, 2),

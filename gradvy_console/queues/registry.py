@@ -41,6 +41,7 @@ from ..config.keys import queue_key
 from ..errors import GradvyError
 from ..private_files import private_sqlite
 from ..store.sqlite import truncate_wal
+from .controls import Pausable, RedisControls, SqliteControls
 from .group_commit import GroupRedisStorage, GroupSqliteStorage
 from .serializer import RejectionHook, SignedJsonSerializer, enqueued_ms
 
@@ -192,15 +193,23 @@ class _WithoutRevocation:
         return super().delete(key)  # type: ignore[misc]
 
 
-class GradvySqliteHuey(_WithoutRevocation, SqliteHuey):
-    storage_class = GroupSqliteStorage
+class GradvySqliteStorage(SqliteControls, GroupSqliteStorage):
+    pass
 
 
-class GradvyRedisHuey(_WithoutRevocation, PriorityRedisExpireHuey):
+class GradvyRedisStorage(RedisControls, GroupRedisStorage):
+    pass
+
+
+class GradvySqliteHuey(Pausable, _WithoutRevocation, SqliteHuey):
+    storage_class = GradvySqliteStorage
+
+
+class GradvyRedisHuey(Pausable, _WithoutRevocation, PriorityRedisExpireHuey):
     """Priority queue; results expire (a fire-and-forget `.delay()` must not leave its result
     in Redis forever)."""
 
-    storage_class = GroupRedisStorage
+    storage_class = GradvyRedisStorage
 
 
 _TASKS: dict[str, GradvyTask] = {}
@@ -310,8 +319,10 @@ class QueueSet:
         return hits
 
     def depths(self) -> dict[str, dict[str, int]]:
-        """Pending and scheduled counts per queue (cheap counts, nothing unpickled)."""
-        return {name: {"pending": h.pending_count(), "scheduled": h.scheduled_count()}
+        """Pending and scheduled counts per queue (cheap counts, nothing unpickled), and
+        whether it is paused (1) or not (0)."""
+        return {name: {"pending": h.pending_count(), "scheduled": h.scheduled_count(),
+                       "paused": int(bool(h.storage.paused()))}
                 for name, h in self.hueys.items()}
 
     def oldest_age_s(self, queue: str, now_ms: int) -> float | None:

@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
 
-from ..console_source import Snapshot
+from ..console_source import QueueRow, Snapshot
 from ..widgets.alerts_panel import AlertsPanel
 from ..widgets.consumers_table import ConsumersTable
 from ..widgets.counters_panel import CountersPanel
@@ -27,6 +27,10 @@ class DashboardScreen(PipelineScreen):
         Binding("k", "queue('stop_queue')", "Stop", id="queue.stop"),
         Binding("r", "queue('restart_queue')", "Restart", id="queue.restart"),
         Binding("w", "scale", "Scale", id="queue.scale"),
+        # In order of use: at 80 columns the key bar fits the first six (? lists the rest).
+        Binding("l", "log", "Log", id="consumer.log"),
+        Binding("P", "pause", "Pause", id="queue.pause"),
+        Binding("X", "purge", "Purge", id="queue.purge"),
     ]
 
     def compose_body(self) -> Iterable[Widget]:
@@ -89,6 +93,52 @@ class DashboardScreen(PipelineScreen):
                 confirmed)
             return
         self.operate(action, f"{verb} {queue}", queue=queue)
+
+    def _queue_row(self, queue: str) -> QueueRow | None:
+        latest = self.console.latest
+        return next((q for q in latest.queues if q.name == queue), None) if latest else None
+
+    def action_pause(self) -> None:
+        if self.console.refused_read_only():
+            return
+        queue = self._selected()
+        if queue is None:
+            return
+        row = self._queue_row(queue)
+        if row is not None and row.paused:
+            self.operate("resume_queue", f"Resume {queue}", queue=queue)
+        else:
+            self.operate("pause_queue", f"Pause {queue}", queue=queue)
+
+    def action_purge(self) -> None:
+        if self.console.refused_read_only():
+            return
+        queue = self._selected()
+        if queue is None:
+            return
+        row = self._queue_row(queue)
+        waiting = (f"the {row.pending:,} waiting tasks" if row and row.pending is not None
+                   else "every waiting task")
+        kept = (" Their events stay in the inbox for the pending job."
+                if queue == "realtime" else "")
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.operate("purge_queue", f"Purge {queue}", queue=queue)
+
+        self.app.push_screen(ConfirmModal(
+            f"Delete {waiting} of {queue}? Scheduled tasks stay.{kept}"), confirmed)
+
+    def action_log(self) -> None:
+        """The log of the highlighted consumer (the consumers table), or of the selected
+        queue's consumer."""
+        from .log import LogScreen
+
+        consumers = self.query_one(ConsumersTable)
+        key = consumers.selected_key() if consumers.has_focus else None
+        queue = key.rsplit(":", 1)[1] if key else self._selected()
+        if queue is not None:
+            self.app.push_screen(LogScreen(queue))
 
     def action_scale(self) -> None:
         if self.console.refused_read_only():

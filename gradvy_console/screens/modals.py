@@ -3,11 +3,12 @@ quitting with a pool."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label
+from textual.widgets import Button, Input, Label, Static
 
 
 class ConfirmModal(ModalScreen[bool]):
@@ -219,4 +220,26 @@ class TextModal(ModalScreen[str | None]):
         self.dismiss(text)
 
     def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class DetailModal(ModalScreen[None]):
+    """A read-only text, scrolled with the arrows and page keys (a failed task's traceback and
+    arguments). Esc closes."""
+
+    BINDINGS = [Binding("escape,enter,q", "close", "Close")]
+
+    def __init__(self, title: str, body: Text) -> None:
+        super().__init__(classes="dialog-screen")
+        self.title_text, self.body = title, body
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog detail-dialog"):
+            yield Label(f"{self.title_text} - Esc closes", classes="title")
+            yield Static(self.body, id="detail-body")
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()
+
+    def action_close(self) -> None:
         self.dismiss(None)

@@ -2,18 +2,18 @@
 Footer rebuilds a widget per key on every screen switch, which was most of a switch's cost
 under load (bench/console.py).
 
-At any width every key stays reachable: the screen's own keys come first, then help and quit,
-then the actions and the screens; what does not fit is left out whole (never cut mid-word), and
-`?` (which lists every key) is always shown."""
+At any width every key stays reachable: help and quit are always shown (`?` lists every key),
+then the screen's own keys, then the actions and the screens; what does not fit is left out
+whole (never cut mid-word)."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.widgets import Input, Static
 
-# Global keys by how much they are used (after help, always there, and the screen's own):
-# quit, the two the README tells a newcomer to press, then the screens, then the rest.
-_RANK = {"quit": 2, "simulate": 3, "operate('process')": 4}
+# Global keys by how much they are used (after help and quit, always there, and the screen's
+# own): the two the README tells a newcomer to press, then the screens, then the rest.
+_RANK = {"simulate": 3, "operate('process')": 4}
 
 
 def fit_keys(items: list[tuple[int, int, str, str]], width: int) -> list[tuple[str, str]]:
@@ -46,7 +46,7 @@ class KeyBar(Static):
             key = self.app.get_key_display(binding)
             if active.node is not self.app:
                 priority = 1                                   # the screen's own
-            elif binding.action == "help":
+            elif binding.action in ("help", "quit"):
                 priority = 0                                   # always there
             elif binding.action.startswith("show("):
                 priority = 10 + position                       # the screens

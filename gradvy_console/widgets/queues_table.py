@@ -1,5 +1,5 @@
 """The seven queues: pending, scheduled, oldest waiting, processed and failed per minute,
-p95 duration, consumers."""
+p95 duration, consumers; a paused queue's name carries ⏸."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ class QueuesTable(PanelTable):
                           style="yellow" if (q.oldest_age_s or 0) >= 10 else "")
             failed = Text(count(q.failed_per_min), style="red" if q.failed_per_min else "")
             consumers = Text(str(q.consumers), style="" if q.consumers else "bold red")
-            rows.append((q.name, (q.name, count(q.pending), count(q.scheduled), oldest,
+            name = Text.assemble(q.name, (" ⏸", "bold yellow")) if q.paused else q.name
+            rows.append((q.name, (name, count(q.pending), count(q.scheduled), oldest,
                                   count(q.processed_per_min), failed, duration(q.p95_s),
                                   consumers)))
         self.fill(rows)

@@ -1,0 +1,135 @@
+"""Queue operations on real queues (SQLite files and a real Redis) with a real consumer: a
+paused queue's consumer takes nothing and loses nothing; resume runs what waited, in full;
+revoke deletes exactly one waiting or scheduled task; purge deletes the waiting ones and says
+how many. Each is in the action log."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import Worker, env_for, gradvy, run_python, status, wait_for
+
+JOB = "monitor_system_performance"
+# A pause reaches a consumer within this long (it reads the flag every 0.5 s, and a blocking
+# Redis read in flight lasts up to 1 s): what is enqueued after it waits.
+PAUSE_REACHES_S = 1.6
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else ""
+    return env_for(tmp_path / "data", url)
+
+
+def _waiting(env: dict[str, str], cwd: Path) -> dict[str, Any]:
+    out = gradvy(["run", "waiting", "--queue", "monitoring", "--json"], env, cwd)
+    assert out.returncode == 0, out.stderr
+    data: dict[str, Any] = json.loads(out.stdout)
+    return data
+
+
+def _runs(env: dict[str, str], cwd: Path) -> list[str]:
+    out = gradvy(["run", "tasks", "--queue", "monitoring", "--json", "--limit", "100"], env, cwd)
+    return [r["task_id"] for r in json.loads(out.stdout) if r["task"] == JOB
+            and r["status"] == "complete"]
+
+
+def _trigger(env: dict[str, str], cwd: Path) -> str:
+    out = gradvy(["run", "trigger", JOB, "--json"], env, cwd)
+    assert out.returncode == 0, out.stderr
+    task_id: str = json.loads(out.stdout)["task_id"]
+    return task_id
+
+
+def test_pause_revoke_resume_and_purge_lose_nothing_they_should_not(
+        env: dict[str, str], tmp_path: Path) -> None:
+    worker = Worker("monitoring", env, tmp_path, "--no-periodic")
+    try:
+        worker.wait_ready()
+        assert gradvy(["run", "pause", "monitoring"], env, tmp_path).returncode == 0
+        assert status(env, tmp_path)["queues"]["monitoring"]["paused"] is True
+        time.sleep(PAUSE_REACHES_S)
+        triggered = [_trigger(env, tmp_path) for _ in range(3)]
+        later = run_python(f"""
+            from gradvy_console.queues import registered_tasks
+            import gradvy_console.tasks
+            print(registered_tasks()["{JOB}"].apply_async(countdown=3600).id)
+            """, env, tmp_path)
+        assert later.returncode == 0, later.stderr
+        scheduled = later.stdout.split()[-1]
+        time.sleep(2.5)   # a consumer that took anything would have run it by now
+        listed = _waiting(env, tmp_path)
+        assert listed["paused"] == ["monitoring"]
+        assert sorted(t["task_id"] for t in listed["tasks"] if t["where"] == "waiting") == \
+            sorted(triggered)
+        assert [t["task_id"] for t in listed["tasks"] if t["where"] == "scheduled"] == [scheduled]
+        assert _runs(env, tmp_path) == []
+
+        # Revoke one waiting (by the start of its id) and the scheduled one.
+        out = gradvy(["run", "revoke", triggered[1][:8]], env, tmp_path)
+        assert out.returncode == 0 and "(waiting on monitoring)" in out.stdout, out.stderr
+        out = gradvy(["run", "revoke", scheduled], env, tmp_path)
+        assert out.returncode == 0 and "(scheduled on monitoring)" in out.stdout, out.stderr
+        again = gradvy(["run", "revoke", scheduled], env, tmp_path)
+        assert again.returncode == 2 and "No waiting or scheduled task" in again.stderr
+        assert len(_waiting(env, tmp_path)["tasks"]) == 2
+
+        # Resume: exactly the two that waited run; the revoked ones never do.
+        assert gradvy(["run", "resume", "monitoring"], env, tmp_path).returncode == 0
+        wait_for(lambda: len(_runs(env, tmp_path)) == 2, what="the two waiting runs")
+        assert sorted(_runs(env, tmp_path)) == sorted([triggered[0], triggered[2]])
+        assert _waiting(env, tmp_path)["tasks"] == []
+
+        # Purge: pause so they wait, then delete them; the count is what was deleted.
+        assert gradvy(["run", "pause", "monitoring"], env, tmp_path).returncode == 0
+        time.sleep(PAUSE_REACHES_S)
+        for _ in range(4):
+            _trigger(env, tmp_path)
+        refused = gradvy(["run", "purge", "monitoring"], env, tmp_path)
+        assert refused.returncode == 2 and "--yes" in refused.stderr
+        out = gradvy(["run", "purge", "monitoring", "--yes", "--json"], env, tmp_path)
+        assert json.loads(out.stdout)["purged"] == 4, out.stderr
+        assert gradvy(["run", "resume", "monitoring"], env, tmp_path).returncode == 0
+        time.sleep(2.5)
+        assert len(_runs(env, tmp_path)) == 2 and _waiting(env, tmp_path)["tasks"] == []
+        assert status(env, tmp_path)["queues"]["monitoring"]["paused"] is False
+
+        actions = json.loads(gradvy(["run", "actions", "--json"], env, tmp_path).stdout)
+        done = [a["action"] for a in actions]
+        for action in ("pause_queue", "resume_queue", "revoke_task", "purge_queue"):
+            assert action in done, done
+    finally:
+        assert worker.stop() == 0
+
+
+def test_a_consumer_log_is_read_and_followed(tmp_path: Path) -> None:
+    env = env_for(tmp_path / "data")
+    logs = tmp_path / "data" / "logs"
+    missing = gradvy(["run", "logs", "realtime"], env, tmp_path)
+    assert missing.returncode == 1 and "No log for the realtime consumer" in missing.stderr
+    logs.mkdir(parents=True)
+    (logs / "worker-realtime.log").write_text("".join(f"line {i}\n" for i in range(100)))
+    out = gradvy(["run", "logs", "realtime", "-n", "3"], env, tmp_path)
+    assert out.stdout.splitlines() == ["line 97", "line 98", "line 99"]
+
+    from gradvy_console.config import Config
+    from gradvy_console.pipeline import log_since, log_tail
+
+    config = Config(data_dir=tmp_path / "data")
+    offset, tail = log_tail(config, "realtime", 2)
+    assert tail == ["line 98", "line 99"]
+    with (logs / "worker-realtime.log").open("a") as f:
+        f.write("line 100\nline 1")              # the second line is still being written
+    offset, new = log_since(config, "realtime", offset)
+    assert new == ["line 100"]
+    with (logs / "worker-realtime.log").open("a") as f:
+        f.write("01\n")
+    offset, new = log_since(config, "realtime", offset)
+    assert new == ["line 101"]
+    (logs / "worker-realtime.log").write_text("after rotation\n")   # copy-then-truncate
+    assert log_since(config, "realtime", offset)[1] == ["after rotation"]
+    assert gradvy(["run", "logs", "nosuch"], env, tmp_path).returncode == 2
