@@ -48,6 +48,8 @@ ACTIONS: dict[str, ActionSpec] = {a.action: a for a in (
     ActionSpec("ack_alert", "Acknowledge an alert", "Mark an active alert as seen"),
     ActionSpec("retry_task", "Retry a failed task", "Re-enqueue it with its arguments"),
     ActionSpec("replay_dead_letter", "Replay a dead letter", "Back to the pending inbox"),
+    ActionSpec("replay_dead_letters", "Replay dead letters of a reason",
+               "Every one of that reason back to the pending inbox"),
     ActionSpec("trigger_job", "Trigger a periodic job", "Enqueue it now"),
     ActionSpec("analyze_users", "Analyze users", "Behaviour analysis of recently active users"),
     ActionSpec("check_anomalies", "Check anomalies", "Rules and IsolationForest; act on them"),
@@ -255,6 +257,15 @@ class Operator:
         letter = replay_dead_letter(store, str(params.get("id", "")))
         return (f"Dead letter {letter['id']} ({letter['reason']}) is pending again; "
                 "process events to ingest it.")
+
+    def _do_replay_dead_letters(self, params: dict[str, Any], progress: Progress) -> str:
+        from .ingest import replay_dead_letters
+
+        store, _live, _ing = self._engine()
+        reason = str(params.get("reason", ""))
+        n = len(replay_dead_letters(store, reason))
+        return (f"Replayed {n:,} {reason} dead letter{'s' if n != 1 else ''}: pending again; "
+                "process events to ingest them.")
 
     def _do_trigger_job(self, params: dict[str, Any], progress: Progress) -> str:
         from . import tasks  # noqa: F401 - registers the jobs

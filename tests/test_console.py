@@ -712,3 +712,49 @@ def test_a_failed_runs_traceback_and_revoking_a_waiting_task() -> None:
                         {"task_id": "b2b2b2b2-0000-4000-8000-000000000002"})
 
     drive(app, script)
+
+
+def test_filters_on_every_list_and_replaying_a_reason() -> None:
+    """Typing in a screen's filter (Tab to it) keeps the rows that hold the text, on the
+    dead letters, alerts, action log and anomalies; a on a dead letter replays its reason."""
+    from gradvy_console.screens.modals import ConfirmModal
+
+    operator = FakeOperator()
+    app = make_fake_app(operator=operator)
+
+    async def type_filter(pilot: Pilot[Any], text: str) -> None:
+        app.screen.query_one("#filter").focus()
+        for ch in text:
+            await pilot.press("space" if ch == " " else ch)
+        await pilot.pause()
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: app.latest is not None)
+        await pilot.press("3")
+        await shows(pilot, DeadLettersScreen)
+        await type_filter(pilot, "timestamp")
+        await until(pilot, lambda: app.screen.query_one(PanelTable).row_count == 1)
+        assert "(1 of 2)" in text_of(app.screen.query_one("#screen-title"))
+        await pilot.press("escape", "a")                       # keys back to the table
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        assert "every bad_timestamp dead letter (1 listed here)" in app.screen.question
+        await pilot.press("y")
+        await performed(pilot, operator, "replay_dead_letters", {"reason": "bad_timestamp"})
+        for key, screen, text, rows in (("5", AlertsScreen, "disk", 1),
+                                        ("7", ActionLogScreen, "stop_queue", 1)):
+            await pilot.press(key)
+            await until(pilot, lambda s=screen: isinstance(app.screen, s)  # type: ignore[misc]
+                        and app.screen.data is not None)
+            await type_filter(pilot, text)
+            await until(pilot, lambda n=rows: app.screen.query_one(  # type: ignore[misc]
+                PanelTable).row_count == n)
+            await pilot.press("escape")
+        await pilot.press("8")
+        await until(pilot, lambda: isinstance(app.screen, InsightsScreen)
+                    and app.screen.data is not None)
+        everything = app.screen.query_one(PanelTable).row_count
+        await type_filter(pilot, "no such anomaly")
+        await until(pilot, lambda: app.screen.query_one(PanelTable).row_count == 0)
+        assert everything > 0
+
+    drive(app, script)

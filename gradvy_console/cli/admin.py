@@ -68,15 +68,6 @@ def actions_cmd(
     print_table(table)
 
 
-def _reason(reason: str | None) -> str | None:
-    from ..analytics.events import REASONS
-
-    if reason is not None and reason not in REASONS:
-        raise GradvyError(f"Unknown reason '{reason}'; reasons are {', '.join(REASONS)}.",
-                          exit_code=2)
-    return reason
-
-
 @run_app.command("dead-letters")
 def dead_letters_cmd(
     reason: Annotated[str | None, typer.Option(help="Only this reason.")] = None,
@@ -86,9 +77,11 @@ def dead_letters_cmd(
 ) -> None:
     """Dead letters, newest first: id, when, reason, detail (the payload with --json); replay
     one with 'gradvy run replay ID'."""
+    from ..ingest import known_reason
+
     at_least("--limit", limit)
     store = store_only(cli_config())
-    found = store.dead_letters(limit=limit, reason=_reason(reason))
+    found = store.dead_letters(limit=limit, reason=known_reason(reason))
     if json_out:
         echo_json(found)
         return
@@ -116,7 +109,7 @@ def replay_cmd(
 ) -> None:
     """Put a dead letter's original payload back in the pending inbox (the next processing
     run ingests it again; still invalid, it is dead-lettered again)."""
-    from ..ingest import replay_dead_letter
+    from ..ingest import replay_dead_letter, replay_dead_letters
 
     if (dead_letter_id is None) == (not all_of):
         raise GradvyError("Give a dead letter's id, or --all (with --reason R for one "
@@ -124,9 +117,8 @@ def replay_cmd(
     if code is not None and not all_of:
         raise GradvyError("--reason goes with --all.", exit_code=2)
     store = store_only(cli_config())
-    ids = ([dead_letter_id] if dead_letter_id is not None else
-           [d["id"] for d in store.dead_letters(limit=10_000_000, reason=_reason(code))])
-    replayed = [replay_dead_letter(store, i)["id"] for i in ids]
+    replayed = ([replay_dead_letter(store, dead_letter_id)["id"]] if dead_letter_id is not None
+                else replay_dead_letters(store, code))
     if json_out:
         echo_json({"replayed": len(replayed), "ids": replayed})
         return

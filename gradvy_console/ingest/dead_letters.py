@@ -43,3 +43,21 @@ def replay_dead_letter(store: DocumentStore, dead_letter_id: str) -> dict[str, A
     with store.transaction() as tx:
         tx.add_counters({"replayed": 1})
     return letter
+
+
+def replay_dead_letters(store: DocumentStore, reason: str | None = None) -> list[str]:
+    """Every dead letter (of `reason`, when given) back in the pending inbox, one by one as
+    `replay_dead_letter` does; returns their ids. An unknown reason is one sentence, exit 2."""
+    ids = [d["id"] for d in store.dead_letters(limit=10_000_000,
+                                               reason=known_reason(reason))]
+    return [replay_dead_letter(store, i)["id"] for i in ids]
+
+
+def known_reason(reason: str | None) -> str | None:
+    """`reason` (None: every reason), or one sentence (exit 2) naming the reasons there are."""
+    from ..analytics.events import REASONS
+
+    if reason is not None and reason not in REASONS:
+        raise GradvyError(f"Unknown reason '{reason}'; reasons are {', '.join(REASONS)}.",
+                          exit_code=2)
+    return reason

@@ -21,6 +21,7 @@ class ActionsTable(PanelTable):
 
 class ActionLogScreen(ListScreen):
     SCREEN_TITLE = "Action log: every operator action, newest first"
+    FILTER = "filter: who, action, parameters or outcome"
 
     def compose_list(self) -> Iterable[Widget]:
         yield ActionsTable(id="actions")
@@ -33,6 +34,8 @@ class ActionLogScreen(ListScreen):
         rows = []
         for a in data:
             params = ", ".join(f"{k}={v}" for k, v in (a.get("params") or {}).items())
+            if not self.matches(a["who"], a.get("via"), a["action"], params, a.get("outcome")):
+                continue
             took = (duration((a["ended_ms"] - a["started_ms"]) / 1000)
                     if a.get("ended_ms") else "…")
             style = "" if a.get("ok") else "yellow" if a.get("ok") is None else "red"

@@ -21,6 +21,7 @@ class AlertsTable(PanelTable):
 
 class AlertsScreen(ListScreen):
     SCREEN_TITLE = "Alerts: active first, then the history"
+    FILTER = "filter: severity, active or cleared, message"
     BINDINGS = [Binding("a", "acknowledge", "Acknowledge", id="alert.acknowledge")]
 
     def compose_list(self) -> Iterable[Widget]:
@@ -35,6 +36,9 @@ class AlertsScreen(ListScreen):
         rows = []
         for a in data:
             active = a.get("cleared_ms") is None
+            if not self.matches(a["severity"], "active" if active else "cleared",
+                                a.get("kind"), a["message"]):
+                continue
             state = Text("ACTIVE", style="bold red" if a["severity"] == "critical"
                          else "bold yellow") if active else Text(
                 f"cleared {when(a['cleared_ms'], now)}", style="dim")
@@ -44,7 +48,7 @@ class AlertsScreen(ListScreen):
         self.query_one(AlertsTable).fill(rows)
         n_active = sum(1 for a in data if a.get("cleared_ms") is None)
         self.query_one("#screen-title", Static).update(
-            f"{self.SCREEN_TITLE} ({n_active} active, {len(data)} in all)")
+            f"{self.SCREEN_TITLE} ({n_active} active, {len(rows)} of {len(data)} shown)")
 
     def action_acknowledge(self) -> None:
         alert = self.selected_row("alert_id")

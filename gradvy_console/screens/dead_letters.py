@@ -1,4 +1,5 @@
-"""Dead letters: reason, detail, the original payload; replay after review."""
+"""Dead letters: reason, detail, the original payload, filtered by what is typed; replay one
+after review, or every one of the selected letter's reason."""
 
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ def pretty(payload: str) -> str:
 
 class DeadLettersScreen(ListScreen):
     SCREEN_TITLE = "Dead letters: events refused, with the reason and the original payload"
-    BINDINGS = [Binding("r", "replay", "Replay", id="dead_letter.replay")]
+    FILTER = "filter: reason, learner or detail"
+    BINDINGS = [Binding("r", "replay", "Replay", id="dead_letter.replay"),
+                Binding("a", "replay_reason", "Replay reason", id="dead_letter.replay_reason")]
 
     def compose_list(self) -> Iterable[Widget]:
         yield LettersTable(id="letters")
@@ -41,11 +44,12 @@ class DeadLettersScreen(ListScreen):
 
     def show_data(self, data: Any) -> None:
         now = self.now_ms()
-        self.query_one(LettersTable).fill([
-            (d["id"], (when(d.get("at_ms"), now), d["reason"], d.get("user_id") or "-",
-                       d.get("detail") or "")) for d in data])
+        rows = [(d["id"], (when(d.get("at_ms"), now), d["reason"], d.get("user_id") or "-",
+                           d.get("detail") or "")) for d in data
+                if self.matches(d["reason"], d.get("user_id"), d.get("detail"))]
+        self.query_one(LettersTable).fill(rows)
         self.query_one("#screen-title", Static).update(
-            f"{self.SCREEN_TITLE} ({len(data)} shown)")
+            f"{self.SCREEN_TITLE} ({len(rows):,} of {len(data):,})")
         self._show_payload()
 
     def on_panel_table_highlighted(self, event: PanelTable.Highlighted) -> None:
@@ -75,4 +79,26 @@ class DeadLettersScreen(ListScreen):
 
         self.app.push_screen(ConfirmModal(
             f"Put dead letter {letter['id']} ({letter['reason']}) back in the pending inbox?"),
+            confirmed)
+
+    def action_replay_reason(self) -> None:
+        """Every dead letter of the selected one's reason back in the pending inbox (as
+        `gradvy run replay --all --reason R`), after a question that says how many."""
+        if self.console.refused_read_only():
+            return
+        letter = self.selected_row("id")
+        if letter is None:
+            self.notify("Select a dead letter: all of its reason are replayed.",
+                        severity="warning")
+            return
+        reason = letter["reason"]
+        n = sum(1 for d in self.data or [] if d["reason"] == reason)
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.operate("replay_dead_letters", f"Replay the {reason} dead letters",
+                             reason=reason)
+
+        self.app.push_screen(ConfirmModal(
+            f"Put every {reason} dead letter ({n:,} listed here) back in the pending inbox?"),
             confirmed)

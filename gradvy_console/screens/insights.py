@@ -63,6 +63,7 @@ def render_summary(data: dict[str, Any], now: int) -> Group:
 
 class InsightsScreen(ListScreen):
     SCREEN_TITLE = "Insights: evaluation, segments, models, open anomalies"
+    FILTER = "filter anomalies: learner, kind, severity, status or action"
     BINDINGS = [
         Binding("a", "insight('analyze_users')", "Analyze", id="insights.analyze"),
         Binding("c", "insight('check_anomalies')", "Anomalies", id="insights.anomalies"),
@@ -88,6 +89,8 @@ class InsightsScreen(ListScreen):
             if action == "remedial_content":
                 weak = ", ".join(w["category"] for w in a["action"]["weak_areas"])
                 action += f": {weak or '-'}"
+            if not self.matches(a["user_id"], a["kind"], a["severity"], a["status"], action):
+                continue
             rows.append((a["_id"], (a["user_id"], a["kind"], a["severity"], a["status"],
                                     action)))
         self.query_one(AnomaliesTable).fill(rows)

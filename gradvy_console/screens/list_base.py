@@ -8,7 +8,7 @@ from typing import Any
 
 from textual.binding import Binding
 from textual.widget import Widget
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from ..console_source import Snapshot
 from ..widgets.panel_table import PanelTable
@@ -19,6 +19,9 @@ RELOAD_EVERY_S = 5.0
 
 class ListScreen(PipelineScreen):
     SCREEN_TITLE = ""
+    FILTER = ""
+    """The placeholder of the screen's text filter (Tab moves to it, Esc back; rows whose
+    text holds what is typed stay), or "" for none."""
     FOCUS_FIRST = "PanelTable"
     """What has the keys when the screen opens (a selector; the first match)."""
     BINDINGS = [Binding("escape", "leave_input", "Leave the field", show=False)]
@@ -32,6 +35,8 @@ class ListScreen(PipelineScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static(self.SCREEN_TITLE, id="screen-title")
+        if self.FILTER:
+            yield Input(placeholder=self.FILTER, id="filter")
         yield from self.compose_list()
 
     def compose_list(self) -> Iterable[Widget]:
@@ -49,6 +54,17 @@ class ListScreen(PipelineScreen):
         """The loaded row under the table's cursor (rows are keyed by `id_field`)."""
         key = self.query_one(PanelTable).selected_key()
         return next((r for r in self.data or [] if r[id_field] == key), None)
+
+    def matches(self, *values: object) -> bool:
+        """Whether a row with these values passes the filter (case-insensitive substring)."""
+        found = self.query("#filter")
+        needle = found.first(Input).value.strip().lower() if found else ""
+        return not needle or needle in " ".join(str(v) for v in values
+                                                if v is not None).lower()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter" and self.data is not None:
+            self.show_data(self.data)
 
     def action_leave_input(self) -> None:
         """Esc in a text field hands the keys back to the screen's table."""

@@ -11,7 +11,7 @@ from rich.text import Text
 from textual import work
 from textual.binding import Binding
 from textual.widget import Widget
-from textual.widgets import Input, Static
+from textual.widgets import Static
 
 from ..widgets.fmt import duration, when
 from ..widgets.panel_table import PanelTable
@@ -35,6 +35,7 @@ class WaitingTable(PanelTable):
 
 class TasksScreen(ListScreen):
     SCREEN_TITLE = "Tasks: recent runs, newest first"
+    FILTER = "filter: text in task, queue, status or error"
     WAITING_TITLE = "Not run yet: waiting (next first), then scheduled"
     BINDINGS = [Binding("enter", "detail", "Detail", id="task.detail"),
                 Binding("r", "retry", "Retry", id="task.retry"),
@@ -48,7 +49,6 @@ class TasksScreen(ListScreen):
         self.show_waiting = False
 
     def compose_list(self) -> Iterable[Widget]:
-        yield Input(placeholder="filter: text in task, queue, status or error", id="filter")
         yield RunsTable(id="runs")
         waiting = WaitingTable(id="waiting")
         waiting.display = False
@@ -64,19 +64,17 @@ class TasksScreen(ListScreen):
         return self.query_one(WaitingTable if self.show_waiting else RunsTable)
 
     def show_data(self, data: Any) -> None:
-        needle = self.query_one("#filter", Input).value.strip().lower()
         if self.show_waiting:
-            self._show_waiting(data, needle)
+            self._show_waiting(data)
         else:
-            self._show_runs(data, needle)
+            self._show_runs(data)
         self._show_detail()
 
-    def _show_runs(self, data: Any, needle: str) -> None:
+    def _show_runs(self, data: Any) -> None:
         now = self.now_ms()
         rows = []
         for r in data:
-            text = " ".join(str(r.get(k) or "") for k in ("task", "queue", "status", "error"))
-            if needle and needle not in text.lower():
+            if not self.matches(r.get("task"), r.get("queue"), r.get("status"), r.get("error")):
                 continue
             error = (r.get("error") or "").splitlines()[0][:80] if r.get("error") else ""
             rows.append((r["task_id"], (when(r.get("ended_ms"), now), r["task"], r["queue"],
@@ -88,12 +86,11 @@ class TasksScreen(ListScreen):
         self.query_one("#screen-title", Static).update(
             f"{self.SCREEN_TITLE} ({shown}, {len(rows)}; W: waiting)")
 
-    def _show_waiting(self, data: Any, needle: str) -> None:
+    def _show_waiting(self, data: Any) -> None:
         now = self.now_ms()
         rows = []
         for t in data:
-            text = " ".join(str(t.get(k) or "") for k in ("task_id", "task", "queue", "where"))
-            if needle and needle not in text.lower():
+            if not self.matches(t.get("task_id"), t.get("task"), t.get("queue"), t.get("where")):
                 continue
             since = (t["eta"][5:16].replace("T", " ") if t.get("eta")
                      else when(t.get("enqueued_ms"), now))
@@ -102,10 +99,6 @@ class TasksScreen(ListScreen):
         self.query_one(WaitingTable).fill(rows)
         self.query_one("#screen-title", Static).update(
             f"{self.WAITING_TITLE} ({len(rows)}; W: runs)")
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if self.data is not None:
-            self.show_data(self.data)
 
     def on_panel_table_highlighted(self, event: PanelTable.Highlighted) -> None:
         self._show_detail()
