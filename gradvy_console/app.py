@@ -191,8 +191,14 @@ class GradvyConsole(App[None]):
         good_at = previous.as_of_ms or previous.at_ms
         if previous.backend_error is not None and previous.as_of_ms is None:
             return snapshot                 # no good figures yet to keep
-        return dataclasses.replace(previous, at_ms=snapshot.at_ms, as_of_ms=good_at,
+        kept = dataclasses.replace(previous, at_ms=snapshot.at_ms, as_of_ms=good_at,
                                    backend_error=snapshot.backend_error)
+        if snapshot.pool_is_local:
+            # What runs on this host is known now, without the backend: show that, not the
+            # pool and consumers of the last good snapshot.
+            kept = dataclasses.replace(kept, pool=snapshot.pool, consumers=snapshot.consumers,
+                                       pool_is_local=True)
+        return kept
 
     def _look_after_pool(self, snapshot: Snapshot) -> None:
         """Start the pool when there is none (and the backends answer), or say we attached."""

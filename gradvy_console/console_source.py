@@ -107,6 +107,8 @@ class Snapshot:
     backend_error: str | None = None
     # During an outage the console keeps showing the last good data: it is as of this time.
     as_of_ms: int | None = None
+    # The pool and consumers come from this host's pidfile and processes (live state is out).
+    pool_is_local: bool = False
 
 
 def deployment_label(config: Config) -> str:
@@ -183,10 +185,12 @@ class PipelineSource:
         try:
             return self._snapshot(at, deployment, host)
         except GradvyError as exc:
-            return Snapshot(at, deployment, host, backend_error=str(exc))
+            error = str(exc)
         except Exception as exc:  # noqa: BLE001 - a backend outage is shown, never fatal
-            return Snapshot(at, deployment, host,
-                            backend_error=redact(f"{type(exc).__name__}: {exc}"))
+            error = redact(f"{type(exc).__name__}: {exc}")
+        pool, consumers = local_pool(self.config, host)
+        return Snapshot(at, deployment, host, backend_error=error, pool=pool,
+                        consumers=consumers, pool_is_local=True)
 
     def _snapshot(self, at: int, deployment: str, host: str) -> Snapshot:
         from .pipeline import fleet, queue_metrics
@@ -416,3 +420,46 @@ class PipelineSource:
         from .pipeline import log_since
 
         return log_since(self.config, queue, offset)
+
+
+def local_pool(config: Config, host: str) -> tuple[PoolRow | None, tuple[ConsumerRow, ...]]:
+    """The pool as this host's own pidfile and processes show it, with no backend: used while
+    live state cannot be read (an outage), so the console still says what runs here. Each
+    consumer is a child process of the supervisor (`gradvy worker QUEUE`, or `serve` for the
+    collector); restarts and the current task are not known without live state."""
+    from .pool.control import running_pid
+
+    try:
+        pid = running_pid(config)
+    except OSError:
+        return None, ()
+    if pid is None or pid < 0:
+        return None, ()
+    import psutil
+
+    try:
+        supervisor = psutil.Process(pid)
+        pool = PoolRow(pid, host, int(supervisor.create_time() * 1000))
+        children = supervisor.children()
+    except psutil.Error:
+        return None, ()
+    rows = []
+    for child in children:
+        try:
+            argv = child.cmdline()
+            with child.oneshot():
+                started = int(child.create_time() * 1000)
+                rss = child.memory_info().rss
+                cpu = child.cpu_percent(None)
+        except psutil.Error:
+            continue
+        if "worker" in argv and argv.index("worker") + 1 < len(argv):
+            queue = argv[argv.index("worker") + 1]
+        elif "serve" in argv:
+            queue = "collector"
+        else:
+            continue
+        workers = argv[argv.index("--workers") + 1] if "--workers" in argv[:-1] else None
+        rows.append(ConsumerRow(queue, host, child.pid, "running", started, cpu, rss, 0, None,
+                                int(workers) if workers and workers.isdigit() else None))
+    return pool, tuple(sorted(rows, key=lambda r: r.queue))

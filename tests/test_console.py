@@ -410,6 +410,19 @@ def test_an_outage_keeps_the_last_figures_dimmed_and_dated() -> None:
         assert latest.as_of_ms == good_at and app.screen.has_class("stale")
         header = text_of(app.screen.query_one("#header"))
         assert "OUTAGE" in header and "unreachable" in header and "as of" in header
+        # What this host's processes show replaces the last good pool and consumers.
+        import dataclasses
+
+        from gradvy_console.console_source import ConsumerRow, PoolRow
+
+        local = ConsumerRow("realtime", "ops-host", 9001, "running", good_at, 1.0, 2**20, 0,
+                            None, 2)
+        source.current = dataclasses.replace(source.current, pool=PoolRow(
+            9000, "ops-host", good_at), consumers=(local,), pool_is_local=True)
+        await until(pilot, lambda: app.latest.pool is not None and app.latest.pool.pid == 9000)
+        await until(pilot, lambda: app.screen.query_one("#consumers", PanelTable).row_count == 1)
+        assert app.latest.queues and app.latest.as_of_ms == good_at   # the rest kept
+        assert "this host's processes" in text_of(app.screen.query_one("#header"))
         source.current = fake_snapshot()                          # back: live figures again
         await until(pilot, lambda: app.latest.backend_error is None)
         await pilot.pause()

@@ -3,6 +3,8 @@ what it read (no Textual needed)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from gradvy_console.config import Config
 from gradvy_console.console_source import consumer_rows, deployment_label, events_series
 from gradvy_console.widgets.fmt import duration, size, spark, when
@@ -81,3 +83,47 @@ def test_the_header_fits_one_line_at_any_width() -> None:
         text = header_text(snap, width).plain
         assert "\\n" not in text and len(text) <= width, (width, text)
     assert "▲" in header_text(snap, 60).plain           # the alerts count stays
+
+
+def test_an_outage_snapshot_shows_the_pool_this_hosts_processes_show(tmp_path: Path) -> None:
+    """With live state unreachable, the pool comes from the data dir's pidfile (its lock held
+    by a running supervisor) and the consumers from that process's children."""
+    import socket
+    import subprocess
+    import sys
+
+    import psutil
+
+    from gradvy_console.config import Config
+    from gradvy_console.console_source import PipelineSource
+    from gradvy_console.widgets.header import header_text
+
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    supervisor = subprocess.Popen([sys.executable, "-c", f"""
+import fcntl, os, subprocess, sys, time
+fd = os.open({str(data / 'supervisor.pid')!r}, os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.write(fd, str(os.getpid()).encode())
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "worker",
+                          "realtime", "--workers", "2"])
+print("ready", flush=True)
+time.sleep(60)
+"""], stdout=subprocess.PIPE, text=True)
+    try:
+        assert supervisor.stdout is not None and supervisor.stdout.readline() == "ready\n"
+        with socket.socket() as s:          # a port nothing listens on: Redis is down
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        config = Config(data_dir=data, redis_url=f"redis://127.0.0.1:{port}/0")
+        snap = PipelineSource(config).snapshot()
+        assert snap.backend_error is not None and snap.pool_is_local
+        assert snap.pool is not None and snap.pool.pid == supervisor.pid
+        assert [(c.queue, c.state, c.workers) for c in snap.consumers] == [
+            ("realtime", "running", 2)]
+        assert "as this host's processes show them" in header_text(snap, 200).plain
+    finally:
+        for child in psutil.Process(supervisor.pid).children():
+            child.kill()
+        supervisor.kill()
+        supervisor.wait()

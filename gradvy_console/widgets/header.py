@@ -47,6 +47,8 @@ def header_text(snap: Snapshot | None, width: int, read_only: bool = False) -> T
     if snap.backend_error:
         stale = (f"; the figures are as of {clock(snap.as_of_ms)[6:]}" if snap.as_of_ms
                  else "")
+        if snap.pool_is_local:
+            stale += "; pool and consumers as this host's processes show them"
         line = Text(f"OUTAGE {snap.backend_error} - retrying{stale}", style="bold red")
         line.truncate(max(1, width) * 2, overflow="ellipsis")
         text.append("\n")
