@@ -101,7 +101,7 @@ class GradvyConsole(App[None]):
         Binding("4", "show('schedule')", "Sched", id="screen.schedule"),
         Binding("5", "show('alerts')", "Alerts", id="screen.alerts"),
         Binding("6", "show('users')", "Users", id="screen.users"),
-        Binding("7", "show('action_log')", "Log", id="screen.action_log"),
+        Binding("7", "show('action_log')", "Actions", id="screen.action_log"),
         Binding("8", "show('insights')", "Insights", id="screen.insights"),
         Binding("9", "show('privacy')", "Privacy", id="screen.privacy"),
         Binding("0", "show('quality')", "Quality", id="screen.quality"),

@@ -21,6 +21,9 @@ from .errors import GradvyError, redact
 
 EVENT_WINDOW_MIN = 60          # the events-per-minute chart covers the last hour
 SPARK_SAMPLES = 60             # system sparklines: the last 60 monitoring samples (5 min)
+HOUR_MS, DAY_MS = 3_600_000, 86_400_000
+ACTIVITY_HOURS, ACTIVITY_DAYS = 24, 60
+HOURS_EVERY_S, DAYS_EVERY_S = 30.0, 600.0   # how often each activity series is read again
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,13 @@ class SystemRow:
 
 
 @dataclass(frozen=True)
+class QueueHistory:
+    name: str
+    depths: tuple[int, ...]
+    oldest_ages: tuple[float | None, ...]
+
+
+@dataclass(frozen=True)
 class PoolRow:
     pid: int
     host: str
@@ -109,6 +119,25 @@ class Snapshot:
     as_of_ms: int | None = None
     # The pool and consumers come from this host's pidfile and processes (live state is out).
     pool_is_local: bool = False
+    # Stored events by event time: the last 24 hours by hour and the last 60 days by day,
+    # oldest first (not by when they were processed).
+    activity_hours: tuple[int, ...] = ()
+    activity_days: tuple[int, ...] = ()
+    # Per queue over the last hour (5 s samples, oldest first): depth and oldest waiting age.
+    queue_history: tuple[QueueHistory, ...] = ()
+
+
+def queue_history(samples: list[dict[str, Any]]) -> tuple[QueueHistory, ...]:
+    """Per queue, its depth and oldest waiting age in each monitoring sample (oldest first);
+    a sample from before a queue was measured counts as empty."""
+    from .config import QUEUES
+
+    out = []
+    for name in QUEUES:
+        rows = [s.get("queues", {}).get(name) or [0, None] for s in samples]
+        out.append(QueueHistory(name, tuple(int(r[0]) for r in rows),
+                                tuple(r[1] for r in rows)))
+    return tuple(out)
 
 
 def deployment_label(config: Config) -> str:
@@ -168,6 +197,10 @@ class PipelineSource:
         self._slow: dict[str, Any] = {}
         self._slow_at = 0.0
         self._activated = False
+        self._hours: tuple[int, tuple[int, ...]] = (0, ())     # (first bucket ms, counts)
+        self._hours_at = -HOURS_EVERY_S
+        self._days: tuple[int, tuple[int, ...]] = (0, ())
+        self._days_at = -DAYS_EVERY_S
 
     # --- wiring ---------------------------------------------------------------------------
     def _engine(self) -> tuple[Any, Any]:
@@ -199,8 +232,10 @@ class PipelineSource:
         store, live = self._engine()
         queues = current()
         if time.monotonic() - self._slow_at >= self.slow_every_s:
-            self._slow = {"users": store.count_users()}
+            self._slow = {"users": store.count_users(),
+                          "queue_history": queue_history(live.get_list("sys:history:5s", at))}
             self._slow_at = time.monotonic()
+        hours, days = self._activity(store, at)
         depths = queues.depths()
         oldest = {q: queues.oldest_age_s(q, at) for q in queues.hueys}
         metrics = self._queue_metrics(store, live, depths, oldest, at, queue_metrics)
@@ -246,7 +281,34 @@ class PipelineSource:
                               duplicates=counters.get("duplicates", 0),
                               no_consent=counters.get("no_consent", 0),
                               users=self._slow.get("users", 0)),
+            activity_hours=hours, activity_days=days,
+            queue_history=self._slow.get("queue_history", ()),
         )
+
+    def _activity(self, store: Any, at: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Events by event time: by hour over the last 24 hours (read every HOURS_EVERY_S),
+        by day over the last 60 days (read every DAYS_EVERY_S, today's figure kept current
+        from the hours). Each read is one range query on the events' time index."""
+        now = time.monotonic()
+        if now - self._hours_at >= HOURS_EVERY_S:
+            first = (at // HOUR_MS - ACTIVITY_HOURS + 1) * HOUR_MS
+            counts = store.event_counts(first, HOUR_MS)
+            self._hours = (first, tuple(counts.get(first + i * HOUR_MS, 0)
+                                        for i in range(ACTIVITY_HOURS)))
+            self._hours_at = now
+        if now - self._days_at >= DAYS_EVERY_S:
+            first = (at // DAY_MS - ACTIVITY_DAYS + 1) * DAY_MS
+            counts = store.event_counts(first, DAY_MS)
+            self._days = (first, tuple(counts.get(first + i * DAY_MS, 0)
+                                       for i in range(ACTIVITY_DAYS)))
+            self._days_at = now
+        first_hour, hours = self._hours
+        first_day, days = self._days
+        today = at // DAY_MS * DAY_MS
+        if days and first_day + (ACTIVITY_DAYS - 1) * DAY_MS == today:
+            days = days[:-1] + (sum(n for i, n in enumerate(hours)
+                                    if first_hour + i * HOUR_MS >= today),)
+        return hours, days
 
     def _queue_metrics(self, store: Any, live: Any, depths: dict[str, dict[str, int]],
                        oldest: dict[str, float | None], at: int, compute: Any

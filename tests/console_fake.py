@@ -13,6 +13,7 @@ from gradvy_console.console_source import (
     ConsumerRow,
     Counters,
     PoolRow,
+    QueueHistory,
     QueueRow,
     Snapshot,
     SystemRow,
@@ -58,6 +59,13 @@ def fake_snapshot(pool: bool = True, backend_error: str | None = None) -> Snapsh
                            ("quiz_attempt", tuple(i % 4 for i in range(60)))),
         counters=Counters(pending=1500, processed=123_456, dead_lettered=75, duplicates=22,
                           no_consent=287, users=2000),
+        activity_hours=tuple(20 + 15 * (i % 12) for i in range(24)),
+        activity_days=tuple(300 + 40 * (i % 7) for i in range(60)),
+        queue_history=tuple(QueueHistory(q, tuple((i * 7) % 1600 if q == "realtime" else 0
+                                                  for i in range(720)),
+                                         tuple(12.5 if q == "realtime" else None
+                                               for _ in range(720)))
+                            for q in QUEUES),
     )
 
 

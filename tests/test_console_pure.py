@@ -4,6 +4,7 @@ what it read (no Textual needed)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from gradvy_console.config import Config
 from gradvy_console.console_source import consumer_rows, deployment_label, events_series
@@ -127,3 +128,52 @@ time.sleep(60)
             child.kill()
         supervisor.kill()
         supervisor.wait()
+
+
+def test_activity_is_counted_by_event_time_and_today_stays_current() -> None:
+    """Hours over the last 24 and days over the last 60 come from the store's counts by event
+    time; today's day is the sum of today's hours, even between reads of the days."""
+    from gradvy_console.console_source import DAY_MS, HOUR_MS, PipelineSource
+
+    at = 100 * DAY_MS + 5 * HOUR_MS + 123            # 05:00 on day 100
+    events = {at - 2 * HOUR_MS: 3, at - 7 * HOUR_MS: 4, at - 3 * DAY_MS: 9, at - 90 * DAY_MS: 1}
+
+    class Store:
+        def event_counts(self, since_ms: int, bucket_ms: int) -> dict[int, int]:
+            out: dict[int, int] = {}
+            for ts, n in events.items():
+                if ts >= since_ms:
+                    out[ts // bucket_ms * bucket_ms] = out.get(ts // bucket_ms * bucket_ms, 0) + n
+            return out
+
+    source = PipelineSource(Config())
+    hours, days = source._activity(Store(), at)
+    assert len(hours) == 24 and len(days) == 60
+    assert hours[-3] == 3 and hours[-8] == 4 and sum(hours) == 7
+    # Day 100 holds 03:00 (3); 22:00 of day 99 is the 4; day 97 holds 9; day 10 is too old.
+    assert days[-1] == 3 and days[-2] == 4 and days[-4] == 9 and sum(days) == 16
+    events[at - 100] = 5                             # five new events this hour
+    source._hours_at = -1e9                          # the hours are read again, the days not
+    hours, days = source._activity(Store(), at)
+    assert hours[-1] == 5 and days[-1] == 8
+
+
+def test_queue_history_and_its_chart() -> None:
+    from gradvy_console.console_source import queue_history
+    from gradvy_console.widgets.activity_chart import activity_text
+    from gradvy_console.widgets.queue_history_chart import queue_history_text
+
+    samples: list[dict[str, Any]] = [
+        {"at_ms": 1}, {"queues": {"realtime": [5, 2.0], "ml": [0, None]}},
+        {"queues": {"realtime": [9, 14.0], "ml": [0, None]}}]
+    history = {h.name: h for h in queue_history(samples)}
+    assert history["realtime"].depths == (0, 5, 9)
+    assert history["realtime"].oldest_ages == (None, 2.0, 14.0)
+    text = queue_history_text(tuple(history.values()), 80).plain
+    assert "realtime" in text and "now       9 peak 9 oldest 14s" in text
+    assert "empty all hour: analytics, ml, reports" in text
+    chart = activity_text((0,) * 23 + (7,), (1,) * 60, 80).plain
+    assert "by hour, 24 h" in chart and "7 peak 7/h" in chart and "60 peak 1/d" in chart
+    # 60 days in 40 cells: two days a cell (30 cells), the total and peak over all 60.
+    assert chart.splitlines()[1].count("█") == 30
+    assert activity_text((), (), 80).plain == "No stored events in the last 60 days."

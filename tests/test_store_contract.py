@@ -303,6 +303,17 @@ def test_erase_users_removes_the_learner_and_keeps_the_other(store: DocumentStor
     assert store.erase_users(["u7"], terms, "erased:s-1") == {}   # idempotent
 
 
+def test_events_counted_by_event_time(store: DocumentStore) -> None:
+    hour = 3_600_000
+    with store.transaction() as tx:
+        tx.insert_events([event("e1", "u1", ts=10 * hour + 5), event("e2", "u1", ts=10 * hour),
+                          event("e3", "u2", ts=11 * hour + hour - 1),
+                          event("e4", "u2", ts=9 * hour + 1)], {})
+    assert store.event_counts(10 * hour, hour) == {10 * hour: 2, 11 * hour: 1}
+    assert store.event_counts(0, 24 * hour) == {0: 4}
+    assert store.event_counts(12 * hour, hour) == {}
+
+
 def test_known_ids_and_events_in_a_time_range(store: DocumentStore) -> None:
     _plant_learner(store, "u7", "u8")
     assert {"u7", "u8"} <= store.known_user_ids()

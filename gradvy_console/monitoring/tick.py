@@ -268,8 +268,12 @@ def tick(config: Config, store: DocumentStore, live: LiveState, history: tuple[s
     snap = sample(config, live, consumers, now)
     live.put_json("metrics:system", snap, ttl_s=600)
     key, max_len, ttl = history
-    live.push_bounded(key, {k: snap[k] for k in ("at_ms", "cpu_percent", "memory_percent",
-                                                 "disk_percent", "load")}, max_len, ttl)
+    sample_row = {k: snap[k] for k in ("at_ms", "cpu_percent", "memory_percent",
+                                       "disk_percent", "load")}
+    # Each queue's depth and oldest waiting age, for the console's last-hour charts.
+    sample_row["queues"] = {q: [m.get("pending") or 0, m.get("oldest_age_s")]
+                            for q, m in queues.items()}
+    live.push_bounded(key, sample_row, max_len, ttl)
     counters = store.counters()
     previous = live.get_json("sys:dlq_mark", now)
     live.put_json("sys:dlq_mark", {"dead": counters.get("dead_lettered", 0),

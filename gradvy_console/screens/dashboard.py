@@ -9,10 +9,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
 
 from ..console_source import QueueRow, Snapshot
+from ..widgets.activity_chart import ActivityChart
 from ..widgets.alerts_panel import AlertsPanel
 from ..widgets.consumers_table import ConsumersTable
 from ..widgets.counters_panel import CountersPanel
 from ..widgets.events_chart import EventsChart
+from ..widgets.queue_history_chart import QueueHistoryChart
 from ..widgets.queues_table import QueuesTable
 from ..widgets.system_panel import SystemPanel
 from .base import PipelineScreen
@@ -43,12 +45,16 @@ class DashboardScreen(PipelineScreen):
                 yield ConsumersTable(id="consumers", classes="panel")
             with Vertical(id="right"):
                 yield AlertsPanel(id="alerts", classes="panel")
+                yield ActivityChart(id="activity-chart", classes="panel")
                 yield EventsChart(id="events", classes="panel")
+                yield QueueHistoryChart(id="queue-history", classes="panel")
 
     def on_mount(self) -> None:
         titles = {"system": "System", "counters": "Pipeline", "queues": "Queues",
                   "consumers": "Consumers", "alerts": "Active alerts",
-                  "events": "Events per minute (last hour)"}
+                  "events": "Processed per minute, by type (last hour)",
+                  "activity-chart": "Learner activity, by event time",
+                  "queue-history": "Queue depth (last hour)"}
         for widget_id, title in titles.items():
             self.query_one(f"#{widget_id}").border_title = title
         self.query_one(QueuesTable).focus()
@@ -67,6 +73,9 @@ class DashboardScreen(PipelineScreen):
         alerts.alerts = snapshot.alerts
         alerts.refresh()
         self.query_one(EventsChart).series = snapshot.events_per_minute
+        activity = self.query_one(ActivityChart)
+        activity.hours, activity.days = snapshot.activity_hours, snapshot.activity_days
+        self.query_one(QueueHistoryChart).history = snapshot.queue_history
 
     # --- queue actions on the selected row ------------------------------------------------
     def _selected(self) -> str | None:

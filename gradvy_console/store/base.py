@@ -226,6 +226,11 @@ class DocumentStore(abc.ABC):
     def count_events(self) -> int: ...
 
     @abc.abstractmethod
+    def event_counts(self, since_ms: int, bucket_ms: int) -> dict[int, int]:
+        """Stored events by event time from `since_ms` on: {bucket start (epoch ms, a
+        multiple of `bucket_ms`): count}; buckets with none are left out."""
+
+    @abc.abstractmethod
     def counters(self) -> dict[str, int]: ...
 
     @abc.abstractmethod

@@ -357,6 +357,13 @@ class MongoStore(MongoPrivacy, DocumentStore):
     def count_events(self) -> int:
         return int(self.db.events.count_documents({}))
 
+    def event_counts(self, since_ms: int, bucket_ms: int) -> dict[int, int]:
+        rows = self.db.events.aggregate([
+            {"$match": {"ts": {"$gte": since_ms}}},
+            {"$group": {"_id": {"$subtract": ["$ts", {"$mod": ["$ts", bucket_ms]}]},
+                        "n": {"$sum": 1}}}])
+        return {int(r["_id"]): int(r["n"]) for r in rows}
+
     def counters(self) -> dict[str, int]:
         return {d["_id"]: int(d["value"]) for d in self.db.counters.find({})}
 

@@ -1,4 +1,5 @@
-"""Events per minute by type over the last hour: one sparkline row per type."""
+"""Events processed per minute by type over the last hour (the pipeline's rate): one sparkline
+row per type, every type drawn (up to a dozen; more are named below)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ PALETTE = ("cyan", "green", "magenta", "yellow", "blue", "red", "white")
 class EventsChart(Static):
     series: reactive[tuple[tuple[str, tuple[int, ...]], ...]] = reactive(tuple, layout=True)
     """(event type, counts per minute oldest first), busiest first."""
-    max_rows: int = 6
+    max_rows: int = 12   # every type there is, bar a flood of unknown ones
 
     def render(self) -> Text:
         if not any(sum(counts) for _t, counts in self.series):
