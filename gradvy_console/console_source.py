@@ -24,6 +24,8 @@ SPARK_SAMPLES = 60             # system sparklines: the last 60 monitoring sampl
 HOUR_MS, DAY_MS = 3_600_000, 86_400_000
 ACTIVITY_HOURS, ACTIVITY_DAYS = 24, 60
 HOURS_EVERY_S, DAYS_EVERY_S = 30.0, 600.0   # how often each activity series is read again
+DISTRIBUTIONS_EVERY_S = 60.0                 # the insights screen's distributions
+FIFTHS = (0.0, 0.2, 0.4, 0.6, 0.8)
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,7 @@ class PipelineSource:
         self._hours_at = -HOURS_EVERY_S
         self._days: tuple[int, tuple[int, ...]] = (0, ())
         self._days_at = -DAYS_EVERY_S
+        self._distributions_cache: tuple[float, dict[str, Any] | None] = (0.0, None)
 
     # --- wiring ---------------------------------------------------------------------------
     def _engine(self) -> tuple[Any, Any]:
@@ -373,7 +376,30 @@ class PipelineSource:
                 "segments": runs[-1] if runs else None,
                 "models": sorted(store.get_documents("model_versions"),
                                  key=lambda m: -m["saved_ms"])[:6],
-                "anomalies": list_anomalies(store, "open")[:200]}
+                "anomalies": list_anomalies(store, "open")[:200],
+                "distributions": self._distributions(store)}
+
+    def _distributions(self, store: Any) -> dict[str, Any]:
+        """Engagement now (every learner's profile) and dropout risk (each learner's newest
+        stored analysis), in fifths of 0-1; read again at most every DISTRIBUTIONS_EVERY_S
+        (every learner is read)."""
+        at, cached = self._distributions_cache
+        if cached is not None and time.monotonic() - at < DISTRIBUTIONS_EVERY_S:
+            return cached
+        from .analytics.reports import histogram, latest_per_learner
+        from .analytics.scoring import profile_view
+
+        now = int(time.time() * 1000)
+        engagement = [float(profile_view(u.get("acc") or {}, self.config.scoring, now)
+                            ["engagement_score"]) for u in store.iter_users()
+                      if (u.get("acc") or {}).get("last") is not None]
+        latest = latest_per_learner(store.get_documents("user_analysis"), "as_of_ms", now + 1)
+        risks = [float(d["risk"]["score"]) for d in latest.values()]
+        found = {"edges": list(FIFTHS), "engagement": histogram(engagement, list(FIFTHS)),
+                 "risk": histogram(risks, list(FIFTHS)), "learners": len(engagement),
+                 "analysed": len(risks)}
+        self._distributions_cache = (time.monotonic(), found)
+        return found
 
     def privacy(self) -> dict[str, Any]:
         """The latest privacy audit, the erasure requests and retention per collection."""

@@ -177,3 +177,18 @@ def test_queue_history_and_its_chart() -> None:
     # 60 days in 40 cells: two days a cell (30 cells), the total and peak over all 60.
     assert chart.splitlines()[1].count("█") == 30
     assert activity_text((), (), 80).plain == "No stored events in the last 60 days."
+
+
+def test_histogram_and_the_insights_bars() -> None:
+    from gradvy_console.analytics.reports import bin_of, histogram
+    from gradvy_console.screens.insights import bars
+
+    edges = [0.0, 0.2, 0.4, 0.6, 0.8]
+    # 0.2 opens the second bin; 1.0 and above fall in the last; below 0 in the first.
+    assert [bin_of(v, edges) for v in (0.0, 0.19, 0.2, 0.79, 0.8, 1.0, 3.0, -1.0)] == [
+        0, 0, 1, 3, 4, 4, 4, 0]
+    assert histogram([0.1, 0.1, 0.5, 0.95, 0.2], edges) == [2, 1, 1, 0, 1]
+    assert histogram([], edges) == [0, 0, 0, 0, 0]
+    chart = bars("risk", [("low", 8), ("high", 2), ("none", 0)]).plain.splitlines()
+    assert chart == ["risk", "low  ████████████ 8", "high ███          2",
+                     "none              0"]

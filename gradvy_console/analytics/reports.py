@@ -247,6 +247,23 @@ def nearest_rank(values: list[float], pct: int) -> float | None:
     return ordered[max(0, -(-pct * len(ordered) // 100) - 1)]
 
 
+def bin_of(value: float, edges: list[float]) -> int:
+    """The bin [edges[i], edges[i+1]) holding `value`; the last bin is open above and the
+    first takes anything below it."""
+    i = len(edges) - 1
+    while i > 0 and value < edges[i]:
+        i -= 1
+    return i
+
+
+def histogram(values: Iterable[float], edges: list[float]) -> list[int]:
+    """How many of `values` fall in each bin of `edges` (see `bin_of`)."""
+    counts = [0] * len(edges)
+    for value in values:
+        counts[bin_of(value, edges)] += 1
+    return counts
+
+
 def binned(name: str, pairs: Iterable[tuple[float, str]], edges: list[float],
            cells: Suppressor) -> dict[str, Any]:
     """A distribution of (value, learner) pairs over the bins [edges[i], edges[i+1]) (the last
@@ -258,9 +275,7 @@ def binned(name: str, pairs: Iterable[tuple[float, str]], edges: list[float],
     values: list[float] = []
     for value, learner in pairs:
         values.append(value)
-        i = len(edges) - 1
-        while i > 0 and value < edges[i]:
-            i -= 1
+        i = bin_of(value, edges)
         counts[i] += 1
         who[i].add(learner)
     learners = len(set().union(*who))

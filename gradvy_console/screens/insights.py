@@ -22,6 +22,47 @@ class AnomaliesTable(PanelTable):
     COLUMNS = (("user", 12), ("kind", 28), ("sev", 6), ("status", 12), ("action", None))
 
 
+BAR_W = 12
+
+
+def bars(title: str, rows: list[tuple[str, int]]) -> Text:
+    """A small horizontal bar chart: a title, then a label, a bar scaled to the largest
+    count and the count, a row each."""
+    top = max((n for _l, n in rows), default=0)
+    label_w = max((len(label) for label, _n in rows), default=0)
+    text = Text(title, style="bold")
+    for label, n in rows:
+        cells = round(n / top * BAR_W) if top else 0
+        text.append(f"\n{label:<{label_w}} ")
+        text.append("█" * cells + " " * (BAR_W - cells), style="cyan")
+        text.append(f" {n:,}")
+    return text
+
+
+def distribution_charts(data: dict[str, Any]) -> Table | None:
+    """Engagement and dropout-risk distributions and the rule segments' sizes, side by side."""
+    dist = data.get("distributions")
+    segments = (data.get("segments") or {}).get("rule_sizes") or {}
+    if not dist and not segments:
+        return None
+    table = Table.grid(padding=(0, 3))
+    cells: list[Text] = []
+    if dist:
+        edges = dist["edges"]
+        labels = [f"{lo:.1f}-{edges[i + 1]:.1f}" if i + 1 < len(edges) else f"{lo:.1f}-1.0"
+                  for i, lo in enumerate(edges)]
+        cells.append(bars(f"engagement, {dist['learners']:,} learners",
+                          list(zip(labels, dist["engagement"], strict=True))))
+        cells.append(bars(f"dropout risk, {dist['analysed']:,} analysed",
+                          list(zip(labels, dist["risk"], strict=True))))
+    if segments:
+        cells.append(bars("rule segments", sorted(segments.items(), key=lambda s: -s[1])))
+    for _ in cells:
+        table.add_column()
+    table.add_row(*cells)
+    return table
+
+
 def render_summary(data: dict[str, Any], now: int) -> Group:
     parts: list[Any] = []
     e = data.get("evaluation")
@@ -54,6 +95,9 @@ def render_summary(data: dict[str, Any], now: int) -> Group:
             "sizes", {}).items())
         parts.append(Text(f"Segments {when(s['at_ms'], now)}: {sizes}. Clusters: "
                           f"{clusters or '-'}"))
+    charts = distribution_charts(data)
+    if charts is not None:
+        parts.append(charts)
     models = data.get("models") or []
     if models:
         parts.append(Text("Models: " + ", ".join(
