@@ -115,7 +115,8 @@ def test_dashboard_table_grows_back_after_a_consumer_comes_back() -> None:
         source.current = full
         await until(pilot, lambda: consumers.row_count == 7)
         await until(pilot, lambda: "monitoring" in text_of(consumers))
-        assert consumers.size.height == 8                    # header + seven rows
+        # The layout pass after the refresh gives it its height back: header + seven rows.
+        await until(pilot, lambda: consumers.size.height == 8)
 
     drive(app, script, size=(200, 50))
 
