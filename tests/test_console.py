@@ -480,7 +480,7 @@ def test_every_binding_id_is_known_to_the_config() -> None:
     ids = set()
     for cls in (GradvyConsole, DashboardScreen, TasksScreen, DeadLettersScreen, ScheduleScreen,
                 AlertsScreen, UsersScreen, InsightsScreen, PrivacyScreen, QualityScreen,
-                ReportsScreen, LogScreen):
+                ReportsScreen, LogScreen, PanelTable):
         for binding in cls.BINDINGS:
             if isinstance(binding, Binding) and binding.id:
                 ids.add(binding.id)
@@ -772,3 +772,36 @@ def test_filters_on_every_list_and_replaying_a_reason() -> None:
         assert everything > 0
 
     drive(app, script)
+
+
+def test_a_table_that_cuts_says_so_and_shows_the_row_whole() -> None:
+    from gradvy_console.screens.modals import DetailModal
+
+    app = make_fake_app()
+
+    async def script(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: app.latest is not None)
+        await pilot.press("3")                        # dead letters: the detail is long
+        await shows(pilot, DeadLettersScreen)
+        table = app.screen.query_one(PanelTable)
+        await until(pilot, lambda: table.cut)
+        await until(pilot, lambda: "Whole row (cut)" in text_of(app.screen.query_one("#keys")))
+        await pilot.press("down", "i")
+        await until(pilot, lambda: isinstance(app.screen, DetailModal))
+        body = app.screen.body.plain
+        assert "timestamp 'soon' is not ISO" in body and "reason  bad_timestamp" in body
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, DeadLettersScreen))
+
+    drive(app, script, size=(60, 24))
+    wide = make_fake_app()
+
+    async def not_cut(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: wide.latest is not None)
+        await pilot.press("3")
+        await shows(pilot, DeadLettersScreen)
+        await pilot.pause(0.1)
+        assert not wide.screen.query_one(PanelTable).cut
+        assert "Whole row" not in text_of(wide.screen.query_one("#keys"))
+
+    drive(wide, not_cut, size=(160, 40))

@@ -216,7 +216,7 @@ CONSOLE_KEYS: dict[str, str] = {
     "queue.start": "g", "queue.stop": "k", "queue.restart": "r", "queue.scale": "w",
     "queue.pause": "P", "queue.purge": "X", "consumer.log": "l", "log.close": "escape",
     "log.follow": "f",
-    "task.detail": "enter", "task.waiting": "W", "task.revoke": "v",
+    "task.detail": "enter", "task.waiting": "W", "task.revoke": "v", "table.row": "i",
     "alert.acknowledge": "a", "task.retry": "r", "task.failed_only": "f",
     "dead_letter.replay": "r", "dead_letter.replay_reason": "a", "job.trigger": "g",
     "user.lookup": "slash",

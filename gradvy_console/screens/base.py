@@ -13,6 +13,7 @@ from ..console_source import Snapshot
 from ..widgets.activity import ActivityBar, RunningAction
 from ..widgets.header import PipelineHeader
 from ..widgets.keybar import KeyBar
+from ..widgets.panel_table import PanelTable
 
 if TYPE_CHECKING:
     from ..app import GradvyConsole
@@ -46,6 +47,20 @@ class PipelineScreen(Screen[None]):
 
     def show_activity(self, running: tuple[RunningAction, ...]) -> None:
         self.query_one(ActivityBar).running = running
+
+    def on_panel_table_row_detail(self, event: PanelTable.RowDetail) -> None:
+        """`i` on a table: the selected row whole, one column a line (nothing cut)."""
+        from rich.text import Text
+
+        from .modals import DetailModal
+
+        body = Text()
+        width = max((len(label) for label, _v in event.cells), default=0)
+        for label, value in event.cells:
+            body.append(f"{label:>{width}}  ", style="dim")
+            body.append(value if isinstance(value, Text) else str(value))
+            body.append("\n")
+        self.app.push_screen(DetailModal("The selected row", body))
 
     def operate(self, action: str, title: str, **params: Any) -> None:
         self.console.start_action(action, title, params)

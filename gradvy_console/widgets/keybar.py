@@ -11,6 +11,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Input, Static
 
+from .panel_table import PanelTable
+
 # Global keys by how much they are used (after help and quit, always there, and the screen's
 # own): the two the README tells a newcomer to press, then the screens, then the rest.
 _RANK = {"simulate": 3, "operate('process')": 4}
@@ -44,7 +46,11 @@ class KeyBar(Static):
                 continue
             seen.add(binding.action)
             key = self.app.get_key_display(binding)
-            if active.node is not self.app:
+            if isinstance(active.node, PanelTable) and binding.action == "row_detail":
+                if not active.node.cut:
+                    continue                                   # nothing is cut: no need
+                priority = 1
+            elif active.node is not self.app:
                 priority = 1                                   # the screen's own
             elif binding.action in ("help", "quit"):
                 priority = 0                                   # always there

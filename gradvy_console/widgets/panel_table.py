@@ -27,7 +27,8 @@ class PanelTable(Widget, can_focus=True):
                 Binding("pageup", "page(-1)", show=False),
                 Binding("pagedown", "page(1)", show=False),
                 Binding("home", "move(-1000000)", show=False),
-                Binding("end", "move(1000000)", show=False)]
+                Binding("end", "move(1000000)", show=False),
+                Binding("i", "row_detail", "Whole row (cut)", id="table.row")]
     DEFAULT_CSS = """
     PanelTable { height: auto; }
     """
@@ -41,6 +42,16 @@ class PanelTable(Widget, can_focus=True):
 
         table: PanelTable
         key: str | None
+
+    @dataclass
+    class RowDetail(Message):
+        """Show the selected row whole: (column, value) for every column."""
+
+        table: PanelTable
+        cells: list[tuple[str, str | Text]]
+
+    cut = False
+    """Whether the last render left part of a row out (the key bar then offers `i`)."""
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -97,6 +108,25 @@ class PanelTable(Widget, can_focus=True):
     def on_blur(self) -> None:
         self.refresh()
 
+    def action_row_detail(self) -> None:
+        if self._rows:
+            cells = self._rows[min(self.cursor, len(self._rows) - 1)][1]
+            self.post_message(self.RowDetail(self, [(label, cells[i]) for i, (label, _w)
+                                                    in enumerate(self.COLUMNS)]))
+
+    def _cut(self, columns: list[tuple[str, int | None]], rows: list[list[str | Text]]) -> bool:
+        """Whether rows are wider than the table (each column as wide as its widest cell,
+        label or minimum, with a cell of padding on each side between columns), so that a
+        cell is cut. A column `hidden_columns` leaves out says what it would elsewhere."""
+        width = self.size.width
+        if not width or not rows:
+            return False
+        widths = [max(w or 0, len(label)) for label, w in columns]
+        for cells in rows:
+            for j, cell in enumerate(cells):
+                widths[j] = max(widths[j], _len(cell))
+        return sum(widths) + 2 * (len(columns) - 1) > width
+
     def hidden_columns(self) -> frozenset[str]:
         """Columns to leave out at the current width (none by default)."""
         return frozenset()
@@ -108,19 +138,29 @@ class PanelTable(Widget, can_focus=True):
         shown = [i for i, (label, _w) in enumerate(self.COLUMNS) if label not in hidden]
         columns = [self.COLUMNS[i] for i in shown]
         last = len(columns) - 1
-        for i, (label, width) in enumerate(columns):
-            # Widths are minimums; the last column takes what is left (and is cut first).
-            table.add_column(label, min_width=None if i == last else width, no_wrap=True,
-                             ratio=1 if i == last else None, overflow="ellipsis",
-                             justify="right" if label in self.RIGHT else "left")
         visible = self._visible_rows()
         if self.cursor < self._top:
             self._top = self.cursor
         elif self.cursor >= self._top + visible:
             self._top = self.cursor - visible + 1
         self._top = max(0, min(self._top, max(0, len(self._rows) - visible)))
-        for i in range(self._top, min(len(self._rows), self._top + visible)):
+        rows = [self._rows[i][1] if not hidden else [self._rows[i][1][j] for j in shown]
+                for i in range(self._top, min(len(self._rows), self._top + visible))]
+        cut = self._cut(columns, rows)
+        if cut != self.cut:
+            self.cut = cut
+            self.call_after_refresh(self.screen.refresh_bindings)   # the key bar says so
+        for i, (label, width) in enumerate(columns):
+            # Widths are minimums; the last column takes what is left (and is cut first).
+            table.add_column(label, min_width=None if i == last else width, no_wrap=True,
+                             ratio=1 if i == last else None, overflow="ellipsis",
+                             justify="right" if label in self.RIGHT else "left")
+        for offset, cells in enumerate(rows):
+            i = self._top + offset
             style = "reverse" if i == self.cursor and self.has_focus else ""
-            cells = self._rows[i][1]
-            table.add_row(*(cells if not hidden else [cells[j] for j in shown]), style=style)
+            table.add_row(*cells, style=style)
         return table
+
+
+def _len(cell: str | Text) -> int:
+    return cell.cell_len if isinstance(cell, Text) else len(cell)
