@@ -47,6 +47,7 @@ from .screens.users import UsersScreen
 from .widgets.activity import RunningAction
 
 POOL_RETRY_S = 15.0
+SAME_SNAPSHOT_EVERY_S = 5.0     # an unchanged snapshot is still shown this often
 
 
 class Source(Protocol):
@@ -137,6 +138,9 @@ class GradvyConsole(App[None]):
         self._attached_told = False
         self._quitting = False
         self.polls = 0
+        self._last_posted: Snapshot | None = None
+        self._last_posted_at = 0.0
+        self._last_minute = -1
         self._visited: set[str] = {"dashboard"}
         self._showing_built = False
         self.theme = "textual-light" if settings.theme == "light" else "textual-dark"
@@ -165,9 +169,23 @@ class GradvyConsole(App[None]):
                               ModalScreen):
                 snapshot = self.source.snapshot()
                 self.polls += 1
-                self.post_message(SnapshotReady(snapshot))
+                if self._worth_showing(snapshot):
+                    self.post_message(SnapshotReady(snapshot))
             self._wake.wait(self.settings.refresh_seconds)
             self._wake.clear()
+
+    def _worth_showing(self, snapshot: Snapshot) -> bool:
+        """A snapshot that differs from the last one shown in more than its time, or the
+        first for SAME_SNAPSHOT_EVERY_S (list screens reload on that beat): an idle console
+        then handles a message every few seconds, not every refresh."""
+        same = dataclasses.replace(snapshot, at_ms=0)
+        now = time.monotonic()
+        if (same == self._last_posted and snapshot.at_ms // 60_000 == self._last_minute
+                and now - self._last_posted_at < SAME_SNAPSHOT_EVERY_S):
+            return False
+        self._last_posted, self._last_posted_at = same, now
+        self._last_minute = snapshot.at_ms // 60_000
+        return True
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         self.latest = self._through_outage(message.snapshot)

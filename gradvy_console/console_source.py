@@ -25,6 +25,7 @@ HOUR_MS, DAY_MS = 3_600_000, 86_400_000
 ACTIVITY_HOURS, ACTIVITY_DAYS = 24, 60
 HOURS_EVERY_S, DAYS_EVERY_S = 30.0, 600.0   # how often each activity series is read again
 DISTRIBUTIONS_EVERY_S = 60.0                 # the insights screen's distributions
+QUEUE_HISTORY_EVERY_S = 15.0                 # the queues' last hour (a cell is 90 s wide)
 FIFTHS = (0.0, 0.2, 0.4, 0.6, 0.8)
 
 
@@ -204,6 +205,7 @@ class PipelineSource:
         self._days: tuple[int, tuple[int, ...]] = (0, ())
         self._days_at = -DAYS_EVERY_S
         self._distributions_cache: tuple[float, dict[str, Any] | None] = (0.0, None)
+        self._queue_history_at = -QUEUE_HISTORY_EVERY_S
 
     # --- wiring ---------------------------------------------------------------------------
     def _engine(self) -> tuple[Any, Any]:
@@ -235,9 +237,17 @@ class PipelineSource:
         store, live = self._engine()
         queues = current()
         if time.monotonic() - self._slow_at >= self.slow_every_s:
+            # The pool measures the system every 5 s: its figures and their last five
+            # minutes are read as often, not every refresh.
             self._slow = {"users": store.count_users(),
-                          "queue_history": queue_history(live.get_list("sys:history:5s", at))}
+                          "queue_history": self._slow.get("queue_history", ()),
+                          "history": live.get_list("sys:history:5s", at, last=SPARK_SAMPLES),
+                          "system": live.get_json("metrics:system", at)}
             self._slow_at = time.monotonic()
+        if time.monotonic() - self._queue_history_at >= QUEUE_HISTORY_EVERY_S:
+            # The whole hour (720 samples) is decoded: not every second.
+            self._slow["queue_history"] = queue_history(live.get_list("sys:history:5s", at))
+            self._queue_history_at = time.monotonic()
         hours, days = self._activity(store, at)
         depths = queues.depths()
         oldest = {q: queues.oldest_age_s(q, at) for q in queues.hueys}
@@ -251,8 +261,7 @@ class PipelineSource:
             self._slow["pools_watched_at"] = self._slow_at
             watch_pools(self.config, store, live, pools, at)
         counters = store.counters()
-        history = live.get_list("sys:history:5s", at)[-SPARK_SAMPLES:]
-        system = live.get_json("metrics:system", at)
+        history, system = self._slow["history"], self._slow["system"]
         pool = pools[0] if pools else None
         return Snapshot(
             at_ms=at, deployment=deployment, host=host,

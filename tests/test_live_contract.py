@@ -111,6 +111,8 @@ def test_bounded_lists(live: LiveState) -> None:
     for i in range(7):
         live.push_bounded("history:5s", {"i": i}, max_len=5, ttl_s=30)
     assert live.get_list("history:5s", now()) == [{"i": i} for i in range(2, 7)]
+    assert live.get_list("history:5s", now(), last=2) == [{"i": 5}, {"i": 6}]   # newest two
+    assert live.get_list("history:5s", now(), last=50) == [{"i": i} for i in range(2, 7)]
     assert live.get_list("history:other", now()) == []
 
 

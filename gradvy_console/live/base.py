@@ -83,8 +83,9 @@ class LiveState(abc.ABC):
         """Append a JSON value to a list keeping the newest `max_len` (a rolling history)."""
 
     @abc.abstractmethod
-    def get_list(self, key: str, now_ms: int) -> list[Any]:
-        """The list, oldest first."""
+    def get_list(self, key: str, now_ms: int, last: int | None = None) -> list[Any]:
+        """The list, oldest first; with `last`, only its newest `last` items (oldest first),
+        read without decoding the rest."""
 
     @abc.abstractmethod
     def user_keys(self, user_id: str, now_ms: int) -> list[str]:

@@ -115,8 +115,8 @@ class BufferedLive(LiveState):
     def push_bounded(self, key: str, value: Any, max_len: int, ttl_s: float) -> None:
         self.inner.push_bounded(key, value, max_len, ttl_s)
 
-    def get_list(self, key: str, now_ms: int) -> list[Any]:
-        return self.inner.get_list(key, now_ms)
+    def get_list(self, key: str, now_ms: int, last: int | None = None) -> list[Any]:
+        return self.inner.get_list(key, now_ms, last)
 
     def user_keys(self, user_id: str, now_ms: int) -> list[str]:
         self.flush()

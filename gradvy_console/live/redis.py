@@ -220,8 +220,9 @@ class RedisLive(LiveState):
         pipe.expire(f"{P}l:{key}", max(1, int(ttl_s)))
         pipe.execute()
 
-    def get_list(self, key: str, now_ms: int) -> list[Any]:
-        return [orjson.loads(v) for v in self.r.lrange(f"{P}l:{key}", 0, -1)]
+    def get_list(self, key: str, now_ms: int, last: int | None = None) -> list[Any]:
+        start = -last if last else 0
+        return [orjson.loads(v) for v in self.r.lrange(f"{P}l:{key}", start, -1)]
 
     def user_keys(self, user_id: str, now_ms: int) -> list[str]:
         keys = [k.decode() for k in self.r.scan_iter(match=f"{P}u:{user_id}:*", count=500)]

@@ -263,9 +263,14 @@ class SqliteLive(LiveState):
             conn.execute("DELETE FROM lists WHERE key = ? AND id <= (SELECT id FROM lists WHERE"
                          " key = ? ORDER BY id DESC LIMIT 1 OFFSET ?)", (key, key, max_len))
 
-    def get_list(self, key: str, now_ms: int) -> list[Any]:
-        rows = self._conn().execute("SELECT value FROM lists WHERE key = ? AND expires_ms > ?"
-                                    " ORDER BY id", (key, now_ms)).fetchall()
+    def get_list(self, key: str, now_ms: int, last: int | None = None) -> list[Any]:
+        if last:
+            rows = self._conn().execute(
+                "SELECT value FROM (SELECT id, value FROM lists WHERE key = ? AND expires_ms > ?"
+                " ORDER BY id DESC LIMIT ?) ORDER BY id", (key, now_ms, last)).fetchall()
+        else:
+            rows = self._conn().execute("SELECT value FROM lists WHERE key = ? AND "
+                                        "expires_ms > ? ORDER BY id", (key, now_ms)).fetchall()
         return [orjson.loads(v) for (v,) in rows]
 
     def user_keys(self, user_id: str, now_ms: int) -> list[str]:

@@ -61,17 +61,11 @@ class DashboardScreen(PipelineScreen):
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
         super().show_snapshot(snapshot)
-        system = self.query_one(SystemPanel)
-        system.now_ms = snapshot.at_ms
-        system.system = snapshot.system
-        system.refresh()
+        self.query_one(SystemPanel).show(snapshot.system, snapshot.at_ms)
         self.query_one(CountersPanel).counters = snapshot.counters
         self.query_one(QueuesTable).show(snapshot.queues)
         self.query_one(ConsumersTable).show(snapshot.consumers, snapshot.at_ms)
-        alerts = self.query_one(AlertsPanel)
-        alerts.now_ms = snapshot.at_ms
-        alerts.alerts = snapshot.alerts
-        alerts.refresh()
+        self.query_one(AlertsPanel).show(snapshot.alerts, snapshot.at_ms)
         self.query_one(EventsChart).series = snapshot.events_per_minute
         activity = self.query_one(ActivityChart)
         activity.hours, activity.days = snapshot.activity_hours, snapshot.activity_days

@@ -16,6 +16,17 @@ class AlertsPanel(Static):
     alerts: reactive[tuple[AlertRow, ...]] = reactive(tuple, layout=True)
     """Active alerts from the latest snapshot."""
     now_ms: int = 0
+    _shown: tuple[object, ...] = ()
+
+    def show(self, alerts: tuple[AlertRow, ...], now_ms: int) -> None:
+        """Repaint only when an alert or one of the ages it shows changes (about once a
+        minute when nothing happens), not on every refresh."""
+        self.now_ms = now_ms
+        key = (alerts, tuple(age(a.raised_ms, now_ms) for a in alerts))
+        if key != self._shown:
+            self._shown = key
+            self.alerts = alerts
+            self.refresh()
 
     def render(self) -> Text:
         if not self.alerts:

@@ -25,7 +25,13 @@ class ConsumersTable(PanelTable):
             return frozenset({"host"})
         return frozenset()
 
+    _shown: tuple[object, ...] = ()
+
     def show(self, consumers: tuple[ConsumerRow, ...], now_ms: int) -> None:
+        key = (consumers, tuple(age(c.started_ms, now_ms) for c in consumers))
+        if key == self._shown:
+            return          # nothing shown would change
+        self._shown = key
         rows = []
         for c in consumers:
             cpu = "-" if c.cpu_percent is None else f"{c.cpu_percent:.0f}%"

@@ -21,8 +21,10 @@ def header_text(snap: Snapshot | None, width: int, read_only: bool = False) -> T
     n = len(snap.alerts)
     alert_style = "bold red" if critical else "bold yellow"
     up = age(snap.pool.started_ms, snap.at_ms) if snap.pool is not None else None
-    full_clock = f"{clock(snap.at_ms)} UTC"
-    short_clock = clock(snap.at_ms)[6:]
+    # To the minute: an idle console then has nothing to repaint between minutes (a ticking
+    # second was most of its idle CPU). The outage line says when its figures are from.
+    full_clock = f"{clock(snap.at_ms)[:-3]} UTC"
+    short_clock = clock(snap.at_ms)[6:-3]
     forms = []
     for title, host, pool, when, alerts in (
             ("Gradvy Console", f" on {snap.host}",
@@ -57,8 +59,15 @@ def header_text(snap: Snapshot | None, width: int, read_only: bool = False) -> T
 
 
 class PipelineHeader(Static):
-    snapshot: reactive[Snapshot | None] = reactive(None, layout=True)
-    """The latest snapshot (None until the first poll ends)."""
+    snapshot: reactive[Snapshot | None] = reactive(None)
+    """The latest snapshot (None until the first poll ends). Set every refresh (the clock):
+    it repaints this line only; the screen's layout is redone only when the header's height
+    changes (an outage line comes or goes), not every second (that was most of the idle
+    console's CPU)."""
+
+    def watch_snapshot(self, old: Snapshot | None, new: Snapshot | None) -> None:
+        if (old is not None and old.backend_error) != (new is not None and new.backend_error):
+            self.refresh(layout=True)
 
     def __init__(self, *, read_only: bool = False, id: str | None = None) -> None:
         super().__init__(id=id)

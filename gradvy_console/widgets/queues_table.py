@@ -15,7 +15,12 @@ class QueuesTable(PanelTable):
                ("fail/m", 6), ("p95", 6), ("cons", 4))
     RIGHT = frozenset({"pending", "sched", "oldest", "done/m", "fail/m", "p95", "cons"})
 
+    _shown: tuple[QueueRow, ...] | None = None
+
     def show(self, queues: tuple[QueueRow, ...]) -> None:
+        if queues == self._shown:
+            return          # the same figures: no rows to build (most refreshes when idle)
+        self._shown = queues
         rows = []
         for q in queues:
             oldest = Text(duration(q.oldest_age_s),

@@ -7,13 +7,19 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from ..console_source import SystemRow
-from .fmt import age, spark
+from .fmt import clock, spark
 
 
 class SystemPanel(Static):
     system: reactive[SystemRow | None] = reactive(None, layout=True)
     """The latest system measurement with its history (None: not measured yet)."""
     now_ms: int = 0
+
+    def show(self, row: SystemRow | None, now_ms: int) -> None:
+        """Repaint only for a new measurement (every 5 s), not every refresh: the text says
+        when it was measured, not how long ago."""
+        self.now_ms = now_ms
+        self.system = row
 
     def render(self) -> Text:
         row = self.system
@@ -31,6 +37,6 @@ class SystemPanel(Static):
             text.append(spark(history, width, top=100.0), style=style)
             text.append("\n")
         load = " ".join(f"{x:.2f}" for x in row.load)
-        text.append(f"Load {load} ({row.cores} cores), measured "
-                    f"{age(row.measured_ms, self.now_ms)} ago", style="dim")
+        text.append(f"Load {load} ({row.cores} cores), measured {clock(row.measured_ms)[6:]}",
+                    style="dim")
         return text
