@@ -54,6 +54,30 @@ def test_an_outage_is_one_line_then_one_a_minute_with_the_count() -> None:
     assert "Traceback" in text and "ValueError: a bug of ours, [email]" in text
 
 
+def test_a_failure_logged_as_an_argument_is_collapsed_too() -> None:
+    """`log.warning("heartbeat failed: %s", exc)` every 5 s (and the supervisor's state every
+    second) during an outage: one line, then one a minute with the count, kept apart by
+    message; a warning whose argument is no failure is untouched."""
+    stream, clock = io.StringIO(), [1000.0]
+    logger = _logger(stream, clock)
+    down = redis.ConnectionError("Error 111 connecting to 127.0.0.1:6391. Connection refused.")
+    for _ in range(12):                 # a minute of heartbeats, and of supervisor states
+        logger.warning("heartbeat failed: %s", down)
+        for _ in range(5):
+            logger.warning("cannot publish supervisor state: %s", down)
+            clock[0] += 1
+    logger.warning("heartbeat failed: %s", down)
+    logger.warning("cannot publish supervisor state: %s", down)
+    logger.warning("slow task: %s", 12.5)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == ("heartbeat failed: Error 111 connecting to [ip]:6391. Connection "
+                        "refused. (repeats are logged once a minute while it lasts)")
+    assert lines[1].startswith("cannot publish supervisor state: Error 111")
+    assert lines[2].endswith("(11 more like it in the last 60 s)")
+    assert lines[3].endswith("(59 more like it in the last 60 s)")
+    assert lines[4] == "slow task: 12.5" and len(lines) == 5
+
+
 def test_rotation_copies_then_truncates_and_the_writer_goes_on(tmp_path: Path) -> None:
     path = tmp_path / "worker-realtime.log"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -77,6 +101,11 @@ def test_a_consumer_log_stays_bounded_while_redis_is_down(tmp_path: Path) -> Non
     server = RedisServer(tmp_path)
     server.start()
     env = env_for(tmp_path / "data", server.url)
+    # A beat a second: a heartbeat that logged each failure would say it eight times.
+    config = tmp_path / "config.toml"
+    config.write_text("[live]\nheartbeat_ttl_seconds = 3\n")
+    config.chmod(0o600)
+    env["GRADVY_CONFIG"] = str(config)
     worker = Worker("realtime", env, tmp_path)
     try:
         worker.wait_ready()
@@ -90,3 +119,6 @@ def test_a_consumer_log_stays_bounded_while_redis_is_down(tmp_path: Path) -> Non
         server.stop()
     assert 1 <= len(during) <= 12, "\n".join(during)
     assert not any("Traceback" in line for line in during)
+    # Within the first minute each kind of failure is said once (the heartbeat's too).
+    said = [line.split(" ", 2)[2] for line in during]
+    assert len(said) == len(set(said)), "\n".join(during)

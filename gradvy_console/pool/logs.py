@@ -43,17 +43,22 @@ class OutageFilter(logging.Filter):
         super().__init__()
         self.every_s = every_s
         self.clock = clock
-        self._last: dict[tuple[str, str], float] = {}
-        self._held: dict[tuple[str, str], int] = {}
+        self._last: dict[tuple[str, str, str], float] = {}
+        self._held: dict[tuple[str, str, str], int] = {}
         self._lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
+        in_args = False
+        if exc is None and isinstance(record.args, tuple):
+            # `log.warning("heartbeat failed: %s", exc)`: the failure given as an argument.
+            exc = next((a for a in record.args if isinstance(a, BaseException)), None)
+            in_args = exc is not None
         # Backend failures, and our own one-sentence errors (a dropped queue message), are
         # one line each: their traceback says nothing more.
         if exc is None or not (is_backend_failure(exc) or isinstance(exc, GradvyError)):
             return True
-        kind = (record.name, type(exc).__name__)
+        kind = (record.name, str(record.msg) if in_args else "", type(exc).__name__)
         now = self.clock()
         with self._lock:
             last = self._last.get(kind)
@@ -65,7 +70,9 @@ class OutageFilter(logging.Filter):
         first_line = (str(exc).splitlines() or [""])[0][:200]
         more = (f" ({held} more like it in the last {self.every_s:.0f} s)" if held else
                 " (repeats are logged once a minute while it lasts)")
-        record.msg = f"{record.getMessage()}: {type(exc).__name__}: {first_line}{more}"
+        said = record.getMessage().splitlines()[0] if in_args else (
+            f"{record.getMessage()}: {type(exc).__name__}: {first_line}")
+        record.msg = f"{said}{more}"
         record.args, record.exc_info, record.exc_text = None, None, None
         return True
 
