@@ -133,7 +133,7 @@ class Operator:
                 f"({report.id_prefix}-u...) over {days} days; they are pending.")
 
     def _do_process(self, params: dict[str, Any], progress: Progress) -> str:
-        from .pipeline import live_consumers, process_pending
+        from .pipeline import live_consumers, process_outcome, process_pending
 
         store, live, ingestor = self._engine()
         use_queue = bool(live_consumers(live, "realtime",
@@ -141,11 +141,7 @@ class Operator:
         report = process_pending(self.config, store, live, ingestor,
                                  params.get("batch_size") or self.config.ingest.batch_size
                                  or None, progress, use_queue)
-        r = report.result
-        rate = r.total / report.seconds if report.seconds > 0 else 0.0
-        return (f"Processed {r.processed:,}, duplicates {r.duplicates:,}, no consent "
-                f"{r.no_consent:,}, dead-lettered {r.dead_lettered:,} in {report.seconds:.1f} s "
-                f"({rate:,.0f}/s, {report.mode}).")
+        return " ".join(process_outcome(store, report))
 
     def _do_self_test(self, params: dict[str, Any], progress: Progress) -> str:
         from .pipeline import self_test

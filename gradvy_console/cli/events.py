@@ -87,7 +87,7 @@ def process_events(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Process every pending event (through the realtime queue when a consumer runs)."""
-    from ..pipeline import live_consumers, process_pending
+    from ..pipeline import live_consumers, process_outcome, process_pending
 
     if batch_size is not None and batch_size < 1:
         raise GradvyError("--batch-size must be at least 1.", exit_code=2)
@@ -111,26 +111,8 @@ def process_events(
                     "events_per_s": round(rate, 1), **r.as_dict(),
                     "by_the_pool": report.by_the_pool})
         return
-    if r.total == 0 and not report.by_the_pool:
-        job = next((t for t in store.task_runs(limit=200, queue="realtime")
-                    if t["task"] == "process_pending_events" and t["status"] == "complete"),
-                   None)
-        typer.echo("Nothing was pending." + (
-            f" The pool's pending job (every minute) last ran at "
-            f"{human_time(job['ended_ms'])} UTC and took what there was; 'gradvy run status' "
-            "shows the totals." if job else ""))
-        return
-    reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(r.reasons.items())) or "none"
-    suppressed = f", suppressed {r.suppressed:,}" if r.suppressed else ""
-    typer.echo(f"Processed {r.processed:,}, duplicates {r.duplicates:,}, no consent "
-               f"{r.no_consent:,}, dead-lettered {r.dead_lettered:,} ({reasons}){suppressed} in "
-               f"{report.seconds:.2f} s "
-               f"({rate:,.0f} events/s, {report.mode}, batches of {report.batch_size:,}).")
-    if report.by_the_pool:
-        typer.echo("Meanwhile the pool processed more that was pending (its every-minute "
-                   "pending job took them first): " + ", ".join(
-                       f"{k.replace('_', ' ')} {v:,}" for k, v in report.by_the_pool.items())
-                   + ".")
+    for line in process_outcome(store, report):
+        typer.echo(line)
 
 
 @run_app.command("ingest")

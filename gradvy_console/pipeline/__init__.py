@@ -31,7 +31,7 @@ from .privacy import (
     retention_cleanup,
     unsuppress_user,
 )
-from .processing import ProcessReport, process_pending
+from .processing import ProcessReport, process_outcome, process_pending
 from .quality import against_truth, quality_check
 from .queue_ops import (
     log_since,
@@ -52,7 +52,8 @@ from .users import user_insights, user_report
 __all__ = [
     "Check", "Finding", "ProcessReport", "Progress", "SimulationReport", "change_consent",
     "current_queue_metrics", "doctor", "drain_inbox", "drain_parallel", "drain_partition", "fleet",
-    "ingest_source", "live_consumers", "percentile", "pipeline_metrics", "process_pending",
+    "ingest_source", "live_consumers", "percentile", "pipeline_metrics", "process_outcome",
+    "process_pending",
     "queue_metrics", "read_event_source", "replay_dead_letter", "retry_task", "schedule_table",
     "self_test", "simulate_data", "status", "user_insights", "user_report",
     "audit", "erasure_requests", "export_learner", "forget", "import_consent", "read_ids",

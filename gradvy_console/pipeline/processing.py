@@ -37,6 +37,35 @@ AUTO_QUEUE = (1_000, 10_000)
 OUTCOMES = ("processed", "duplicates", "no_consent", "dead_lettered")
 
 
+def process_outcome(store: DocumentStore, report: ProcessReport) -> list[str]:
+    """What a processing run did, in sentences (the CLI prints them, the console notifies
+    them): the counts, what the pool took meanwhile, or, when nothing was pending, when the
+    pool's every-minute pending job last ran (it takes what arrives first)."""
+    r = report.result
+    if r.total == 0 and not report.by_the_pool:
+        job = next((t for t in store.task_runs(limit=200, queue="realtime")
+                    if t["task"] == "process_pending_events" and t["status"] == "complete"),
+                   None)
+        when = (time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(job["ended_ms"] / 1000))
+                if job else "")
+        return ["Nothing was pending." + (
+            f" The pool's pending job (every minute) last ran at {when} UTC and took what "
+            "there was; 'gradvy run status' shows the totals." if job else "")]
+    rate = (r.total / report.seconds) if report.seconds > 0 else 0.0
+    reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(r.reasons.items())) or "none"
+    suppressed = f", suppressed {r.suppressed:,}" if r.suppressed else ""
+    lines = [f"Processed {r.processed:,}, duplicates {r.duplicates:,}, no consent "
+             f"{r.no_consent:,}, dead-lettered {r.dead_lettered:,} ({reasons}){suppressed} in "
+             f"{report.seconds:.2f} s ({rate:,.0f} events/s, {report.mode}, batches of "
+             f"{report.batch_size:,})."]
+    if report.by_the_pool:
+        lines.append("Meanwhile the pool processed more that was pending (its every-minute "
+                     "pending job took them first): " + ", ".join(
+                         f"{k.replace('_', ' ')} {v:,}" for k, v in report.by_the_pool.items())
+                     + ".")
+    return lines
+
+
 def auto_batch_size(pending: int, workers: int, use_queue: bool) -> int:
     """The batch size process-events uses when it is not given one."""
     if not use_queue:
