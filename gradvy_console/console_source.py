@@ -204,6 +204,7 @@ class PipelineSource:
         self._hours_at = -HOURS_EVERY_S
         self._days: tuple[int, tuple[int, ...]] = (0, ())
         self._days_at = -DAYS_EVERY_S
+        self._processed_seen = 0
         self._distributions_cache: tuple[float, dict[str, Any] | None] = (0.0, None)
         self._queue_history_at = -QUEUE_HISTORY_EVERY_S
 
@@ -248,7 +249,8 @@ class PipelineSource:
             # The whole hour (720 samples) is decoded: not every second.
             self._slow["queue_history"] = queue_history(live.get_list("sys:history:5s", at))
             self._queue_history_at = time.monotonic()
-        hours, days = self._activity(store, at)
+        counters = store.counters()
+        hours, days = self._activity(store, at, counters.get("processed", 0))
         depths = queues.depths()
         oldest = {q: queues.oldest_age_s(q, at) for q in queues.hueys}
         metrics = self._queue_metrics(store, live, depths, oldest, at, queue_metrics)
@@ -260,7 +262,6 @@ class PipelineSource:
 
             self._slow["pools_watched_at"] = self._slow_at
             watch_pools(self.config, store, live, pools, at)
-        counters = store.counters()
         history, system = self._slow["history"], self._slow["system"]
         pool = pools[0] if pools else None
         return Snapshot(
@@ -297,11 +298,17 @@ class PipelineSource:
             queue_history=self._slow.get("queue_history", ()),
         )
 
-    def _activity(self, store: Any, at: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    def _activity(self, store: Any, at: int, processed: int = 0
+                  ) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """Events by event time: by hour over the last 24 hours (read every HOURS_EVERY_S),
         by day over the last 60 days (read every DAYS_EVERY_S, today's figure kept current
-        from the hours). Each read is one range query on the events' time index."""
+        from the hours). Each read is one range query on the events' time index. After
+        events were processed (the store's count moved: an import or a simulation reaches
+        back weeks) both are read again, at most every HOURS_EVERY_S."""
         now = time.monotonic()
+        if processed != self._processed_seen and now - self._hours_at >= HOURS_EVERY_S:
+            self._processed_seen = processed
+            self._days_at = -DAYS_EVERY_S
         if now - self._hours_at >= HOURS_EVERY_S:
             first = (at // HOUR_MS - ACTIVITY_HOURS + 1) * HOUR_MS
             counts = store.event_counts(first, HOUR_MS)

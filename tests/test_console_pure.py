@@ -156,6 +156,13 @@ def test_activity_is_counted_by_event_time_and_today_stays_current() -> None:
     source._hours_at = -1e9                          # the hours are read again, the days not
     hours, days = source._activity(Store(), at)
     assert hours[-1] == 5 and days[-1] == 8
+    # An import reaching back weeks: once the store's processed count moves, the days are read
+    # again with the hours, not ten minutes later.
+    events[at - 20 * DAY_MS] = 6
+    source._hours_at = -1e9
+    assert source._activity(Store(), at)[1][-21] == 0          # the count has not moved
+    source._hours_at = -1e9
+    assert source._activity(Store(), at, processed=6)[1][-21] == 6
 
 
 def test_queue_history_and_its_chart() -> None:
