@@ -41,7 +41,7 @@ class PipelineScreen(Screen[None]):
         self.show_activity(self.console.running_actions())
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
-        self.query_one(PipelineHeader).snapshot = snapshot
+        self.query_one(PipelineHeader).show(snapshot)
         # During an outage the figures shown are the last good ones: dimmed (console.tcss).
         self.set_class(snapshot.as_of_ms is not None, "stale")
 

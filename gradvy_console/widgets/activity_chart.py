@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.reactive import reactive
-from textual.widgets import Static
 
 from .fmt import spark
+from .sized import SizedStatic
 
 LABEL_W = 16
 
@@ -32,11 +32,14 @@ def activity_text(hours: tuple[int, ...], days: tuple[int, ...], width: int) -> 
     return text
 
 
-class ActivityChart(Static):
-    hours: reactive[tuple[int, ...]] = reactive(tuple, layout=True)
+class ActivityChart(SizedStatic):
+    hours: reactive[tuple[int, ...]] = reactive(tuple)
     """Events per hour over the last 24 hours, oldest first."""
-    days: reactive[tuple[int, ...]] = reactive(tuple, layout=True)
+    days: reactive[tuple[int, ...]] = reactive(tuple)
     """Events per day over the last 60 days, oldest first (today so far last)."""
 
     def render(self) -> Text:
+        return self.sized(self._text())
+
+    def _text(self) -> Text:
         return activity_text(self.hours, self.days, self.size.width or 80)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.reactive import reactive
-from textual.widgets import Static
 
 from ..console_source import AlertRow
 from .fmt import age
+from .sized import SizedStatic
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
 
-class AlertsPanel(Static):
-    alerts: reactive[tuple[AlertRow, ...]] = reactive(tuple, layout=True)
+class AlertsPanel(SizedStatic):
+    alerts: reactive[tuple[AlertRow, ...]] = reactive(tuple)
     """Active alerts from the latest snapshot."""
     now_ms: int = 0
     _shown: tuple[object, ...] = ()
@@ -29,6 +29,9 @@ class AlertsPanel(Static):
             self.refresh()
 
     def render(self) -> Text:
+        return self.sized(self._text())
+
+    def _text(self) -> Text:
         if not self.alerts:
             return Text("No active alerts.", style="green")
         text = Text()

@@ -11,7 +11,7 @@ from .fmt import count
 
 
 class CountersPanel(Static):
-    counters: reactive[Counters] = reactive(Counters, layout=True)
+    counters: reactive[Counters] = reactive(Counters)
     """The pipeline's counters from the latest snapshot."""
 
     def render(self) -> Table:

@@ -5,19 +5,22 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.reactive import reactive
-from textual.widgets import Static
 
 from .fmt import spark
+from .sized import SizedStatic
 
 PALETTE = ("cyan", "green", "magenta", "yellow", "blue", "red", "white")
 
 
-class EventsChart(Static):
-    series: reactive[tuple[tuple[str, tuple[int, ...]], ...]] = reactive(tuple, layout=True)
+class EventsChart(SizedStatic):
+    series: reactive[tuple[tuple[str, tuple[int, ...]], ...]] = reactive(tuple)
     """(event type, counts per minute oldest first), busiest first."""
     max_rows: int = 12   # every type there is, bar a flood of unknown ones
 
     def render(self) -> Text:
+        return self.sized(self._text())
+
+    def _text(self) -> Text:
         if not any(sum(counts) for _t, counts in self.series):
             return Text("No events in the last hour.", style="dim")
         label_w = 20

@@ -4,7 +4,6 @@ line at any width: the longer forms give way to shorter ones (never a wrap)."""
 from __future__ import annotations
 
 from rich.text import Text
-from textual.reactive import reactive
 from textual.widgets import Static
 
 from ..console_source import Snapshot
@@ -59,19 +58,29 @@ def header_text(snap: Snapshot | None, width: int, read_only: bool = False) -> T
 
 
 class PipelineHeader(Static):
-    snapshot: reactive[Snapshot | None] = reactive(None)
-    """The latest snapshot (None until the first poll ends). Set every refresh (the clock):
-    it repaints this line only; the screen's layout is redone only when the header's height
-    changes (an outage line comes or goes), not every second (that was most of the idle
-    console's CPU)."""
-
-    def watch_snapshot(self, old: Snapshot | None, new: Snapshot | None) -> None:
-        if (old is not None and old.backend_error) != (new is not None and new.backend_error):
-            self.refresh(layout=True)
+    """The top line. `show` is called with every snapshot; the header repaints only when its
+    text changes (about once a minute when idle), and redoes the screen's layout only when
+    its height does (an outage line comes or goes): a repaint a second, with a layout pass,
+    was most of the idle console's CPU."""
 
     def __init__(self, *, read_only: bool = False, id: str | None = None) -> None:
         super().__init__(id=id)
         self.read_only = read_only
+        self.snapshot: Snapshot | None = None
+        self._text = header_text(None, 80, read_only)
+
+    def show(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        text = header_text(snapshot, self.content_size.width or 80, self.read_only)
+        if text.plain != self._text.plain:
+            taller = text.plain.count("\n") != self._text.plain.count("\n")
+            self._text = text
+            self.refresh(layout=taller)
+
+    def on_resize(self) -> None:
+        """A new width can choose another of the header's forms."""
+        self._text = header_text(self.snapshot, self.content_size.width or 80, self.read_only)
+        self.refresh()
 
     def render(self) -> Text:
-        return header_text(self.snapshot, self.content_size.width or 80, self.read_only)
+        return self._text

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.reactive import reactive
-from textual.widgets import Static
 
 from ..console_source import QueueHistory
 from .fmt import duration, spark
+from .sized import SizedStatic
 
 LABEL_W = 12
 
@@ -38,9 +38,12 @@ def queue_history_text(history: tuple[QueueHistory, ...], width: int) -> Text:
     return text
 
 
-class QueueHistoryChart(Static):
-    history: reactive[tuple[QueueHistory, ...]] = reactive(tuple, layout=True)
+class QueueHistoryChart(SizedStatic):
+    history: reactive[tuple[QueueHistory, ...]] = reactive(tuple)
     """Per queue, depth and oldest age in each sample of the last hour, oldest first."""
 
     def render(self) -> Text:
+        return self.sized(self._text())
+
+    def _text(self) -> Text:
         return queue_history_text(self.history, self.size.width or 80)

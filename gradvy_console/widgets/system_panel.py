@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.reactive import reactive
-from textual.widgets import Static
 
 from ..console_source import SystemRow
 from .fmt import clock, spark
+from .sized import SizedStatic
 
 
-class SystemPanel(Static):
-    system: reactive[SystemRow | None] = reactive(None, layout=True)
+class SystemPanel(SizedStatic):
+    system: reactive[SystemRow | None] = reactive(None)
     """The latest system measurement with its history (None: not measured yet)."""
     now_ms: int = 0
 
@@ -22,6 +22,9 @@ class SystemPanel(Static):
         self.system = row
 
     def render(self) -> Text:
+        return self.sized(self._text())
+
+    def _text(self) -> Text:
         row = self.system
         if row is None:
             return Text("System: not measured yet (the pool measures every 5 s; m runs it now)",
