@@ -199,3 +199,29 @@ def test_histogram_and_the_insights_bars() -> None:
     chart = bars("risk", [("low", 8), ("high", 2), ("none", 0)]).plain.splitlines()
     assert chart == ["risk", "low  ████████████ 8", "high ███          2",
                      "none              0"]
+
+
+def test_processed_per_minute_reads_the_window_once_then_two_minutes() -> None:
+    from gradvy_console.console_source import PipelineSource
+
+    asked: list[int] = []
+    counts = {100: {"search": 3}, 130: {"quiz_attempt": 1}, 158: {"search": 2}}
+
+    class Live:
+        def events_per_minute(self, now_ms: int, minutes: int = 60
+                              ) -> dict[int, dict[str, int]]:
+            asked.append(minutes)
+            current = now_ms // 60_000
+            return {m: dict(c) for m, c in counts.items() if current - minutes < m <= current}
+
+    source = PipelineSource(Config())
+    assert source._per_minute(Live(), 159 * 60_000) == {
+        100: {"search": 3}, 130: {"quiz_attempt": 1}, 158: {"search": 2}}
+    counts[158] = {"search": 5}                  # the last minute still counting
+    counts[159] = {"search": 1}
+    counts[120] = {"search": 9}                  # an old minute is final: not read again
+    assert source._per_minute(Live(), 159 * 60_000 + 30_000) == {
+        100: {"search": 3}, 130: {"quiz_attempt": 1}, 158: {"search": 5}, 159: {"search": 1}}
+    assert asked == [60, 2]
+    # An hour later the old minutes have left the window.
+    assert 100 not in source._per_minute(Live(), 161 * 60_000)

@@ -133,3 +133,28 @@ def test_a_consumer_log_is_read_and_followed(tmp_path: Path) -> None:
     (logs / "worker-realtime.log").write_text("after rotation\n")   # copy-then-truncate
     assert log_since(config, "realtime", offset)[1] == ["after rotation"]
     assert gradvy(["run", "logs", "nosuch"], env, tmp_path).returncode == 2
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_depths_and_ages_read_together_equal_one_by_one(backend: str, tmp_path: Path,
+                                                        request: pytest.FixtureRequest) -> None:
+    """The console's one-pipeline read of every queue's depth, schedule, pause and head age
+    gives what the per-queue reads give."""
+    from gradvy_console import tasks  # noqa: F401 - registers the tasks
+    from gradvy_console.config import Config
+    from gradvy_console.queues import configure, registered_tasks
+
+    url = request.getfixturevalue("redis_url") if backend == "redis" else ""
+    queues = configure(Config(data_dir=tmp_path / "data", redis_url=url))
+    job = registered_tasks()[JOB]
+    job.apply_async()
+    job.apply_async()
+    job.apply_async(countdown=3600)
+    queues["ml"].storage.set_paused(True)
+    now = int(time.time() * 1000) + 1500
+    depths, ages = queues.depths_and_ages(now)
+    assert depths == queues.depths()
+    assert ages == {q: queues.oldest_age_s(q, now) for q in queues.hueys}
+    assert depths["monitoring"]["pending"] + depths["monitoring"]["scheduled"] == 3
+    assert depths["ml"]["paused"] == 1 and ages["monitoring"] is not None
+    assert ages["monitoring"] >= 1.5 and ages["ml"] is None

@@ -59,9 +59,8 @@ def queue_metrics(config: Config, store: DocumentStore, live: LiveState,
 def current_queue_metrics(config: Config, store: DocumentStore, live: LiveState,
                           at_ms: int) -> dict[str, dict[str, Any]]:
     """`queue_metrics` for the active queues: depths and head ages read here."""
-    queues = current()
-    return queue_metrics(config, store, live, queues.depths(),
-                         {q: queues.oldest_age_s(q, at_ms) for q in queues.hueys}, at_ms)
+    depths, ages = current().depths_and_ages(at_ms)
+    return queue_metrics(config, store, live, depths, ages, at_ms)
 
 
 # Task durations as histogram buckets (upper bounds, seconds): Prometheus's defaults, then the

@@ -325,6 +325,30 @@ class QueueSet:
                        "paused": int(bool(h.storage.paused()))}
                 for name, h in self.hueys.items()}
 
+    def depths_and_ages(self, now_ms: int
+                        ) -> tuple[dict[str, dict[str, int]], dict[str, float | None]]:
+        """`depths()` and every queue's `oldest_age_s`, read together: on Redis in one
+        pipeline (28 round trips become one; the console asks every second)."""
+        if not self.config.redis_url:
+            return self.depths(), {q: self.oldest_age_s(q, now_ms) for q in self.hueys}
+        storages = [(name, h.storage) for name, h in self.hueys.items()]
+        pipe = storages[0][1].conn.pipeline(transaction=False)
+        for _name, s in storages:
+            pipe.zcard(s.queue_key)
+            pipe.zcard(s.schedule_key)
+            pipe.exists(s.paused_key)
+            pipe.zrange(s.queue_key, 0, 0)
+        answers = pipe.execute()
+        depths: dict[str, dict[str, int]] = {}
+        ages: dict[str, float | None] = {}
+        for i, (name, _s) in enumerate(storages):
+            pending, scheduled, paused, head = answers[i * 4:i * 4 + 4]
+            depths[name] = {"pending": int(pending), "scheduled": int(scheduled),
+                            "paused": int(bool(paused))}
+            stamp = enqueued_ms(head[0][8:]) if head else None   # unprefixed, as Huey does
+            ages[name] = None if stamp is None else round(max(0, now_ms - stamp) / 1000, 3)
+        return depths, ages
+
     def oldest_age_s(self, queue: str, now_ms: int) -> float | None:
         """Age of the task at the head of the queue: one message read, not the whole queue,
         and only its frame's header (the enqueue time): no payload is decoded."""
