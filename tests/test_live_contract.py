@@ -81,6 +81,16 @@ def test_json_values_expire_and_scan(live: LiveState) -> None:
     assert live.scan_json("hb:", now()) == {"hb:a": {"pid": 1}}
     live.delete_json("hb:a")
     assert live.scan_json("hb:", now()) == {}
+    # A narrower prefix within a kind, kinds that share a beginning, and a kind no index
+    # keeps (found by scanning) all answer alike.
+    live.put_json("ctl:p1:1", {"cmd": "a"}, ttl_s=30)
+    live.put_json("ctl:p2:1", {"cmd": "b"}, ttl_s=30)
+    live.put_json("sup:p1", {"id": "p1"}, ttl_s=30)
+    live.put_json("sup-stopped:p0", {"id": "p0"}, ttl_s=30)
+    assert live.scan_json("ctl:p1:", now()) == {"ctl:p1:1": {"cmd": "a"}}
+    assert live.scan_json("sup:", now()) == {"sup:p1": {"id": "p1"}}
+    assert live.scan_json("sup-stopped:", now()) == {"sup-stopped:p0": {"id": "p0"}}
+    assert live.scan_json("analysis:", now()) == {"analysis:u1": {"x": 1}}
 
 
 def test_user_keys_find_everything_of_a_user(live: LiveState) -> None:

@@ -8,6 +8,7 @@ TTL, `kvu:{user}` set naming the kv keys that hold a user's data.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -69,6 +70,14 @@ def redis_scrub(client: Any, prefix: str, terms: Terms, erase: bool) -> int:
     return hits
 
 P = "gradvy:"
+# The kinds of entry that are listed by prefix (`scan_json`): supervisors, stopped pools,
+# heartbeats, pool commands. Each is kept in an index of its own as well.
+SCANNED_FAMILIES = frozenset({"sup", "sup-stopped", "hb", "ctl"})
+
+
+def _scanned_family(key: str) -> str | None:
+    family = key.split(":", 1)[0]
+    return family if family in SCANNED_FAMILIES and ":" in key else None
 
 # A whole batch in one atomic script call: one round trip, no client-side command packing
 # (per-event tasks spent ~1.5 ms in redis-py packing 13 pipelined commands). The batch arrives
@@ -187,7 +196,13 @@ class RedisLive(LiveState):
     def put_json(self, key: str, value: Any, ttl_s: float, user_id: str | None = None
                  ) -> None:
         pipe = self.r.pipeline(transaction=True)
-        pipe.set(f"{P}kv:{key}", orjson.dumps(value), px=max(1, int(ttl_s * 1000)))
+        ttl_ms = max(1, int(ttl_s * 1000))
+        pipe.set(f"{P}kv:{key}", orjson.dumps(value), px=ttl_ms)
+        family = _scanned_family(key)
+        if family is not None:
+            # Kept in its family's index (score: when it expires) so scan_json reads the
+            # index, not the whole keyspace (a key or more per active learner, at scale).
+            pipe.zadd(f"{P}idx:{family}", {key: int(time.time() * 1000) + ttl_ms})
         if user_id is not None:
             pipe.sadd(f"{P}u:{user_id}:kv", key)
             pipe.expire(f"{P}u:{user_id}:kv", max(1, int(ttl_s)) + 60)
@@ -198,7 +213,16 @@ class RedisLive(LiveState):
         return None if raw is None else orjson.loads(raw)
 
     def scan_json(self, prefix: str, now_ms: int) -> dict[str, Any]:
-        keys = list(self.r.scan_iter(match=f"{P}kv:{prefix}*", count=500))
+        family = _scanned_family(prefix)
+        if family is not None:
+            index = f"{P}idx:{family}"
+            pipe = self.r.pipeline(transaction=False)
+            pipe.zremrangebyscore(index, "-inf", int(time.time() * 1000))   # expired ones
+            pipe.zrange(index, 0, -1)
+            names = [m.decode() for m in pipe.execute()[1]]
+            keys = [f"{P}kv:{n}".encode() for n in names if n.startswith(prefix)]
+        else:
+            keys = list(self.r.scan_iter(match=f"{P}kv:{prefix}*", count=500))
         if not keys:
             return {}
         out = {}
@@ -208,7 +232,12 @@ class RedisLive(LiveState):
         return out
 
     def delete_json(self, key: str) -> None:
-        self.r.delete(f"{P}kv:{key}")
+        pipe = self.r.pipeline(transaction=True)
+        pipe.delete(f"{P}kv:{key}")
+        family = _scanned_family(key)
+        if family is not None:
+            pipe.zrem(f"{P}idx:{family}", key)
+        pipe.execute()
 
     def claim(self, key: str, ttl_s: float) -> bool:
         return bool(self.r.set(f"{P}kv:{key}", b"1", nx=True, px=max(1, int(ttl_s * 1000))))
