@@ -352,7 +352,7 @@ class FakeOperator:
         return Outcome(True, f"{action} done")
 
 
-def make_fake_app(source: FakeSource | None = None, operator: FakeOperator | None = None,
+def make_fake_app(source: Any = None, operator: Any = None,
                   manage_pool: bool = False, **settings: Any) -> Any:
     from gradvy_console.app import GradvyConsole
 

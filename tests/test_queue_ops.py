@@ -158,3 +158,75 @@ def test_depths_and_ages_read_together_equal_one_by_one(backend: str, tmp_path: 
     assert depths["monitoring"]["pending"] + depths["monitoring"]["scheduled"] == 3
     assert depths["ml"]["paused"] == 1 and ages["monitoring"] is not None
     assert ages["monitoring"] >= 1.5 and ages["ml"] is None
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_the_consoles_queue_keys_on_real_queues(backend: str, tmp_path: Path,
+                                                request: pytest.FixtureRequest) -> None:
+    """The console's P, X and v with the real source and operator on real queues: a pause
+    holds what is enqueued, purge deletes exactly the tasks that would run now (not the
+    delayed one), revoke the one chosen; every step is in the action log."""
+    import asyncio
+
+    from console_fake import make_fake_app
+    from textual.pilot import Pilot
+
+    from gradvy_console import tasks  # noqa: F401 - registers the tasks
+    from gradvy_console.config import Config
+    from gradvy_console.console_source import PipelineSource
+    from gradvy_console.operator_actions import Operator
+    from gradvy_console.queues import configure, registered_tasks
+    from gradvy_console.screens.modals import ConfirmModal
+    from gradvy_console.widgets.panel_table import PanelTable
+
+    url = request.getfixturevalue("redis_url") if backend == "redis" else ""
+    config = Config(data_dir=tmp_path / "data", redis_url=url)
+    queues = configure(config)
+    job = registered_tasks()[JOB]               # on the monitoring queue
+    operator = Operator(config)
+    app = make_fake_app(PipelineSource(config), operator)
+
+    async def until(pilot: Pilot[Any], condition: Any) -> None:
+        deadline = asyncio.get_running_loop().time() + 20
+        while not condition():
+            assert asyncio.get_running_loop().time() < deadline
+            await pilot.pause(0.05)
+
+    async def script(pilot: Pilot[Any]) -> None:
+        table = app.screen.query_one("#queues", PanelTable)
+        await until(pilot, lambda: table.row_count == 7)
+        for _ in range(6):
+            await pilot.press("down")              # realtime ... monitoring, the last row
+        assert table.selected_key() == "monitoring"
+        await pilot.press("P")
+        await until(pilot, lambda: queues["monitoring"].storage.paused())
+        for _ in range(3):
+            job.apply_async()
+        later = job.apply_async(countdown=3600)
+        await pilot.press("X")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("y")
+        await until(pilot, lambda: queues["monitoring"].pending_count() == 1)   # the later one
+        await pilot.press("2", "W")
+        waiting = app.screen.query_one("#waiting", PanelTable)
+        await until(pilot, lambda: waiting.row_count == 1)
+        assert waiting.selected_key() == later.id
+        await pilot.press("v")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("y")
+        await until(pilot, lambda: queues["monitoring"].pending_count() == 0)
+        await pilot.press("1")
+        await until(pilot, lambda: app.screen.query_one("#queues", PanelTable).row_count == 7)
+
+    async def main() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await script(pilot)
+
+    asyncio.run(main())
+    assert queues["monitoring"].storage.paused()          # still paused: nothing resumed it
+    from gradvy_console import runtime
+
+    logged = list(reversed(runtime.store().actions(limit=10)))
+    assert [(a["action"], a["ok"]) for a in logged] == [
+        ("pause_queue", True), ("purge_queue", True), ("revoke_task", True)]
+    assert logged[1]["outcome"] == "Purged 3 waiting tasks from monitoring."

@@ -13,7 +13,7 @@ from typing import Any
 from ..config import QUEUES, Config, known_queue
 from ..errors import GradvyError
 from ..queues import current
-from ..queues.controls import WaitingTask, waiting_tasks
+from ..queues.controls import WaitingTask, purge, waiting_tasks
 from ..store import DocumentStore
 
 
@@ -33,10 +33,11 @@ def paused_queues() -> list[str]:
 
 
 def purge_queue(queue: str) -> int:
-    """Delete every waiting message of `queue` (its scheduled tasks stay); returns how many.
+    """Delete every waiting task of `queue` that would run now (scheduled and delayed ones
+    stay); returns how many.
     On `realtime` the events those messages named stay in the store's inbox: the pending job
     ingests them."""
-    return int(current()[known_queue(queue)].storage.purge())
+    return purge(current()[known_queue(queue)])
 
 
 def waiting(queue: str | None = None, limit: int = 200) -> list[WaitingTask]:

@@ -9,8 +9,9 @@ holds for every consumer on every host that reads the queue:
   lets it run. Nothing is dropped. It takes effect within about a second: a consumer reads
   the flag at most every PAUSE_CHECK_S, and one already blocked in a Redis read (up to 1 s)
   may take the message that arrives during it.
-- **purge**: every waiting message deleted in one statement (one transaction on Redis), and the
-  count is the number deleted, not a count taken before. Scheduled tasks stay.
+- **purge**: every waiting message that would run now deleted, and the count is the number
+  deleted, not a count taken before. Scheduled tasks stay, and so does a delayed task still in
+  the queue with its ETA (the consumer moves such a task to the schedule when it takes it).
 - **revoke**: one message, found by its task id, deleted from the waiting queue or the schedule
   before a consumer takes it. Huey's own revocation is switched off (two storage round trips
   per task, see registry); deleting the message is the stronger form anyway: it cannot run.
@@ -53,9 +54,15 @@ class SqliteControls:
         else:
             self.sql("delete from gradvy_paused where queue = ?", (self.name,), commit=True)
 
-    def purge(self) -> int:
+    def remove_waiting(self, messages: list[bytes]) -> int:
+        """Delete these waiting messages (one each); returns how many were still there."""
+        removed = 0
         with self.db(commit=True) as curs:
-            return int(curs.execute("delete from task where queue = ?", (self.name,)).rowcount)
+            for data in messages:
+                removed += curs.execute(
+                    "delete from task where id = (select id from task where queue = ? and "
+                    "data = ? limit 1)", (self.name, data)).rowcount
+        return removed
 
     def remove_message(self, data: bytes) -> str | None:
         """Delete one message equal to `data`: `waiting` or `scheduled` where it was, or None
@@ -91,12 +98,11 @@ class RedisControls:
         else:
             self.conn.delete(self.paused_key)
 
-    def purge(self) -> int:
-        pipe = self.conn.pipeline(transaction=True)
-        pipe.zcard(self.queue_key)
-        pipe.delete(self.queue_key)
-        count, _deleted = pipe.execute()
-        return int(count)
+    def remove_waiting(self, messages: list[bytes]) -> int:
+        """Delete these waiting messages; returns how many were still there."""
+        wanted = set(messages)
+        members = [m for m in self.conn.zrange(self.queue_key, 0, -1) if m[8:] in wanted]
+        return int(self.conn.zrem(self.queue_key, *members)) if members else 0
 
     def remove_message(self, data: bytes) -> str | None:
         for member in self.conn.zrange(self.queue_key, 0, -1):
@@ -174,3 +180,18 @@ def _summary(args: Any, kwargs: dict[str, Any]) -> str:
              for a in list(args or ())]
     parts += [k for k in kwargs if not k.startswith("_")]
     return ", ".join(parts)[:120]
+
+
+def purge(huey: Huey) -> int:
+    """Delete the queue's waiting tasks that would run now (no ETA); returns how many."""
+    now: list[bytes] = []
+    for frame in huey.storage.enqueued_items():
+        data = bytes(frame)
+        try:
+            task = huey.deserialize_task(data)
+        except Exception:  # noqa: BLE001 - an unreadable message goes too: it can never run
+            now.append(data)
+            continue
+        if task.eta is None:
+            now.append(data)
+    return int(huey.storage.remove_waiting(now)) if now else 0
