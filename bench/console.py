@@ -116,6 +116,16 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
+def cpu_percent_over(process: psutil.Process, seconds: float) -> float:
+    """The process's CPU over the next `seconds`, in % of one core."""
+    before = process.cpu_times()
+    t0 = time.monotonic()
+    time.sleep(seconds)
+    after = process.cpu_times()
+    return (after.user + after.system - before.user - before.system) / (
+        time.monotonic() - t0) * 100
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
@@ -149,24 +159,14 @@ def main() -> None:
             time.sleep(0.5)
         time.sleep(3)
         console = psutil.Process(term.proc.pid)
-        before = console.cpu_times()
-        t0 = time.monotonic()
-        time.sleep(args.idle_seconds)
-        after = console.cpu_times()
-        idle = (after.user + after.system - before.user - before.system) / (
-            time.monotonic() - t0) * 100
+        idle = cpu_percent_over(console, args.idle_seconds)
         rows.append((f"idle CPU over {args.idle_seconds:.0f} s, pool just up (1 s refresh)",
                      f"{idle:.1f} % of one core"))
         # And once the pool is past its first minute: uptimes no longer tick by the second
         # and the consumers' first figures have settled. This is the console left open.
         settled_from = term.started + with_pool + 60
         time.sleep(max(0.0, settled_from - time.monotonic()))
-        before = console.cpu_times()
-        t0 = time.monotonic()
-        time.sleep(args.idle_seconds)
-        after = console.cpu_times()
-        settled = (after.user + after.system - before.user - before.system) / (
-            time.monotonic() - t0) * 100
+        settled = cpu_percent_over(console, args.idle_seconds)
         rows.append((f"idle CPU over {args.idle_seconds:.0f} s, pool a minute old",
                      f"{settled:.1f} % of one core"))
 

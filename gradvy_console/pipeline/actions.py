@@ -83,10 +83,13 @@ class ActionRecord:
             for uid in (value if isinstance(value, list | tuple) else [value]):
                 if uid:
                     self._named[str(uid)] = _subject(config, str(uid))
-        self.started = int(time.time() * 1000)
+        started_us = time.time_ns() // 1000
+        self.started = started_us // 1000
         self._clock = time.monotonic()
         self.entry: dict[str, Any] = {
-            "action_id": f"{self.started:013d}-{uuid.uuid4().hex[:8]}",
+            # Sorts by start: milliseconds, then microseconds (two actions of one millisecond
+            # came back in either order), then a random part for other hosts.
+            "action_id": f"{self.started:013d}{started_us % 1000:03d}-{uuid.uuid4().hex[:8]}",
             "who": actor or who(), "host": socket.gethostname(), "via": via,
             "action": action, "params": loggable(config, params),
             "started_ms": self.started, "ended_ms": None, "duration_ms": None,

@@ -101,25 +101,29 @@ class DashboardScreen(PipelineScreen):
         latest = self.console.latest
         return next((q for q in latest.queues if q.name == queue), None) if latest else None
 
-    def action_pause(self) -> None:
+    def _acting_on(self) -> tuple[str, QueueRow | None] | None:
+        """The selected queue and its latest figures, for an action (None: refused, or no
+        queue selected; either is said)."""
         if self.console.refused_read_only():
-            return
+            return None
         queue = self._selected()
-        if queue is None:
+        return None if queue is None else (queue, self._queue_row(queue))
+
+    def action_pause(self) -> None:
+        chosen = self._acting_on()
+        if chosen is None:
             return
-        row = self._queue_row(queue)
+        queue, row = chosen
         if row is not None and row.paused:
             self.operate("resume_queue", f"Resume {queue}", queue=queue)
         else:
             self.operate("pause_queue", f"Pause {queue}", queue=queue)
 
     def action_purge(self) -> None:
-        if self.console.refused_read_only():
+        chosen = self._acting_on()
+        if chosen is None:
             return
-        queue = self._selected()
-        if queue is None:
-            return
-        row = self._queue_row(queue)
+        queue, row = chosen
         waiting = (f"the {row.pending:,} waiting tasks" if row and row.pending is not None
                    else "every waiting task")
         kept = (" Their events stay in the inbox for the pending job."
