@@ -130,6 +130,15 @@ class Snapshot:
     queue_history: tuple[QueueHistory, ...] = ()
 
 
+def bucket_counts(store: Any, at: int, bucket_ms: int, buckets: int
+                  ) -> tuple[int, tuple[int, ...]]:
+    """The stored events of the last `buckets` buckets of `bucket_ms` up to `at`, by event
+    time: (the first bucket's start, counts oldest first, empty buckets 0)."""
+    first = (at // bucket_ms - buckets + 1) * bucket_ms
+    counts = store.event_counts(first, bucket_ms)
+    return first, tuple(counts.get(first + i * bucket_ms, 0) for i in range(buckets))
+
+
 def queue_history(samples: list[dict[str, Any]]) -> tuple[QueueHistory, ...]:
     """Per queue, its depth and oldest waiting age in each monitoring sample (oldest first);
     a sample from before a queue was measured counts as empty."""
@@ -329,17 +338,9 @@ class PipelineSource:
             self._processed_seen = processed
             self._days_at = -DAYS_EVERY_S
         if now - self._hours_at >= HOURS_EVERY_S:
-            first = (at // HOUR_MS - ACTIVITY_HOURS + 1) * HOUR_MS
-            counts = store.event_counts(first, HOUR_MS)
-            self._hours = (first, tuple(counts.get(first + i * HOUR_MS, 0)
-                                        for i in range(ACTIVITY_HOURS)))
-            self._hours_at = now
+            self._hours, self._hours_at = bucket_counts(store, at, HOUR_MS, ACTIVITY_HOURS), now
         if now - self._days_at >= DAYS_EVERY_S:
-            first = (at // DAY_MS - ACTIVITY_DAYS + 1) * DAY_MS
-            counts = store.event_counts(first, DAY_MS)
-            self._days = (first, tuple(counts.get(first + i * DAY_MS, 0)
-                                       for i in range(ACTIVITY_DAYS)))
-            self._days_at = now
+            self._days, self._days_at = bucket_counts(store, at, DAY_MS, ACTIVITY_DAYS), now
         first_hour, hours = self._hours
         first_day, days = self._days
         today = at // DAY_MS * DAY_MS
