@@ -175,13 +175,15 @@ def test_recommender_prefers_the_users_category_and_excludes_completed() -> None
     me = frame.users.index("me")
     row = np.asarray(strengths[me].todense()).ravel()
     done = np.asarray(recommend.completed_matrix(frame, T0 + 10 * DAY_MS)[me].todense()).ravel()
-    items = model.recommend(row, done, limit=3)
+    interests = recommend.category_counts(frame, T0 + 10 * DAY_MS, 60.0)[me]
+    items = model.recommend(row, done, interests, limit=3)
     ids = [i["course_id"] for i in items]
     assert "m0" not in ids                       # completed
     assert ids[0] == "m1"                        # same category, taken with m0
     assert all(i["reason"] and i["source"] in ("collaborative", "content_based", "popular")
                for i in items)
-    cold = model.recommend(np.zeros(len(model.courses)), np.zeros(len(model.courses), bool), 2)
+    cold = model.recommend(np.zeros(len(model.courses)), np.zeros(len(model.courses), bool),
+                           np.zeros(len(model.categories)), 2)
     assert [i["source"] for i in cold] == ["popular", "popular"]
     assert cold[0]["course_id"] == "m0"         # the most chosen course
 
@@ -197,11 +199,52 @@ def test_completed_courses_are_never_recommended(rows: list[tuple[int, int, str]
     at = T0 + 5 * DAY_MS
     model, strengths = recommend.train(frame, at)
     completed = recommend.completed_matrix(frame, at)
+    interests = recommend.category_counts(frame, at, 60.0)
     for u in range(frame.n_users):
         done = np.asarray(completed[u].todense()).ravel()
         row = np.asarray(strengths[u].todense()).ravel()
-        ids = {i["course_id"] for i in model.recommend(row, done, limit=6)}
+        ids = {i["course_id"] for i in model.recommend(row, done, interests[u], limit=6)}
         assert not ids & {model.courses[j] for j in np.flatnonzero(done)}
+
+
+def test_interests_count_every_event_that_names_a_course_or_category() -> None:
+    """Hand-computed: a view of m0 (math), a session on a1 (art, from the catalogue), a click
+    on /courses/m2 (math), a search filtered to art, a search with no filter (nothing), all on
+    the as-of day (no decay), and a math view one half-life (10 days) earlier: weight 0.5."""
+    at = T0 + 20 * DAY_MS
+    events = [ev("u", "course_interaction", 20 - 1e-6, course_id="m0", action="view"),
+              ev("u", "learning_session", 20 - 1e-6, course_id="a1", duration=60,
+                 completion_rate=0.5),
+              ev("u", "button_click", 20 - 1e-6, element_id="b", page_url="/courses/m2?x=1"),
+              ev("u", "search", 20 - 1e-6, query="q", results_count=1,
+                 filters={"category": "art"}),
+              ev("u", "search", 20 - 1e-6, query="q", results_count=1, filters={}),
+              ev("u", "course_interaction", 10, course_id="m1", action="view")]
+    frame = build_frame(events, _catalogue())
+    counts = recommend.category_counts(frame, at, half_life_days=10.0)
+    math, art = frame.categories.index("math"), frame.categories.index("art")
+    assert counts[0, math] == pytest.approx(2.5, abs=1e-6)
+    assert counts[0, art] == pytest.approx(2.0, abs=1e-6)
+    # Posterior shares: (counts + s x prior) / (total + s), s = 2, prior 0.5 / 0.5.
+    shares = recommend.interest_shares(np.array([2.5, 2.0]), np.array([0.5, 0.5]), 2.0)
+    assert shares.tolist() == pytest.approx([3.5 / 6.5, 3.0 / 6.5])
+
+
+def test_prior_strength_is_fitted_to_the_learners_spread() -> None:
+    """Learners split 50/50 in expectation: when each sticks to one category (all 10 events
+    in one) the fitted prior is weak (s small: trust the learner); when each mixes evenly (5
+    and 5) it is strong (s large, growing without bound: everyone is alike). Fewer than two
+    learners: the start."""
+    prior = np.array([0.5, 0.5])
+    loyal = np.array([[10.0, 0.0], [0.0, 10.0]] * 20)
+    mixed = np.array([[5.0, 5.0]] * 40)
+    assert recommend.fit_prior_strength(loyal, prior) < 0.2
+    assert recommend.fit_prior_strength(mixed, prior) > 50
+    assert recommend.fit_prior_strength(np.array([[3.0, 1.0]]), prior, start=1.5) == 1.5
+    rng = np.random.default_rng(0)           # drawn from a Dirichlet of strength 2.4
+    p = rng.dirichlet(np.full(4, 0.6), size=3000)
+    draws = np.array([rng.multinomial(30, row) for row in p]).astype(float)
+    assert recommend.fit_prior_strength(draws, np.full(4, 0.25)) == pytest.approx(2.4, rel=0.1)
 
 
 # --- anomalies, segments, analysis -----------------------------------------------------------
@@ -225,6 +268,45 @@ def test_anomaly_rules_and_weak_areas() -> None:
     weak = anomalies.weak_areas(frame, frame.users.index("weak"))
     assert weak == [{"category": "art", "quiz_average": 0.2, "quizzes": 3}]
     assert type(weak[0]["quiz_average"]) is float      # stored as JSON
+
+
+def test_hour_concentration_is_the_mean_resultant_length_of_the_time_of_day() -> None:
+    """Hand-computed: 00:00 and 06:00 are a quarter-turn apart, |(1,0)+(0,1)|/2 = 0.7071;
+    06:00 and 18:00 cancel out (0); one time of day repeated is 1."""
+    frame = build_frame([ev("a", "search", 1), ev("a", "search", 2.25),
+                         ev("b", "search", 1.25), ev("b", "search", 2.75),
+                         ev("c", "search", 1.5), ev("c", "search", 3.5)])
+    f = user_features(frame, T0 + 5 * DAY_MS)
+    conc = dict(zip(frame.users, f.column("hour_concentration"), strict=True))
+    assert conc["a"] == pytest.approx(math.sqrt(2) / 2)
+    assert conc["b"] == pytest.approx(0.0, abs=1e-9)
+    assert conc["c"] == pytest.approx(1.0)
+    assert f.column("busiest_day_share").tolist() == pytest.approx([0.5, 0.5, 0.5])
+
+
+def test_bot_rules_around_the_clock_in_a_burst_and_two_fast_quizzes() -> None:
+    """A script: 12 events on day 5 at even hours, 12 more on days 6-17 at odd hours (time of
+    day evenly around the clock: concentration 0; busiest day 12 of 24 = 0.5). A person: the
+    same 24 events each at 09:00 on its own day. One quiz at 0.1 s per question is a slip; a
+    second makes it impossible."""
+    events = [ev("script", "search", 5 + h / 24) for h in range(0, 24, 2)]
+    events += [ev("script", "search", 6 + i + h / 24) for i, h in enumerate(range(1, 24, 2))]
+    events += [ev("person", "search", d + 9 / 24) for d in range(24)]
+    events += [ev("slip", "quiz_attempt", 1 + i, score=8, total_questions=10,
+                  time_taken=1.0 if i == 0 else 60.0) for i in range(4)]
+    events += [ev("fast", "quiz_attempt", 1 + i, score=8, total_questions=10,
+                  time_taken=1.0 if i < 2 else 60.0) for i in range(4)]
+    frame = build_frame(events)
+    f = user_features(frame, T0 + 30 * DAY_MS)
+    found = anomalies.rule_findings(f, anomalies.AnomalyRules())
+    kinds = {frame.users[i]: {x["kind"] for x in fs} for i, fs in enumerate(found)}
+    assert kinds["script"] == {"bot_like"}
+    script = next(x for x in found[frame.users.index("script")] if x["kind"] == "bot_like")
+    assert script["evidence"]["hour_concentration"] == pytest.approx(0.0, abs=1e-3)
+    assert script["evidence"]["busiest_day_share"] == 0.5
+    assert kinds["person"] == set()
+    assert kinds["slip"] == set()
+    assert kinds["fast"] == {"impossible_quiz_time"}
 
 
 def test_rule_segments_first_match_wins() -> None:

@@ -1,6 +1,13 @@
 """Anomalies per user: the guide's rules, rules for impossible quiz times and bot-like event
 rates, and an IsolationForest over the behaviour features.
 
+Bot-like: a day of more than `bot_events_per_day` events; or many events a day spread evenly
+over the hours; or, over at least `sleepless_events` events, activity both around the clock
+(time-of-day concentration below `sleepless_concentration`: a person's day has a waking rhythm)
+and in one burst (one day holding `burst_day_share` of everything). Impossible quiz time: at
+least `fast_quizzes` quizzes answered faster than `seconds_per_question` per question, and at
+least `fast_quiz_share` of the timed ones (one fast quiz can be a slip; two are not).
+
 Each finding has a kind, a severity, the evidence (the numbers that triggered it) and the
 action it calls for: remedial content for weak areas (poor performance), an alert and
 exclusion from model training (bot-like behaviour), review (the rest).
@@ -21,11 +28,16 @@ from .frame import EventFrame
 class AnomalyRules:
     course_interactions_per_day: float = 50.0    # the guide: more than 50 in a day (medium)
     poor_quiz_average: float = 0.40               # the guide: recent average below 40 % (high)
-    min_quizzes: int = 3                          # before judging quiz results or times
+    min_quizzes: int = 3                          # before judging quiz results
     seconds_per_question: float = 1.0             # faster than this is not a human reading
-    fast_quiz_share: float = 0.5                  # ... on at least this share of quizzes
+    fast_quizzes: int = 2                         # at least this many such quizzes ...
+    fast_quiz_share: float = 0.5                  # ... and at least this share of them
     bot_events_per_day: float = 150.0             # a day with more events than this
     bot_hour_entropy: float = 4.0                 # bits: activity spread evenly over the day
+    # Around the clock and in one burst: both signs together, over enough events to tell.
+    sleepless_events: int = 10                    # events before judging the rhythm
+    sleepless_concentration: float = 0.4          # time-of-day concentration below this
+    burst_day_share: float = 0.3                  # ... and one day holding this share
     contamination: float = 0.02                   # IsolationForest: expected outlier share
 
 
@@ -33,6 +45,7 @@ SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3}
 BOT_KINDS = ("bot_like", "impossible_quiz_time")
 IF_FEATURES = ("events_per_active_day", "max_events_day", "max_course_interactions_day",
                "quiz_avg", "quiz_seconds_per_question", "fast_quiz_share", "hour_entropy",
+               "hour_concentration", "busiest_day_share",
                "session_minutes", "session_completion", "active_day_share",
                "share_course_interaction", "share_quiz_attempt", "share_search")
 
@@ -73,17 +86,26 @@ def rule_findings(features: Features, rules: AnomalyRules) -> list[list[dict[str
         out[i].append({"kind": "poor_performance", "severity": "high",
                        "evidence": {"recent_quiz_average": round(float(quiz_recent[i]), 3),
                                     "threshold": rules.poor_quiz_average}})
-    impossible = (quiz_n >= rules.min_quizzes) & (fast >= rules.fast_quiz_share)
+    impossible = (col("fast_quizzes") >= rules.fast_quizzes) & (fast >= rules.fast_quiz_share)
     for i in np.flatnonzero(impossible):
         out[i].append({"kind": "impossible_quiz_time", "severity": "high",
-                       "evidence": {"share_of_quizzes_under_1s_per_question":
+                       "evidence": {"quizzes_under_1s_per_question":
+                                    int(col("fast_quizzes")[i]),
+                                    "share_of_quizzes_under_1s_per_question":
                                     round(float(fast[i]), 3),
                                     "mean_seconds_per_question": round(float(secs[i]), 2)}})
+    concentration = col("hour_concentration")
+    sleepless = ((col("events") >= rules.sleepless_events)
+                 & (concentration < rules.sleepless_concentration)
+                 & (col("busiest_day_share") >= rules.burst_day_share))
     bot = (max_day > rules.bot_events_per_day) | (
-        (entropy > rules.bot_hour_entropy) & (col("events_per_active_day") > 20))
+        (entropy > rules.bot_hour_entropy) & (col("events_per_active_day") > 20)) | sleepless
     for i in np.flatnonzero(bot):
         out[i].append({"kind": "bot_like", "severity": "high",
                        "evidence": {"max_events_in_a_day": int(max_day[i]),
+                                    "busiest_day_share": round(float(
+                                        col("busiest_day_share")[i]), 3),
+                                    "hour_concentration": round(float(concentration[i]), 3),
                                     "hour_entropy_bits": round(float(entropy[i]), 2),
                                     "events_per_active_day":
                                     round(float(col("events_per_active_day")[i]), 1)}})

@@ -100,7 +100,15 @@ def user_features(frame: EventFrame, as_of_ms: int) -> Features:
     n_search = _per_user(f, search)
     zero = _per_user(f, search & (f.results == 0))
     completes = _per_user(f, ci & (f.action == 4))
-    # Activity hours: entropy of the hour-of-day distribution (0 = always the same hour).
+    # Activity hours: entropy of the hour-of-day distribution (0 = always the same hour), and
+    # how concentrated the time of day is: the mean resultant length of the times as angles
+    # on a 24-hour clock (1 = always the same moment, near 0 = evenly around the clock; a
+    # person's day has a waking rhythm, a script's need not).
+    angle = (f.ts % DAY_MS) * (2 * np.pi / DAY_MS)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        hour_concentration = np.where(total > 0, np.hypot(
+            _per_user(f, everything, np.cos(angle)), _per_user(f, everything, np.sin(angle)))
+            / np.maximum(total, 1), np.nan)
     hour = ((f.ts // 3_600_000) % 24).astype(np.int64)
     hours = np.bincount(f.user.astype(np.int64) * 24 + hour,
                         minlength=n_users * 24).reshape(n_users, 24).astype(np.float64)
@@ -121,6 +129,8 @@ def user_features(frame: EventFrame, as_of_ms: int) -> Features:
         "max_events_day": max_day, "max_course_interactions_day": max_ci_day,
         "quiz_avg": quiz_avg, "quiz_recent_avg": quiz_recent,
         "quiz_seconds_per_question": quiz_secs, "fast_quiz_share": fast_share,
+        "fast_quizzes": fast_quiz, "busiest_day_share": max_day / np.maximum(total, 1),
+        "hour_concentration": hour_concentration,
         "session_completion": completion, "session_minutes": minutes,
         "search_zero_rate": zero_rate, "courses_completed": completes,
         "hour_entropy": hour_entropy,

@@ -19,6 +19,7 @@ OTHER_TYPE = len(EVENT_TYPES)
 ACTIONS = ("", "view", "enroll", "start", "complete", "bookmark")
 ACTION_CODE = {a: i for i, a in enumerate(ACTIONS)}
 DAY_MS = 86_400_000
+COURSE_PAGE = "/courses/"       # a page URL that names a course: /courses/ID
 
 
 @dataclass
@@ -82,8 +83,15 @@ def build_frame(events: Iterable[dict[str, Any]],
         props = e.get("properties") or {}
         et = type_code.get(e["event_type"], OTHER_TYPE)
         cid = props.get("course_id")
+        if cid is None and et >= 4:      # a click on a course's page names the course
+            url = props.get("page_url")
+            if isinstance(url, str) and url.startswith(COURSE_PAGE):
+                cid = url[len(COURSE_PAGE):].split("/", 1)[0].split("?", 1)[0] or None
         c = course_ix.setdefault(cid, len(course_ix)) if isinstance(cid, str) else -1
         cat = props.get("course_category")
+        if cat is None and et == 3:      # a search filtered to a category names it
+            filters = props.get("filters")
+            cat = filters.get("category") if isinstance(filters, dict) else None
         k = cat_ix.setdefault(cat, len(cat_ix)) if isinstance(cat, str) else -1
         if c >= 0 and k >= 0:
             course_category.setdefault(c, k)

@@ -38,7 +38,8 @@ def update_models(config: Config, store: DocumentStore) -> dict[str, Any]:
         model, strengths = rec.train(frame, at + 1, params, excluded_ix)
         version = save_model(config, store, "recommender", {
             "courses": model.courses, "categories": model.categories,
-            "params": params.__dict__, "evaluation": evaluation,
+            "params": params.__dict__, "prior_strength": model.prior_strength,
+            "evaluation": evaluation,
             "training": {"users": int(strengths.shape[0] - len(excluded_ix)),
                          "courses": int(strengths.shape[1]), "interactions": int(strengths.nnz),
                          "events": len(frame)}}, model.to_arrays())

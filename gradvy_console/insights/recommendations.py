@@ -3,6 +3,7 @@ one learner with score, source and reason (persisted, cached in live state for a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,9 +21,15 @@ from .cohort import RECOMMENDATION_TTL_S
 
 
 def evaluate_recommender(frame: EventFrame, split_ms: int, params: rec.RecommenderParams,
-                         exclude: np.ndarray, k: int = 10) -> dict[str, Any]:
-    """Train before `split_ms`, score the courses each user touched after it."""
+                         exclude: np.ndarray, k: int = 10,
+                         others: dict[str, Callable[[int], np.ndarray]] | None = None
+                         ) -> dict[str, Any]:
+    """Train before `split_ms`, score the courses each user touched after it, beside the
+    popular courses; `others` are further rankers scored the same way (name -> a function of
+    the user index giving a score per course)."""
+    others = others or {}
     model, strengths = rec.train(frame, split_ms, params, exclude)
+    interests = rec.category_counts(frame, split_ms, params.half_life_days)
     completed = rec.completed_matrix(frame, split_ms)
     after = (frame.ts >= split_ms) & (frame.etype == 0) & (frame.course >= 0)
     relevant: dict[int, set[int]] = {}          # user index -> course indexes touched after
@@ -30,21 +37,25 @@ def evaluate_recommender(frame: EventFrame, split_ms: int, params: rec.Recommend
         relevant.setdefault(int(u), set()).add(int(c))
     excluded = set(exclude.tolist())
     popular_order = np.argsort(-model.popularity, kind="stable")
-    sums = {"model": [0.0, 0.0, 0.0], "popular": [0.0, 0.0, 0.0]}
+    sums = {name: [0.0, 0.0, 0.0] for name in ("model", "popular", *others)}
     n = 0
     for u, touched in relevant.items():
         if u in excluded:
             continue
         row = np.asarray(strengths[u].todense()).ravel()
-        if row.sum() <= 0:
+        if row.sum() <= 0 and interests[u].sum() <= 0:
             continue
         done = np.asarray(completed[u].todense()).ravel()
         items = {frame.courses[c] for c in touched if not done[c]}
         if not items:
             continue
-        ranked = [r["course_id"] for r in model.recommend(row, done, k)]
+        ranked = [r["course_id"] for r in model.recommend(row, done, interests[u], k)]
         popular = [frame.courses[i] for i in popular_order if not done[i]][:k]
-        for name, ranking in (("model", ranked), ("popular", popular)):
+        rankings = {"model": ranked, "popular": popular}
+        for name, scorer in others.items():
+            scores = np.where(done, -np.inf, scorer(u))
+            rankings[name] = [frame.courses[i] for i in np.argsort(-scores, kind="stable")[:k]]
+        for name, ranking in rankings.items():
             s = sums[name]
             s[0] += precision_at_k(ranking, items, k)
             s[1] += recall_at_k(ranking, items, k)
@@ -67,7 +78,13 @@ def user_strengths(config: Config, store: DocumentStore, model: rec.Recommender,
     n = len(model.courses)
     strengths = np.zeros(n)
     completed = np.zeros(n, dtype=bool)
+    interests = np.zeros(len(model.categories))
     if len(frame):
+        counts = rec.category_counts(frame, at_ms + 1, model.params.half_life_days)[0]
+        cat_index = {c: i for i, c in enumerate(model.categories)}
+        for j, name in enumerate(frame.categories):
+            if name in cat_index:
+                interests[cat_index[name]] += counts[j]
         index = {c: i for i, c in enumerate(model.courses)}
         mat = rec.strength_matrix(frame, at_ms + 1, model.params.half_life_days)
         done = rec.completed_matrix(frame, at_ms + 1)
@@ -78,7 +95,7 @@ def user_strengths(config: Config, store: DocumentStore, model: rec.Recommender,
             if i is not None:
                 strengths[i] += row[j]
                 completed[i] |= bool(done_row[j])
-    return strengths, completed
+    return strengths, completed, interests
 
 
 def recommend_for(config: Config, store: DocumentStore, live: LiveState | None, user_id: str,
@@ -93,12 +110,14 @@ def recommend_for(config: Config, store: DocumentStore, live: LiveState | None, 
     model = rec.Recommender.from_arrays(meta, arrays)
     at = now_ms()
     consented = "personalization" in store.consent_for([user_id]).get(user_id, set())
-    strengths, completed = user_strengths(config, store, model, user_id, at)
+    strengths, completed, interests = user_strengths(config, store, model, user_id, at)
     if not consented:
-        strengths = np.zeros_like(strengths)
-    items = model.recommend(strengths, completed, limit or config.insights.recommend_limit)
+        strengths, interests = np.zeros_like(strengths), np.zeros_like(interests)
+    items = model.recommend(strengths, completed, interests,
+                            limit or config.insights.recommend_limit)
     result = {"user_id": user_id, "at_ms": at, "model_version": meta["version"],
-              "personalised": consented and bool(strengths.sum() > 0), "items": items}
+              "personalised": consented and bool(strengths.sum() + interests.sum() > 0),
+              "items": items}
     store.put_documents("recommendations", [{**result, "_id": user_id}])
     if live is not None:
         live.put_json(f"recommendations:{user_id}", result, ttl_s=RECOMMENDATION_TTL_S,
