@@ -63,7 +63,8 @@ def _generative_ranker(frame: EventFrame, truth: list[dict[str, Any]],
 
     def scores(u: int) -> np.ndarray:
         prefs = truth[u].get("preferences") or {}
-        return np.array([float(prefs.get(cat, 0.0)) for cat in cats]) * within
+        odds: np.ndarray = np.array([float(prefs.get(cat, 0.0)) for cat in cats]) * within
+        return odds
 
     return scores
 

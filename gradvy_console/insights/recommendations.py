@@ -70,7 +70,9 @@ def evaluate_recommender(frame: EventFrame, split_ms: int, params: rec.Recommend
 
 
 def user_strengths(config: Config, store: DocumentStore, model: rec.Recommender,
-                   user_id: str, at_ms: int) -> tuple[np.ndarray, np.ndarray]:
+                   user_id: str, at_ms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One user's interaction strengths and completions over the model's courses, and their
+    interest counts over its categories."""
     events = store.user_events(user_id, limit=1_000_000)
     frame = build_frame(events, [{"course_id": c, "category": model.categories[k]}
                                  for c, k in zip(model.courses, model.course_category,
