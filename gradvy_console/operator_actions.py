@@ -294,16 +294,16 @@ class Operator:
     def _do_update_segments(self, params: dict[str, Any], progress: Progress) -> str:
         from .insights import update_segments
 
-        store, _live, _ing = self._engine()
-        run = update_segments(self.config, store)
+        store, live, _ing = self._engine()
+        run = update_segments(self.config, store, live)
         k = run["clusters"]["k"] if run["clusters"] else "-"
         return f"Segmented {run['users']:,} users ({run['changes']:,} changes), {k} clusters."
 
     def _do_update_models(self, params: dict[str, Any], progress: Progress) -> str:
         from .insights import update_models
 
-        store, _live, _ing = self._engine()
-        out = update_models(self.config, store)
+        store, live, _ing = self._engine()
+        out = update_models(self.config, store, live)
         rec, drop = out["recommender"], out["dropout"]
         return (f"Recommender v{rec['version'] or '-'}, dropout model "
                 f"v{drop['version'] or '- (rule baseline)'}.")

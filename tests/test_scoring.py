@@ -37,7 +37,7 @@ def test_views_and_enroll_same_day() -> None:
               e("course_interaction", {"action": "enroll", "course_category": "Design"}, T0 + 3000)]
     p = profile_view(accumulate(events, MODEL)["u"], MODEL)
     assert p["engagement_score"] == pytest.approx(0.07)  # 0.01 + 0.01 + 0.05
-    assert p["preferred_content_types"] == ["design"]
+    assert p["enrolled_categories"] == ["design"]
     assert p["active_days"] == 1 and p["events"] == 3
 
 
@@ -62,10 +62,10 @@ def test_quiz_risk_rule() -> None:
               e("quiz_attempt", {"score": 9, "total_questions": 10}, T0 + 2),   # -0.02
               e("quiz_attempt", {"score": 6, "total_questions": 10}, T0 + 3)]   # 0
     p = profile_view(accumulate(events, MODEL)["u"], MODEL)
-    assert p["dropout_risk"] == pytest.approx(0.03)
+    assert p["quiz_signal"] == pytest.approx(0.03)
     assert p["quiz_average"] == pytest.approx(0.6)
     only_good = profile_view(accumulate(events[1:2], MODEL)["u"], MODEL)
-    assert only_good["dropout_risk"] == 0.0  # capped at 0
+    assert only_good["quiz_signal"] == 0.0  # capped at 0
 
 
 def test_time_decay_half_life() -> None:

@@ -1,7 +1,8 @@
 """`analyze_user_behavior`: the guide's four blocks per user, from the event history.
 
 - learning patterns: velocity (the profile's), peak hours, content preferences (category
-  shares), consistency = share of weeks with any activity between the first week and `as_of`
+  shares of `recommend.category_counts`, the same the recommendations quote), consistency =
+  share of weeks with any activity between the first week and `as_of`
   (a learner active 3 of the last 4 weeks has 0.75);
 - engagement: current score (the profile's), trend = the fitted weekly slope over the last 4
   weeks relative to the mean week (features.weekly_slope), peak days of the week;
@@ -44,22 +45,20 @@ def _top_k(matrix: np.ndarray, k: int) -> np.ndarray:
 
 def analyze(frame: EventFrame, features: Features, as_of_ms: int, users: np.ndarray,
             profiles: dict[str, dict[str, Any]], risk: np.ndarray,
-            factors: Mapping[int, list[dict[str, Any]]], risk_source: str
-            ) -> list[dict[str, Any]]:
+            factors: Mapping[int, list[dict[str, Any]]], risk_source: str,
+            model_version: int | None, interests: np.ndarray) -> list[dict[str, Any]]:
     """The four blocks for each user index in `users`. `profiles` maps user id to its
     profile view (engagement_score, learning_velocity, content_types); `risk` is per user
-    index, `factors` maps each user index in `users` to its risk factors."""
+    index, `factors` maps each user index in `users` to its risk factors; `interests` are the
+    users' category counts (`recommend.category_counts`: the one computation of content
+    preferences, which recommendations' reasons quote too)."""
     f = frame.select(frame.ts < as_of_ms)
     n = frame.n_users
     hours = np.bincount(f.user.astype(np.int64) * 24 + (f.ts // 3_600_000) % 24,
                         minlength=n * 24).reshape(n, 24)
     weekday = ((f.ts // DAY_MS) + 3) % 7      # 1970-01-01 was a Thursday
     days = np.bincount(f.user.astype(np.int64) * 7 + weekday, minlength=n * 7).reshape(n, 7)
-    ncat = max(1, len(frame.categories))
-    has_cat = f.category >= 0
-    cats = np.bincount(f.user[has_cat].astype(np.int64) * ncat + f.category[has_cat],
-                       minlength=n * ncat).reshape(n, ncat).astype(np.float64)
-    cat_share = cats / np.maximum(cats.sum(axis=1, keepdims=True), 1)
+    cat_share = interests / np.maximum(interests.sum(axis=1, keepdims=True), 1e-12)
     peak_hours = _top_k(hours, 3)
     peak_days = _top_k(days, 2)
     top_cats = _top_k(cat_share, 3)
@@ -91,7 +90,8 @@ def analyze(frame: EventFrame, features: Features, as_of_ms: int, users: np.ndar
                 "peak_days": [WEEKDAYS[d] for d in peak_days[u] if days[u, d] > 0],
             },
             "risk": {
-                "score": round(r, 4), "source": risk_source, "factors": factors[int(u)],
+                "score": round(r, 4), "source": risk_source, "model_version": model_version,
+                "factors": factors[int(u)],
                 "intervention": r > INTERVENTION_RISK,
             },
             "personalisation": {

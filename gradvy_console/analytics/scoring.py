@@ -233,8 +233,10 @@ def engagement_score(acc: Acc, model: ScoringModel, ref_day: int) -> float:
     return clip01(_decayed(acc.get("eng", {}), ref_day, model.half_life_days) / MICRO)
 
 
-def dropout_risk(acc: Acc, model: ScoringModel, ref_day: int) -> float:
-    """Rule baseline: `risk_base` plus decayed quiz risk deltas, capped to [0, 1]."""
+def quiz_signal(acc: Acc, model: ScoringModel, ref_day: int) -> float:
+    """The streaming quiz signal (the guide's per-event quiz rule): `risk_base` plus decayed
+    quiz deltas, capped to [0, 1]. Not the dropout risk: that is the analysis's (the model's,
+    or this rule's vectorised twin `dropout.rule_risk` before a model exists)."""
     risk = _decayed(acc.get("risk", {}), ref_day, model.half_life_days) / MICRO
     return clip01(model.risk_base + risk)
 
@@ -262,8 +264,8 @@ def profile_view(acc: Acc, model: ScoringModel, as_of_ms: int | None = None) -> 
         "events": sum(counts.values()),
         "engagement_score": round(engagement_score(acc, model, ref_day), 6),
         "learning_velocity": round(learning_velocity(acc, model, ref_day), 6),
-        "dropout_risk": round(dropout_risk(acc, model, ref_day), 6),
-        "preferred_content_types": _top(acc.get("cat", {}), 5),
+        "quiz_signal": round(quiz_signal(acc, model, ref_day), 6),
+        "enrolled_categories": _top(acc.get("cat", {}), 5),
         "content_types": _top(acc.get("ctype", {}), 5),
         "peak_hours": [int(h) for h in _top(acc.get("hour", {}), 3)],
         "search": {

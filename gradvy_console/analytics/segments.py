@@ -53,6 +53,25 @@ def rule_segment(engagement: float | None, risk: float | None, velocity: float |
     return "regular"
 
 
+def reasons(segment: str, engagement: float | None, risk: dict[str, Any],
+            velocity: float | None) -> list[str]:
+    """The figures that decided a rule segment, in words (the thresholds of `rule_segment`)."""
+    if segment == "new_user" or engagement is None:
+        return ["no profiled activity yet"]
+    source = (f"model v{risk.get('model_version')}" if risk.get("source") == "model"
+              else "rule")
+    said = f"dropout risk {float(risk['score']):.3f} ({source})"
+    if segment == "highly_engaged":
+        return [f"engagement {engagement:.2f} above 0.8", f"{said} below 0.2"]
+    if segment == "at_risk":
+        return [f"{said} above 0.6"]
+    if segment == "fast_learner":
+        return [f"velocity {velocity or 0.0:.3f} above 0.1", f"{said} at most 0.6"]
+    if segment == "low_engagement":
+        return [f"engagement {engagement:.2f} below 0.3", f"{said} at most 0.6"]
+    return [f"engagement {engagement:.2f}", f"{said} at most 0.6"]
+
+
 @dataclass
 class Clustering:
     k: int

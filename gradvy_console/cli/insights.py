@@ -13,6 +13,7 @@ from .common import (
     cli_config,
     echo_json,
     engine,
+    human_time,
     logged,
     print_table,
     progress_bar,
@@ -56,7 +57,9 @@ def analyze_users_cmd(
                    f"{lp.get('velocity')}, peak hours {hours}, prefers {prefs or '-'}")
         factors = "; ".join(f"{f['label']} = {f['value']}" for f in rk.get("factors", []))
         why = f": {factors}" if factors else ""
-        typer.echo(f"  risk {rk.get('score')} ({rk.get('source')}){why}"
+        source = (f"model v{rk.get('model_version')}" if rk.get("source") == "model"
+                  else "rule, no model yet")
+        typer.echo(f"  dropout risk {rk.get('score')} ({source}){why}"
                    f"{'  -> intervention' if rk.get('intervention') else ''}; difficulty "
                    f"{pe.get('difficulty')}, content "
                    f"{', '.join(pe.get('top_content_types') or []) or '-'}")
@@ -133,8 +136,8 @@ def update_segments_cmd(json_out: Annotated[bool, typer.Option("--json")] = Fals
     from ..insights import update_segments
 
     config = cli_config()
-    store = store_only(config)
-    run = update_segments(config, store)
+    store, live, _ing = engine(config)
+    run = update_segments(config, store, live)
     if json_out:
         echo_json(run)
         return
@@ -153,8 +156,8 @@ def update_models_cmd(json_out: Annotated[bool, typer.Option("--json")] = False)
     from ..insights import update_models
 
     config = cli_config()
-    store = store_only(config)
-    out = update_models(config, store)
+    store, live, _ing = engine(config)
+    out = update_models(config, store, live)
     if json_out:
         echo_json(out)
         return
@@ -168,6 +171,49 @@ def update_models_cmd(json_out: Annotated[bool, typer.Option("--json")] = False)
     d = out["dropout"]
     typer.echo(f"dropout model: v{d['version']}" if d["version"] else
                f"dropout model: not trained ({d['reason']})")
+    if "refreshed_analyses" in out:
+        typer.echo(f"refreshed {out['refreshed_analyses']:,} analyses"
+                   + (f" and {out['refreshed_segments']:,} segments"
+                      if "refreshed_segments" in out else "") + " made before this model")
+    if out.get("pruned_versions"):
+        typer.echo(f"pruned {out['pruned_versions']} old model versions (keeping "
+                   f"{config.retention.model_versions} of each)")
+
+
+@run_app.command("models")
+def models_cmd(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The kept model versions and their cards: training size, date, parameters, evaluation,
+    features."""
+    from ..insights.models import model_cards
+
+    config = cli_config()
+    store = store_only(config)
+    cards = model_cards(config, store)
+    if json_out:
+        echo_json(cards)
+        return
+    if not cards:
+        typer.echo("No models yet: 'gradvy run update-models' trains them (the dropout risk "
+                   "comes from the rule until then).")
+        return
+    for c in cards:
+        t, e, p = c.get("training") or {}, c.get("evaluation") or {}, c.get("params") or {}
+        head = f"{c['name']} v{c['version']}{'  (current)' if c['current'] else ''}"
+        typer.echo(f"{head}, saved {human_time(c.get('saved_ms'))}")
+        if c["name"] == "recommender":
+            typer.echo(f"  trained on {t.get('users', '-'):,} learners, {t.get('courses', '-')} "
+                       f"courses, {t.get('events', 0):,} events")
+            m, pop = e.get("model") or {}, e.get("popular") or {}
+            typer.echo(f"  evaluation (time split, {e.get('users', '-')} learners): NDCG@10 "
+                       f"{m.get('ndcg')} vs popular {pop.get('ndcg')}")
+        else:
+            typer.echo(f"  trained on {t.get('users', 0):,} learners with a known outcome "
+                       f"({t.get('dropped_out', 0):,} dropped out, horizon "
+                       f"{t.get('horizon_days')} days)")
+            typer.echo("  evaluation: " + (f"AUC {e['auc']} on {e['held_out_users']} held-out "
+                                           "learners" if e else "-"))
+        typer.echo("  parameters: " + (", ".join(f"{k}={v}" for k, v in p.items()) or "-"))
+        typer.echo("  features: " + (", ".join(c.get("features") or []) or "-"))
 
 
 @run_app.command("recommend")
@@ -187,7 +233,10 @@ def recommend_cmd(
         echo_json(result)
         return
     kind = "personalised" if result["personalised"] else "popular (no history or no consent)"
-    table = rich_table(f"{user_id}: {kind}, model v{result['model_version']}",
+    risk = result.get("risk")
+    said = "" if not risk else (f"; dropout risk {risk['score']:.3f} (" + (
+        f"model v{risk['model_version']}" if risk["source"] == "model" else "rule") + ")")
+    table = rich_table(f"{user_id}: {kind}, model v{result['model_version']}{said}",
                        ["", "course", "score", "source", "reason"])
     for i, item in enumerate(result["items"], 1):
         table.add_row(str(i), item["course_id"], f"{item['score']:.3f}", item["source"],

@@ -77,14 +77,29 @@ def process_anomalies(config: Config, store: DocumentStore, live: LiveState | No
     store.put_documents("anomalies", docs)
     bots = sorted({d["user_id"] for d in docs if d["kind"] in anomaly_rules.BOT_KINDS
                    and d["status"] != "resolved"})
-    event_alert(config, store, "bot_like_users", bool(bots),
-                f"{len(bots)} bot-like user(s) flagged (excluded from model training): "
-                + ", ".join(bots[:5]) + (" …" if len(bots) > 5 else ""))
+    event_alert(config, store, "bot_like_users", bool(bots), bot_alert_text(docs, len(bots)))
     by_kind: dict[str, int] = {}
     for d in docs:
         if d["status"] != "resolved":
             by_kind[d["kind"]] = by_kind.get(d["kind"], 0) + 1
     return {"at_ms": at, "open_by_kind": by_kind, "bot_like_users": len(bots)}
+
+
+BOT_KIND_WORDS = {"bot_like": "bot-like activity", "impossible_quiz_time": "impossible quiz times"}
+
+
+def bot_alert_text(docs: list[dict[str, Any]], learners: int) -> str:
+    """Each bot kind with the number of learners it was found in, and how many learners that
+    makes (one learner can show both): no learner is named in an alert."""
+    per_kind: dict[str, set[str]] = {}
+    for d in docs:
+        if d["kind"] in anomaly_rules.BOT_KINDS and d["status"] != "resolved":
+            per_kind.setdefault(d["kind"], set()).add(d["user_id"])
+    parts = [f"{BOT_KIND_WORDS[k]} in {len(per_kind[k])} learner"
+             f"{'s' if len(per_kind[k]) != 1 else ''}"
+             for k in anomaly_rules.BOT_KINDS if k in per_kind]
+    return (f"{'; '.join(parts)} ({learners} learner{'s' if learners != 1 else ''} in all, "
+            "excluded from model training; 'gradvy run anomalies' lists them)")
 
 
 def list_anomalies(store: DocumentStore, status: str | None = None,

@@ -17,6 +17,7 @@ from ..errors import GradvyError
 from ..live import LiveState
 from ..store import DocumentStore
 from ..store.models import load_model
+from .analysis import risk_of
 from .cohort import RECOMMENDATION_TTL_S
 
 
@@ -119,6 +120,8 @@ def recommend_for(config: Config, store: DocumentStore, live: LiveState | None, 
                             limit or config.insights.recommend_limit)
     result = {"user_id": user_id, "at_ms": at, "model_version": meta["version"],
               "personalised": consented and bool(strengths.sum() + interests.sum() > 0),
+              # The learner's one dropout risk, as the profile and the analysis show it.
+              "risk": risk_of(config, store, live, user_id) if consented else None,
               "items": items}
     store.put_documents("recommendations", [{**result, "_id": user_id}])
     if live is not None:

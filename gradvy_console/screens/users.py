@@ -29,11 +29,12 @@ def render_report(report: dict[str, Any]) -> Group:
                                f"{clock(p.get('last_seen'))})")
         head.add_row("Engagement", f"{p['engagement_score']:.3f}")
         head.add_row("Learning velocity", f"{p['learning_velocity']:.4f} completion/min")
-        risk = p["dropout_risk"]
-        head.add_row("Dropout risk", Text(f"{risk:.3f}", style="bold red" if risk >= 0.7
-                                          else "yellow" if risk >= 0.4 else "green"))
-        head.add_row("Preferred content", ", ".join(p.get("preferred_content_types") or [])
-                     or "-")
+        head.add_row("Dropout risk", risk_text(report.get("risk")))
+        analysis = report.get("analysis") or {}
+        prefs = analysis.get("learning_patterns", {}).get("content_preferences") or []
+        head.add_row("Preferred content", ", ".join(f"{x['category']} {x['share']:.0%}"
+                                                    for x in prefs) or "-")
+        head.add_row("Enrolled in", ", ".join(p.get("enrolled_categories") or []) or "-")
         head.add_row("Peak hours (UTC)", ", ".join(f"{h:02d}h" for h in p.get("peak_hours", []))
                      or "-")
         search = p.get("search", {})
@@ -65,6 +66,22 @@ def render_report(report: dict[str, Any]) -> Group:
     return Group(head, Text(""), *insight_blocks(report), history, Text(""), events)
 
 
+def risk_label(risk: dict[str, Any]) -> str:
+    """Where a dropout risk comes from: "model v3" or "rule"."""
+    if risk.get("source") == "model":
+        return f"model v{risk.get('model_version')}"
+    return "rule (no model yet)"
+
+
+def risk_text(risk: dict[str, Any] | None) -> Text:
+    """The one dropout risk, coloured, with its source."""
+    if not risk:
+        return Text("- (not analysed: no behavioural-analysis consent)")
+    score = float(risk["score"])
+    return Text(f"{score:.3f} ({risk_label(risk)})", style="bold red" if score >= 0.7
+                else "yellow" if score >= 0.4 else "green")
+
+
 def insight_blocks(report: dict[str, Any]) -> list[Any]:
     """Analysis, segment history, recommendations with reasons and anomalies, where the
     insights have been computed for this user."""
@@ -83,7 +100,7 @@ def insight_blocks(report: dict[str, Any]) -> list[Any]:
         grid.add_row("Engagement trend", f"{en['trend_direction']} ({en['trend']:+.2f}/week), "
                      f"peak days {', '.join(en['peak_days']) or '-'}")
         factors = "; ".join(f"{f['label']} {f['value']}" for f in rk["factors"]) or "-"
-        grid.add_row("Risk", Text(f"{rk['score']:.2f} ({rk['source']}): {factors}"
+        grid.add_row("Risk", Text(f"{rk['score']:.3f} ({risk_label(rk)}): {factors}"
                                   + ("  -> intervention" if rk["intervention"] else ""),
                                   style="bold red" if rk["intervention"] else ""))
         grid.add_row("Advice", f"difficulty {pe['difficulty']}; content "

@@ -42,10 +42,13 @@ def save_model(config: Config, store: DocumentStore, name: str, meta: dict[str, 
     return version
 
 
-def load_model(config: Config, name: str) -> tuple[dict[str, Any], Any] | None:
-    """The newest version: (meta, arrays or None). Arrays never unpickle objects."""
+def load_model(config: Config, name: str, version: int | None = None
+               ) -> tuple[dict[str, Any], Any] | None:
+    """The newest version (or `version`): (meta, arrays or None). Arrays never unpickle
+    objects."""
     base = config.data_dir / "models" / name
-    versions = sorted((p for p in base.glob("v[0-9]*") if (p / "meta.json").is_file()),
+    versions = sorted((p for p in base.glob("v[0-9]*") if (p / "meta.json").is_file()
+                       and (version is None or p.name == f"v{version:04d}")),
                       key=lambda p: p.name)
     if not versions:
         return None

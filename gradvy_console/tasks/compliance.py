@@ -65,7 +65,8 @@ def erase_now(request_ids: list[str]) -> list[dict[str, Any]]:
     config, store = runtime.get_config(), runtime.store()
     ids = sorted(set(request_ids) | {d["_id"] for d in open_requests(store)})
     results = run_erasures(config, store, trace_holders(), ids,
-                           retrain=lambda: update_models(config, store), log_dir=log_dir())
+                           retrain=lambda: update_models(config, store, refuse=False),
+                           log_dir=log_dir())
     failed = [r for r in results if r.status == "failed"]
     event_alert(config, store, "erasure_failed", bool(failed),
                 f"{len(failed)} erasure requests failed (step {failed[0].failed_step}); "

@@ -46,13 +46,13 @@ def process_user_anomalies() -> dict[str, Any]:
 @task("ml", periodic="update_user_segments")
 def update_user_segments() -> dict[str, Any]:
     """Rule segments and behavioural clusters; every change goes to the history."""
-    return update_segments(runtime.get_config(), runtime.store())
+    return update_segments(runtime.get_config(), runtime.store(), runtime.live())
 
 
 @task("ml", periodic="update_recommendation_models")
 def update_recommendation_models() -> dict[str, Any]:
     """Train, evaluate and save new versions of the recommender and the dropout model."""
-    return update_models(runtime.get_config(), runtime.store())
+    return update_models(runtime.get_config(), runtime.store(), runtime.live())
 
 
 @task("ml")
