@@ -169,7 +169,10 @@ class FakeSource:
                                           "label": "days since last activity", "value": 3.0,
                                           "contribution": 0.4}]},
                     "personalisation": {"top_content_types": ["video"], "difficulty": "keep"}},
-                "segment": {"segment": "regular", "cluster": "c1: busy days, high quiz scores"},
+                "segment": {"segment": "regular", "cluster": "c1: busy days, high quiz scores",
+                            "reasons": ["engagement 0.61", "dropout risk 0.220 (model v3) at "
+                                        "most 0.6", "open poor_performance anomaly (recent "
+                                        "quiz average 0.31)"]},
                 "segment_history": [{"new_segment": "new_user", "at_ms": NOW - 86_400_000},
                                     {"new_segment": "regular", "at_ms": NOW - MIN}],
                 "recommendations": {"items": [

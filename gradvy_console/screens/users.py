@@ -110,8 +110,10 @@ def insight_blocks(report: dict[str, Any]) -> list[Any]:
     if seg:
         changes = " → ".join(str(h.get("new_segment")) for h in report.get("segment_history",
                                                                             []))
-        out += [Text(f"Segment {seg['segment']}; cluster {seg.get('cluster') or '-'}"
-                     f" (history: {changes or '-'})"), Text("")]
+        why = "; ".join(seg.get("reasons") or [])
+        out += [Text(f"Segment {seg['segment']}" + (f" ({why})" if why else "")
+                     + f"; cluster {seg.get('cluster') or '-'} (history: {changes or '-'})"),
+                Text("")]
     recs = report.get("recommendations")
     if recs and recs.get("items"):
         table = Table("course", "score", "source", "reason", title="Recommendations",
