@@ -281,7 +281,9 @@ class Operator:
         store, live, _ing = self._engine()
         out = analyze_users(self.config, store, live, params.get("user_id"), progress,
                             bool(params.get("all")))
-        return f"Analysed {out['analysed']:,} users (risk from the {out['risk_source']})."
+        source = (f"model v{out['model_version']}" if out["risk_source"] == "model"
+                  else "rule: no model yet")
+        return f"Analysed {out['analysed']:,} users (dropout risk from the {source})."
 
     def _do_check_anomalies(self, params: dict[str, Any], progress: Progress) -> str:
         from .insights import process_anomalies

@@ -80,7 +80,8 @@ def test_guide_snippets_through_a_worker(backend_env: dict[str, str], tmp_path: 
         out = _python(SNIPPET_QUEUE, backend_env, tmp_path)
         assert out.returncode == 0, out.stderr
         assert "'status': 'processed'" in out.stdout
-        assert "MODELS: ['at_ms', 'dropout', 'excluded_bot_users', 'recommender']" in out.stdout
+        assert ("MODELS: ['at_ms', 'dropout', 'excluded_bot_users', 'pruned_versions', "
+            "'recommender']") in out.stdout
         assert "REFUSED: Task process_analytics_event runs on queue 'realtime', not 'ml'" in (
             out.stdout)
         # The enqueued event went through the inbox, and nothing is left there.

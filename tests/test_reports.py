@@ -282,7 +282,9 @@ def test_risk_and_interventions_by_hand() -> None:
             analysis("b", first + 5, 0.1),
             analysis("c", first + 9, 0.65, "rule_baseline"),
             analysis("c", until + 9, 0.3),                          # c's newest, made later
-            analysis("d", first + 5, 0.95, "model", True)]          # d was not active
+            analysis("d", first + 5, 0.95, "model", True),          # d was not active
+            {**analysis("e", first + 6, 0.8), "risk": {"score": 0.8, "source": "model",
+                                                      "model_version": 3}}]
     got = r.risk_and_interventions(docs, {"a", "b", "c"}, first, until, until + 10, 0.6,
                                    r.Suppressor(1))
     assert got["analysed"] == 3 and got["at_risk"] == 1 and got["at_risk_by_source"] == {
@@ -293,6 +295,9 @@ def test_risk_and_interventions_by_hand() -> None:
     got = r.risk_and_interventions(docs, {"a", "b", "c"}, first, until, until, 0.6,
                                    r.Suppressor(1))
     assert got["at_risk"] == 2 and got["at_risk_by_source"] == {"model": 1, "rule_baseline": 1}
+    # A risk labelled with its model's version is counted under it.
+    got = r.risk_and_interventions(docs, {"a", "e"}, first, until, until, 0.6, r.Suppressor(1))
+    assert got["at_risk_by_source"] == {"model": 1, "model v3": 1}
 
 
 def test_anomalies_segments_and_coverage_by_hand() -> None:

@@ -313,11 +313,12 @@ def risk_and_interventions(analyses: list[dict[str, Any]], active: set[str], fir
     (each learner's newest analysis before `as_of_ms`, the report's making), how many are at
     risk (risk above `threshold`) by the risk's source (the model or the rule), and the
     learners an intervention was raised for in the period [first_ms, until_ms) (an analysis in
-    the period that asked for one)."""
+    the period that asked for one). The newest analysis is each learner's one risk, as the
+    profile and the users screen show it (`insights.analysis.risk_of`)."""
     latest = {u: d for u, d in latest_per_learner(analyses, "as_of_ms", as_of_ms).items()
               if u in active}
     risks = [(float(d["risk"]["score"]), u) for u, d in latest.items()]
-    at_risk: Counter[str] = Counter(str(d["risk"].get("source", "?")) for d in latest.values()
+    at_risk: Counter[str] = Counter(_risk_source(d["risk"]) for d in latest.values()
                                     if d["risk"]["score"] > threshold)
     raised = {d["user_id"] for d in analyses
               if first_ms <= d.get("as_of_ms", -1) < until_ms and d["risk"].get("intervention")}
@@ -327,6 +328,13 @@ def risk_and_interventions(analyses: list[dict[str, Any]], active: set[str], fir
             "at_risk_by_source": {s: cells.count(f"at_risk.{s}", n)
                                   for s, n in sorted(at_risk.items())},
             "interventions": cells.count("interventions", len(raised))}
+
+
+def _risk_source(risk: dict[str, Any]) -> str:
+    """A risk's source as reports name it: "model v3" (with its version) or "rule_baseline"."""
+    source = str(risk.get("source", "?"))
+    version = risk.get("model_version")
+    return f"{source} v{version}" if version is not None else source
 
 
 def anomalies_by_kind(anomalies: Iterable[dict[str, Any]], first_ms: int, until_ms: int,

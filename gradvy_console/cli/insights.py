@@ -64,8 +64,9 @@ def analyze_users_cmd(
                    f"{pe.get('difficulty')}, content "
                    f"{', '.join(pe.get('top_content_types') or []) or '-'}")
         return
-    typer.echo(f"Analysed {summary['analysed']:,} users (risk from the "
-               f"{summary['risk_source']}).")
+    typer.echo(f"Analysed {summary['analysed']:,} users (dropout risk from the "
+               + (f"model v{summary['model_version']})." if summary["risk_source"] == "model"
+                  else "rule: no model yet)."))
 
 
 @run_app.command("check-anomalies")

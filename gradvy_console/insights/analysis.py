@@ -152,9 +152,11 @@ def analyze_users(config: Config, store: DocumentStore, live: LiveState | None,
         recent[frame.user[frame.ts >= since]] = True
         chosen = np.flatnonzero(recent & allowed)
     results = analyse_chosen(config, store, live, frame, chosen, at, progress)
+    version = current_model_version(config)
     source = results[0]["risk"]["source"] if results else (
-        "model" if current_model_version(config) else "rule_baseline")
-    return {"analysed": len(chosen), "risk_source": source, "at_ms": at}
+        "model" if version else "rule_baseline")
+    return {"analysed": len(chosen), "risk_source": source,
+            "model_version": version if source == "model" else None, "at_ms": at}
 
 
 def analyse_chosen(config: Config, store: DocumentStore, live: LiveState | None,
