@@ -182,6 +182,11 @@ def test_recommender_prefers_the_users_category_and_excludes_completed() -> None
     assert ids[0] == "m1"                        # same category, taken with m0
     assert all(i["reason"] and i["source"] in ("collaborative", "content_based", "popular")
                for i in items)
+    # An art course ranked for a math learner is there by everyone's interests: popular.
+    art = [i for i in model.recommend(row, done, interests, limit=6)
+           if i["course_id"].startswith("a")]
+    assert art and {i["source"] for i in art} == {"popular"}
+    assert all(i["reason"].startswith("Popular with learners (art)") for i in art)
     cold = model.recommend(np.zeros(len(model.courses)), np.zeros(len(model.courses), bool),
                            np.zeros(len(model.categories)), 2)
     assert [i["source"] for i in cold] == ["popular", "popular"]

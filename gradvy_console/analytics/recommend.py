@@ -105,6 +105,12 @@ class Recommender:
             if not np.isfinite(blend[i]):
                 break
             source = max(weighted, key=lambda k: weighted[k][i])
+            cat = int(self.course_category[i])
+            if weighted[source][i] <= 0 or (
+                    source == "content_based" and (cat < 0 or observed[cat] < 0.005)):
+                # Nothing of the learner's own put it here (its category's share comes from
+                # everyone's interests): it is a popular course, and says so.
+                source = "popular"
             out.append({"course_id": self.courses[i], "score": round(float(blend[i]), 4),
                         "source": source, "reason": self._reason(source, i, strengths,
                                                                  observed)})
