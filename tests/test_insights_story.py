@@ -13,8 +13,6 @@ from typing import Any
 import pytest
 from helpers import env_for, gradvy
 
-END = "2026-10-01T00:00:00Z"
-
 
 def run_json(args: list[str], env: dict[str, str], cwd: Path) -> Any:
     out = gradvy(["run", *args, "--json"], env, cwd, timeout=300)
@@ -34,8 +32,9 @@ def open_engine(data: Path) -> tuple[Any, Any, Any]:
 @pytest.fixture()
 def sim(tmp_path: Path) -> tuple[dict[str, str], Path]:
     env = env_for(tmp_path / "data")
+    # Ending now: the recent quiz averages (poor performance) need quizzes in the last 14 days.
     out = gradvy(["run", "simulate-data", "--simulate-count", "12000", "--users", "300",
-                  "--days", "40", "--seed", "3", "--end", END], env, tmp_path)
+                  "--days", "40", "--seed", "3"], env, tmp_path)
     assert out.returncode == 0, out.stderr
     out = gradvy(["run", "process-events", "--batch-size", "5000", "--in-process"], env,
                  tmp_path)
@@ -72,6 +71,16 @@ def test_one_risk_per_learner_refreshed_by_the_first_model(
     for uid, seg in segments.items():                    # the segment's risk is the analysis's
         assert seg["risk"]["score"] == after[uid]["risk"]["score"]
         assert seg["reasons"]
+        if seg["segment"] == "at_risk":
+            assert seg["risk"]["score"] > 0.6
+            assert seg["reasons"][0].startswith(f"dropout risk {seg['risk']['score']:.3f} "
+                                                f"(model v{version}) above 0.6")
+    poor = {a["user_id"] for a in store.get_documents("anomalies")
+            if a["kind"] == "poor_performance" and a["status"] == "open"}
+    assert poor & set(segments)
+    for uid in poor & set(segments):                     # visible in the segment's reasons
+        assert any(r.startswith("open poor_performance anomaly") for r in
+                   segments[uid]["reasons"]), segments[uid]
 
     # One learner, everywhere: analyze-users --json, the stored analysis, the profile
     # (user_report) and the users screen's data (PipelineSource.user) agree.
