@@ -252,6 +252,34 @@ def test_prior_strength_is_fitted_to_the_learners_spread() -> None:
     assert recommend.fit_prior_strength(draws, np.full(4, 0.25)) == pytest.approx(2.4, rel=0.1)
 
 
+def test_the_evaluation_reference_rankers_by_hand() -> None:
+    """The ceiling: true preferences x catalogue popularity within the category. m0 and m1
+    share math's popularity 3:1, a0 is art's only course; preferences math 0.2, art 0.8:
+    m0 0.2 x 0.75 = 0.15, m1 0.2 x 0.25 = 0.05, a0 0.8 x 1 = 0.8. The informed ranker: the
+    posterior under Dirichlet(0.3) over the simulator's 8 categories from 3 math events and 1
+    art event: math (3 + 0.3) / (4 + 2.4), art (1 + 0.3) / 6.4."""
+    from gradvy_console.insights.evaluation import _generative_ranker, _informed_ranker
+
+    catalogue = [{"course_id": "m0", "category": "mathematics", "popularity": 3.0},
+                 {"course_id": "m1", "category": "mathematics", "popularity": 1.0},
+                 {"course_id": "a0", "category": "design", "popularity": 2.0}]
+    events = [ev("u", "course_interaction", 1, course_id="m0", action="view"),
+              ev("u", "course_interaction", 2, course_id="m1", action="view"),
+              ev("u", "quiz_attempt", 3, course_id="m0", score=1, total_questions=2),
+              ev("u", "button_click", 4, page_url="/courses/a0")]
+    frame = build_frame(events, catalogue)
+    ceiling = _generative_ranker(frame, [{"preferences": {"mathematics": 0.2, "design": 0.8}}],
+                                 catalogue)
+    assert ceiling is not None
+    order = [frame.courses.index(c) for c in ("m0", "m1", "a0")]
+    assert ceiling(0)[order].tolist() == pytest.approx([0.15, 0.05, 0.8])
+    informed = _informed_ranker(frame, T0 + 10 * DAY_MS, catalogue)
+    assert informed is not None
+    math_share, art_share = 3.3 / 6.4, 1.3 / 6.4
+    assert informed(0)[order].tolist() == pytest.approx([math_share * 0.75, math_share * 0.25,
+                                                         art_share * 1.0])
+
+
 # --- anomalies, segments, analysis -----------------------------------------------------------
 
 

@@ -27,6 +27,7 @@ PERSONA_ACTIVITY = np.array([3.0, 1.0, 2.0, 1.5, 4.0])
 SEARCH_WORDS = ("python", "statistics", "excel", "spanish", "guitar", "marketing", "figma",
                 "calculus", "sql", "leadership", "photography", "javascript", "algebra", "seo")
 FAULT_KINDS = ("malformed", "duplicate", "future", "bad_timestamp")
+PREFERENCE_CONCENTRATION = 0.3   # each learner's category preferences ~ Dirichlet(0.3, ...)
 DAY_MS = 86_400_000
 # Events per learner per day, averaged over the personas' mix and rhythms: a population's
 # realistic activity when no count is given (2,000 learners over 60 days: 150,000 events).
@@ -102,7 +103,7 @@ def simulate(params: SimParams) -> Simulation:
     users: list[dict[str, Any]] = []
     for i in range(n_users):
         persona = PERSONAS[persona_idx[i]]
-        prefs = rng.dirichlet(np.full(len(CATEGORIES), 0.3))
+        prefs = rng.dirichlet(np.full(len(CATEGORIES), PREFERENCE_CONCENTRATION))
         dropout_day = None
         if persona == "dropout_prone" or (persona == "casual" and rng.random() < 0.25):
             dropout_day = int(rng.integers(max(1, days // 5), max(2, (days * 4) // 5)))

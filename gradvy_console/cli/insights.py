@@ -270,7 +270,8 @@ def format_evaluation(r: dict[str, Any]) -> str:
         f"NDCG@10 {rec['model']['ndcg']}  | popular: P@10 {rec['popular']['precision']}  "
         f"R@10 {rec['popular']['recall']}  NDCG@10 {rec['popular']['ndcg']}  "
         f"({rec['ndcg_vs_popular']}x; target 2x: {ok[r['met']['ndcg_vs_popular']]}; the "
-        f"simulator's own odds reach {rec.get('ceiling_vs_popular', '-')}x)",
+        f"simulator's own odds reach {rec.get('ceiling_vs_popular', '-')}x, the best estimate "
+        f"from a learner's events {rec.get('informed_vs_popular', '-')}x)",
         f"anomalies        precision {an['precision']}  recall {an['recall']}  AUC {an['auc']}  "
         f"({an['flagged']} flagged, {an['planted']} planted; target recall 0.9 at precision "
         f"0.8: {ok[r['met']['anomalies']]})",

@@ -3,9 +3,11 @@ held-out split of the stored simulated data, and persisted (`evaluations` docume
 
 - recommendations: trained on events before the last `holdout_share` of the simulated days;
   relevant = the courses a user interacted with afterwards (minus those already completed);
-  precision/recall/NDCG@10 for the model, for a global-popularity baseline and for the
-  ceiling: the simulator's own odds (true preferences x catalogue popularity), which no
-  ranker can expect to beat;
+  precision/recall/NDCG@10 for the model, for a global-popularity baseline and two
+  references: the ceiling, the simulator's own odds (true preferences x catalogue
+  popularity), which no ranker can expect to beat, and the informed ranker, the best
+  estimate from the learner's events knowing everything else about the simulator (its prior
+  and catalogue);
 - anomalies: rule findings of the bot-like kinds vs the planted anomalies (precision, recall),
   and AUC of the continuous suspicion score;
 - segments: silhouette of the chosen clustering, adjusted Rand index against the personas;
@@ -44,12 +46,9 @@ def _in_test(user_id: str, share: float, seed: int) -> bool:
     return int.from_bytes(digest, "big") / 2**64 < share
 
 
-def _generative_ranker(frame: EventFrame, truth: list[dict[str, Any]],
-                       catalogue: list[dict[str, Any]]) -> Callable[[int], np.ndarray] | None:
-    """The simulator's own odds of each course for a learner: their true category
-    preferences x the course's catalogue popularity within its category, which is how the
-    simulator draws a course. No ranker can expect a better NDCG on this data: the ceiling
-    beside the model's figure. None when the truth lacks preferences."""
+def _within_category(frame: EventFrame, catalogue: list[dict[str, Any]]
+                     ) -> tuple[list[Any], np.ndarray]:
+    """Each course's category and its share of its category's catalogue popularity."""
     info = {c.get("course_id"): c for c in catalogue}
     cats = [info.get(c, {}).get("category") for c in frame.courses]
     pops = np.array([float(info.get(c, {}).get("popularity") or 0.0) for c in frame.courses])
@@ -58,12 +57,50 @@ def _generative_ranker(frame: EventFrame, truth: list[dict[str, Any]],
         totals[cat] = totals.get(cat, 0.0) + pop
     within = np.array([pop / totals[cat] if cat and totals[cat] > 0 else 0.0
                        for cat, pop in zip(cats, pops, strict=True)])
+    return cats, within
+
+
+def _generative_ranker(frame: EventFrame, truth: list[dict[str, Any]],
+                       catalogue: list[dict[str, Any]]) -> Callable[[int], np.ndarray] | None:
+    """The simulator's own odds of each course for a learner: their true category
+    preferences x the course's catalogue popularity within its category, which is how the
+    simulator draws a course. No ranker can expect a better NDCG on this data: the ceiling
+    beside the model's figure. None when the truth lacks preferences."""
+    cats, within = _within_category(frame, catalogue)
     if not any(t.get("preferences") for t in truth) or not within.any():
         return None
 
     def scores(u: int) -> np.ndarray:
         prefs = truth[u].get("preferences") or {}
         odds: np.ndarray = np.array([float(prefs.get(cat, 0.0)) for cat in cats]) * within
+        return odds
+
+    return scores
+
+
+def _informed_ranker(frame: EventFrame, split_ms: int, catalogue: list[dict[str, Any]]
+                     ) -> Callable[[int], np.ndarray] | None:
+    """The best a ranker can do from a learner's events alone, knowing everything else about
+    the simulator: the posterior mean of their preferences under the simulator's own prior
+    (Dirichlet of PREFERENCE_CONCENTRATION per category) from every event before the split
+    that names a course or category, undecayed, x the catalogue popularity within the
+    category. What separates it from the ceiling is the learner's hidden preferences."""
+    from ..analytics.simulator import CATEGORIES, PREFERENCE_CONCENTRATION
+
+    cats, within = _within_category(frame, catalogue)
+    if not within.any():
+        return None
+    counts = rec.category_counts(frame, split_ms, half_life_days=1e12)
+    index = {name: i for i, name in enumerate(frame.categories)}
+    columns = [index.get(c) for c in CATEGORIES]
+    by_name = np.column_stack([counts[:, i] if i is not None else np.zeros(frame.n_users)
+                               for i in columns])
+    alpha = PREFERENCE_CONCENTRATION
+    posterior = (by_name + alpha) / (by_name.sum(axis=1, keepdims=True) + alpha * len(CATEGORIES))
+    course_cat = np.array([CATEGORIES.index(c) if c in CATEGORIES else -1 for c in cats])
+
+    def scores(u: int) -> np.ndarray:
+        odds: np.ndarray = np.where(course_cat >= 0, posterior[u][course_cat], 0.0) * within
         return odds
 
     return scores
@@ -101,15 +138,18 @@ def evaluate(config: Config, store: DocumentStore, progress: Any = None) -> dict
     planted = np.array([bool(t.get("planted_anomalies")) for t in truth])
     split = end - int(days * ins.holdout_share * DAY_MS)
     params = rec.RecommenderParams(half_life_days=ins.recommend_half_life_days)
-    ceiling = _generative_ranker(frame, truth, store.get_documents("courses"))
+    catalogue = store.get_documents("courses")
+    ceiling = _generative_ranker(frame, truth, catalogue)
+    informed = _informed_ranker(frame, split, catalogue)
+    references = {name: f for name, f in (("ceiling", ceiling), ("informed", informed)) if f}
     recs = evaluate_recommender(frame, split, params, np.flatnonzero(planted),
-                                k=ins.recommend_limit,
-                                others={"ceiling": ceiling} if ceiling else None)
+                                k=ins.recommend_limit, others=references or None)
     ratio = (recs["model"]["ndcg"] / recs["popular"]["ndcg"]
              if recs["popular"]["ndcg"] else None)
     recs["ndcg_vs_popular"] = round(ratio, 3) if ratio is not None else None
-    if ceiling and recs["popular"]["ndcg"]:
-        recs["ceiling_vs_popular"] = round(recs["ceiling"]["ndcg"] / recs["popular"]["ndcg"], 3)
+    for name in references:
+        if recs["popular"]["ndcg"]:
+            recs[f"{name}_vs_popular"] = round(recs[name]["ndcg"] / recs["popular"]["ndcg"], 3)
     result["recommendations"] = recs
     progress(1, 4)
 
