@@ -173,9 +173,9 @@ def update_models_cmd(json_out: Annotated[bool, typer.Option("--json")] = False)
     typer.echo(f"dropout model: v{d['version']}" if d["version"] else
                f"dropout model: not trained ({d['reason']})")
     if "refreshed_analyses" in out:
-        typer.echo(f"refreshed {out['refreshed_analyses']:,} analyses"
-                   + (f" and {out['refreshed_segments']:,} segments"
-                      if "refreshed_segments" in out else "") + " made before this model")
+        typer.echo(f"analysed {out['refreshed_analyses']:,} learners again with this model"
+                   + (f" and segmented {out['refreshed_segments']:,}"
+                      if "refreshed_segments" in out else ""))
     if out.get("pruned_versions"):
         typer.echo(f"pruned {out['pruned_versions']} old model versions (keeping "
                    f"{config.retention.model_versions} of each)")

@@ -191,19 +191,16 @@ def analyse_chosen(config: Config, store: DocumentStore, live: LiveState | None,
     return out
 
 
-def refresh_analyses(config: Config, store: DocumentStore, live: LiveState | None) -> int:
-    """Analyse again every learner whose newest stored analysis predates the current model
-    (computed by the rule before the first model, or by an older version); returns how
-    many."""
-    version = current_model_version(config)
-    stale = [uid for uid, a in latest_analyses(store).items() if not is_current(a, version)]
-    if not stale:
-        return 0
-    frame = load_frame(store)
-    wanted = set(stale)
+def refresh_analyses(config: Config, store: DocumentStore, live: LiveState | None,
+                     frame: EventFrame | None = None) -> int:
+    """Analyse again, with the current model, every consenting learner who has events (a
+    superset of those with an analysis: every stored analysis predates a model just saved, and
+    finding who has one would read the whole analysis history); returns how many. `frame`:
+    the stored events, when the caller has them loaded already."""
+    frame = load_frame(store) if frame is None else frame
     allowed = consent_mask(store, frame, config.consent.profile_purpose)
-    chosen = np.array([u for u, uid in enumerate(frame.users)
-                       if uid in wanted and allowed[u]], dtype=np.int64)
+    active = np.bincount(frame.user, minlength=frame.n_users) > 0
+    chosen = np.flatnonzero(allowed & active)
     if len(chosen):
         analyse_chosen(config, store, live, frame, chosen, now_ms())
     return len(chosen)

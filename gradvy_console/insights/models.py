@@ -94,10 +94,13 @@ def update_models(config: Config, store: DocumentStore, live: LiveState | None =
             "evaluation": info.get("evaluation"), "features": list(dropout.FEATURES),
             "params": {"C": 1.0, "calibration": "sigmoid"}})
         out["dropout"] = {"version": version, "training": info}
-        # Analyses (and segments) computed by the rule or an older model are stale now.
-        out["refreshed_analyses"] = refresh_analyses(config, store, live)
+        # Analyses (and segments) computed by the rule or an older model are stale now. The
+        # segments' run analyses every consenting learner itself: one pass does both.
         if store.get_documents("segment_runs"):
-            out["refreshed_segments"] = update_segments(config, store, live)["users"]
+            run = update_segments(config, store, live, frame)
+            out["refreshed_analyses"] = out["refreshed_segments"] = run["users"]
+        else:
+            out["refreshed_analyses"] = refresh_analyses(config, store, live, frame)
     out["pruned_versions"] = prune_models(config, store, keep=config.retention.model_versions)
     if refused and refuse:
         raise GradvyError(refused, exit_code=2)

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..analytics import segments
 from ..analytics.features import Features, user_features
+from ..analytics.frame import EventFrame
 from ..clock import now_ms
 from ..config import Config
 from ..live import LiveState
@@ -22,11 +23,11 @@ from .analysis import analyse_chosen
 from .cohort import consent_mask, load_frame, profiles_of
 
 
-def update_segments(config: Config, store: DocumentStore, live: LiveState | None = None
-                    ) -> dict[str, Any]:
+def update_segments(config: Config, store: DocumentStore, live: LiveState | None = None,
+                    frame: EventFrame | None = None) -> dict[str, Any]:
     """Rule segments and clusters for every consenting user; changes go to history."""
     at = now_ms()
-    frame = load_frame(store)
+    frame = load_frame(store) if frame is None else frame
     allowed = consent_mask(store, frame, config.consent.profile_purpose)
     users = np.flatnonzero(allowed)
     features = user_features(frame, at + 1)
