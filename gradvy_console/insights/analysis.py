@@ -18,6 +18,7 @@ from ..analytics import behavior, dropout, recommend
 from ..analytics.features import Features, user_features
 from ..analytics.frame import DAY_MS, EventFrame, build_frame
 from ..analytics.metrics import auc
+from ..analytics.reports import latest_per_learner
 from ..clock import now_ms
 from ..config import Config
 from ..errors import GradvyError
@@ -102,12 +103,7 @@ def latest_analyses(store: DocumentStore, user_ids: list[str] | None = None
         if user_ids is not None:
             wanted = set(user_ids)
             docs = [d for d in docs if d.get("user_id") in wanted]
-    out: dict[str, dict[str, Any]] = {}
-    for d in docs:
-        old = out.get(d["user_id"])
-        if old is None or d.get("as_of_ms", 0) >= old.get("as_of_ms", 0):
-            out[d["user_id"]] = d
-    return out
+    return latest_per_learner(docs, "as_of_ms", 2**63)
 
 
 def risk_of(config: Config, store: DocumentStore, live: LiveState | None, user_id: str
@@ -152,11 +148,11 @@ def analyze_users(config: Config, store: DocumentStore, live: LiveState | None,
         recent[frame.user[frame.ts >= since]] = True
         chosen = np.flatnonzero(recent & allowed)
     results = analyse_chosen(config, store, live, frame, chosen, at, progress)
-    version = current_model_version(config)
-    source = results[0]["risk"]["source"] if results else (
-        "model" if version else "rule_baseline")
-    return {"analysed": len(chosen), "risk_source": source,
-            "model_version": version if source == "model" else None, "at_ms": at}
+    # The risk's label as the analyses carry it (the model is read again only if none was made).
+    version = (results[0]["risk"]["model_version"] if results
+               else current_model_version(config))
+    return {"analysed": len(chosen), "risk_source": "model" if version else "rule_baseline",
+            "model_version": version, "at_ms": at}
 
 
 def analyse_chosen(config: Config, store: DocumentStore, live: LiveState | None,

@@ -32,7 +32,7 @@ RECOMMENDER_FEATURES = ["interests: category counts of every event naming a cour
 
 
 def _current(config: Config, name: str) -> int | None:
-    found = load_model(config, name)
+    found = load_model(config, name, arrays=False)
     return int(found[0]["version"]) if found else None
 
 
@@ -123,7 +123,7 @@ def model_cards(config: Config, store: DocumentStore) -> list[dict[str, Any]]:
     current = {n: _current(config, n) for n in ("recommender", "dropout")}
     cards = []
     for doc in store.get_documents("model_versions"):
-        found = load_model(config, doc["name"], version=doc["version"])
+        found = load_model(config, doc["name"], version=doc["version"], arrays=False)
         meta = found[0] if found else {}
         cards.append({"name": doc["name"], "version": doc["version"],
                       "current": current.get(doc["name"]) == doc["version"],

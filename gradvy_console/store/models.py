@@ -42,10 +42,10 @@ def save_model(config: Config, store: DocumentStore, name: str, meta: dict[str, 
     return version
 
 
-def load_model(config: Config, name: str, version: int | None = None
+def load_model(config: Config, name: str, version: int | None = None, arrays: bool = True
                ) -> tuple[dict[str, Any], Any] | None:
-    """The newest version (or `version`): (meta, arrays or None). Arrays never unpickle
-    objects."""
+    """The newest version (or `version`): (meta, arrays or None; None too without `arrays`).
+    Arrays never unpickle objects."""
     base = config.data_dir / "models" / name
     versions = sorted((p for p in base.glob("v[0-9]*") if (p / "meta.json").is_file()
                        and (version is None or p.name == f"v{version:04d}")),
@@ -54,11 +54,11 @@ def load_model(config: Config, name: str, version: int | None = None
         return None
     path = versions[-1]
     meta = orjson.loads((path / "meta.json").read_bytes())
-    arrays = None
-    if (path / "arrays.npz").is_file():
+    found = None
+    if arrays and (path / "arrays.npz").is_file():
         with np.load(path / "arrays.npz", allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    return meta, arrays
+            found = {k: data[k] for k in data.files}
+    return meta, found
 
 
 def prune_models(config: Config, store: DocumentStore, *, before_ms: int | None = None,
